@@ -1,0 +1,18 @@
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from mica.challenges.api import ChallengeViewSet, PhaseViewSet
+from mica.leaderboards.api import LeaderboardView
+from mica.submissions.api import SubmissionViewSet
+
+router = DefaultRouter()
+router.register("challenges", ChallengeViewSet)
+router.register("phases", PhaseViewSet)
+router.register("submissions", SubmissionViewSet, basename="submission")
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("leaderboards/<int:phase_pk>/", LeaderboardView.as_view(), name="api-leaderboard"),
+    *router.urls,
+]

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "mica.core"
+    label = "core"
+
+    def ready(self):
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,19 @@
+from django import template
+from django.utils.safestring import mark_safe
+
+from mica.core.markdown import render_markdown
+
+register = template.Library()
+
+
+@register.filter
+def markdown(text):
+    # render_markdown sanitises with nh3, so its output is safe to mark as such.
+    return mark_safe(render_markdown(text))  # noqa: S308
+
+
+@register.filter
+def metric(value, digits=4):
+    if value is None:
+        return "–"
+    return f"{value:.{int(digits)}f}"

@@ -1,0 +1,6 @@
+from django import forms
+
+
+class SubmissionForm(forms.Form):
+    predictions = forms.FileField(help_text="A CSV with the header shown above.")
+    comment = forms.CharField(max_length=500, required=False)

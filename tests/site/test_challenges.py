@@ -1,0 +1,121 @@
+"""Challenge pages: creating, registering with terms, teams, test sets and phases."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from mica.challenges.models import Challenge, ChallengeRole, Phase, Role, TestSet
+
+from .conftest import PASSWORD, csv_bytes, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def login(client, user):
+    client.login(username=user.username, password=PASSWORD)
+
+
+def test_the_description_is_rendered_safely(client, challenge):
+    challenge.description = "**bold** <script>alert(1)</script> [x](javascript:alert(1))"
+    challenge.save()
+    page = client.get(challenge.get_absolute_url()).content.decode()
+    assert "<strong>bold</strong>" in page
+    assert "<script>alert(1)" not in page
+    assert "javascript:" not in page
+
+
+def test_creating_a_challenge_makes_you_its_organizer(client, outsider):
+    login(client, outsider)
+    response = client.post("/challenges/new/", {
+        "title": "Bone age", "slug": "bone-age", "task_type": "regression", "primary_metric": "mae",
+        "leaderboard_selection": "best", "daily_submission_limit": 3,
+    })
+    assert response.status_code == 302
+    challenge = Challenge.objects.get(slug="bone-age")
+    assert challenge.is_organizer(outsider)
+
+
+def test_the_primary_metric_must_fit_the_task(client, outsider):
+    login(client, outsider)
+    response = client.post("/challenges/new/", {
+        "title": "Bone age", "slug": "bone-age", "task_type": "regression", "primary_metric": "auc",
+        "leaderboard_selection": "best", "daily_submission_limit": 3,
+    })
+    assert "not a metric of regression tasks" in str(response.context["form"].errors)
+    assert not Challenge.objects.exists()
+
+
+def test_registering_needs_the_terms_accepted(client, challenge, participant):
+    login(client, participant)
+    client.post(f"/challenges/{challenge.slug}/register/", {})
+    assert not challenge.is_participant(participant)
+    client.post(f"/challenges/{challenge.slug}/register/", {"accept_terms": "on"})
+    role = ChallengeRole.objects.get(challenge=challenge, user=participant, role=Role.PARTICIPANT)
+    assert role.accepted_terms_at is not None
+
+
+def test_a_team_is_joined_with_its_code(client, challenge, participant, teammate, outsider):
+    challenge.register(participant)
+    challenge.register(teammate)
+    login(client, participant)
+    client.post(f"/challenges/{challenge.slug}/teams/new/", {"name": "Lungs"})
+    team = challenge.team_of(participant)
+    assert team.name == "Lungs"
+    login(client, teammate)
+    client.post(f"/challenges/{challenge.slug}/teams/join/", {"join_code": "wrong"})
+    assert challenge.team_of(teammate) is None
+    client.post(f"/challenges/{challenge.slug}/teams/join/", {"join_code": team.join_code})
+    assert challenge.team_of(teammate) == team
+    # One team per challenge, and only registered participants join.
+    client.post(f"/challenges/{challenge.slug}/teams/new/", {"name": "Second"})
+    assert challenge.teams.count() == 1
+    login(client, outsider)
+    client.post(f"/challenges/{challenge.slug}/teams/join/", {"join_code": team.join_code})
+    assert challenge.team_of(outsider) is None
+
+
+BAD_TRUTHS = {
+    "an empty file": (b"", "empty"),
+    "one class only": (b"case_id,label\na,1\nb,1\n", "class"),
+    "a label that is not 0 or 1": (b"case_id,label\na,1\nb,0\nc,2\n", "row 4"),
+    "a duplicate case": (b"case_id,label\na,1\nb,0\na,0\n", "duplicate"),
+}
+
+
+@pytest.mark.parametrize("content, expected", BAD_TRUTHS.values(), ids=BAD_TRUTHS.keys())
+def test_a_bad_truth_file_is_refused_and_nothing_stored(client, organizer, content, expected):
+    challenge = Challenge.objects.create(slug="c", title="C", task_type="classification", created_by=organizer)
+    ChallengeRole.objects.create(challenge=challenge, user=organizer, role=Role.ORGANIZER)
+    login(client, organizer)
+    response = client.post("/challenges/c/test-sets/new/", {"name": "Hidden", "truth_file": upload("t.csv", content)})
+    assert response.status_code == 200
+    assert expected in str(response.context["form"].errors["truth_file"]).lower()
+    assert not TestSet.objects.exists()
+
+
+def test_an_organizer_adds_a_phase(client, challenge, organizer):
+    login(client, organizer)
+    now = timezone.now()
+    response = client.post(f"/challenges/{challenge.slug}/phases/new/", {
+        "name": "Preliminary", "test_set": challenge.test_sets.get().pk,
+        "starts_at": now.strftime("%Y-%m-%dT%H:%M"), "ends_at": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+    })
+    assert "end after it starts" in str(response.context["form"].errors)
+    assert not Phase.objects.exists()
+
+
+def test_organizer_pages_check_access(client, challenge, participant):
+    challenge.register(participant)
+    login(client, participant)
+    for path in ("test-sets/new/", "phases/new/"):
+        assert client.get(f"/challenges/{challenge.slug}/{path}").status_code == 403
+    response = client.post(f"/challenges/{challenge.slug}/test-sets/new/",
+                           {"name": "x", "truth_file": upload("t.csv", csv_bytes(["case_id", "label"], [["a", 1]]))})
+    assert response.status_code == 403
+
+
+def test_case_ids_are_public_and_carry_no_label(client, phase, truth):
+    case_ids, _ = truth
+    content = client.get(f"/challenges/phases/{phase.pk}/case-ids.csv").content.decode().splitlines()
+    assert content == ["case_id", *case_ids]
