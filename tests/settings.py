@@ -6,6 +6,7 @@ worker processes started by a test share through MICA_VAR_DIR.
 
 import os
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "mica-tests")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mica")
@@ -19,3 +20,4 @@ from config.settings import *  # noqa: E402,F403
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 # A fast hash: the suite creates many users, and password strength is Django's own concern.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # noqa: F405  (WhiteNoise warns when it is missing)

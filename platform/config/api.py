@@ -3,12 +3,15 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from mica.challenges.api import ChallengeViewSet, PhaseViewSet
+from mica.datasets.api import DatasetViewSet, UploadViewSet
 from mica.leaderboards.api import LeaderboardView
 from mica.submissions.api import SubmissionViewSet
 
 router = DefaultRouter()
 router.register("challenges", ChallengeViewSet)
 router.register("phases", PhaseViewSet)
+router.register("datasets", DatasetViewSet, basename="dataset")
+router.register("uploads", UploadViewSet, basename="upload")
 router.register("submissions", SubmissionViewSet, basename="submission")
 
 urlpatterns = [

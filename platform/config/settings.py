@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "mica.core",
     "mica.accounts",
     "mica.challenges",
+    "mica.datasets",
     "mica.submissions",
     "mica.leaderboards",
 ]

@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("mica.core.urls")),
     path("accounts/", include("mica.accounts.urls")),
     path("challenges/", include("mica.challenges.urls")),
+    path("datasets/", include("mica.datasets.urls")),
     path("submissions/", include("mica.submissions.urls")),
     path("leaderboards/", include("mica.leaderboards.urls")),
     path("admin/", admin.site.urls),

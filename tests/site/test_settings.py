@@ -36,7 +36,9 @@ def test_env_list_splits_on_commas(monkeypatch):
 
 
 def run_django(args, **env):
-    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    inherited = ("SECRET_KEY", "DEBUG", "DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE",
+                 "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS", "MICA_VAR_DIR")
+    clean = {k: v for k, v in os.environ.items() if k not in inherited}
     clean.update(env, PYTHONPATH=f"{ROOT / 'platform'}{os.pathsep}{ROOT}")
     return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], capture_output=True, text=True,
                           env=clean, cwd=ROOT)

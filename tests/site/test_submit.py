@@ -45,13 +45,14 @@ BAD_FILES = {
 @pytest.mark.parametrize("content, expected_words", BAD_FILES.values(), ids=BAD_FILES.keys())
 def test_it_explains_a_bad_file_and_stores_nothing(client, phase, team, participant, content, expected_words):
     client.login(username=participant.username, password=PASSWORD)
+    files_before = list_private_submission_files()
     response = submit(client, phase, "bad.csv", content)
     assert response.status_code == 200
     errors = " ".join(response.context["form"].errors["predictions"])
     assert expected_words.lower() in errors.lower()
     assert "bad.csv" in errors or expected_words == "empty"
     assert Submission.objects.count() == 0
-    assert not list_private_submission_files()
+    assert list_private_submission_files() == files_before
 
 
 def test_it_names_the_row_of_a_bad_value(client, phase, team, participant):
@@ -109,4 +110,4 @@ def list_private_submission_files():
     found = []
     for folder in storage.listdir("submissions")[0]:
         found.extend(storage.listdir(f"submissions/{folder}")[1])
-    return found
+    return sorted(found)

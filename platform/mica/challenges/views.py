@@ -28,6 +28,7 @@ def detail(request, slug):
         "registration_form": RegistrationForm(),
         "team_create_form": TeamCreateForm(),
         "team_join_form": TeamJoinForm(),
+        "datasets": [d for d in challenge.datasets.all() if d.can_be_viewed_by(request.user)],
     }
     if context["is_organizer"]:
         context["test_sets"] = challenge.test_sets.all()

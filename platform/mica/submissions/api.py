@@ -39,6 +39,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
 class SubmissionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Your teams' submissions; upload one as multipart form data (`phase`, `predictions`)."""
 
+    queryset = Submission.objects.none()  # for the schema; requests use get_queryset
     serializer_class = SubmissionSerializer
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]

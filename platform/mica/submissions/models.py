@@ -109,7 +109,7 @@ class Submission(models.Model):
             evaluator.validate(
                 challenge.task_type,
                 submission.file.path,
-                case_ids=phase.test_set.case_ids,
+                truth=phase.test_set.truth_file.path,
             )
             with transaction.atomic():
                 # Locking the team row serialises a team's concurrent uploads, so the daily

@@ -1,0 +1,183 @@
+"""Datasets of anonymized images, and the uploads that fill them.
+
+An upload is stored privately, anonymized by a task on the ``ingest`` queue, and deleted once
+processed: only anonymized files and previews remain, indexed by pseudonymous patient, study,
+series and instance. Quarantined files are listed for the organizers with their reasons.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.core.files.storage import storages
+from django.db import models, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+import anonymizer
+
+
+def _private_storage():
+    return storages["private"]
+
+
+def _upload_path(upload, filename):
+    return f"uploads/{upload.dataset_id}/{upload.uuid}.zip"
+
+
+class Dataset(models.Model):
+    challenge = models.ForeignKey("challenges.Challenge", on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=200)
+    # The anonymization key: the same original UID or patient always maps to the same pseudonym
+    # across uploads of this dataset. Never shown; losing it breaks linkage of later uploads.
+    anonymization_key = models.BinaryField(default=anonymizer.new_key, editable=False)
+    visible_to_participants = models.BooleanField(
+        default=False, help_text="Participants may browse and download the anonymized images."
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("datasets:detail", args=[self.pk])
+
+    def can_be_viewed_by(self, user):
+        challenge = self.challenge
+        return challenge.is_organizer(user) or (self.visible_to_participants and challenge.is_participant(user))
+
+
+class Upload(models.Model):
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSING = "processing", "Anonymizing"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+
+    TRANSITIONS = {
+        Status.RECEIVED: {Status.PROCESSING, Status.FAILED},
+        # PROCESSING → PROCESSING: the task delivered again after its worker died.
+        Status.PROCESSING: {Status.PROCESSING, Status.PROCESSED, Status.FAILED},
+        Status.PROCESSED: set(),
+        Status.FAILED: set(),
+    }
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="uploads")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    file = models.FileField(storage=_private_storage, upload_to=_upload_path, blank=True)
+    original_filename = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
+    status_reason = models.TextField(blank=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    files_done = models.PositiveIntegerField(default=0)
+    files_total = models.PositiveIntegerField(null=True, blank=True)
+    action_counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.original_filename} ({self.status})"
+
+    def get_absolute_url(self):
+        return reverse("datasets:upload", args=[self.uuid])
+
+    @classmethod
+    def receive(cls, *, dataset, user, uploaded_file):
+        """Stores the .zip privately and queues its anonymization."""
+        from .tasks import ingest_upload
+
+        if not uploaded_file.name.lower().endswith(".zip"):
+            raise ValueError(f"{uploaded_file.name}: upload a .zip of DICOM, PNG or JPEG files.")
+        if uploaded_file.size == 0:
+            raise ValueError(f"{uploaded_file.name}: the file is empty (0 bytes).")
+        upload = cls(dataset=dataset, uploaded_by=user, original_filename=uploaded_file.name[:255])
+        upload.file.save("upload.zip", uploaded_file, save=False)
+        try:
+            with transaction.atomic():
+                upload.save()
+                transaction.on_commit(lambda: ingest_upload.delay(upload.pk))
+        except BaseException:
+            upload.file.delete(save=False)
+            raise
+        return upload
+
+    def move(self, to_status, reason="", **fields):
+        """Moves only if the row is still in this object's status; True when this call moved it."""
+        if to_status not in self.TRANSITIONS[self.status]:
+            raise ValueError(f"an upload cannot move from {self.status} to {to_status}")
+        updated = type(self).objects.filter(pk=self.pk, status=self.status).update(
+            status=to_status, status_reason=reason, status_changed_at=timezone.now(), **fields
+        )
+        if updated:
+            self.refresh_from_db()
+        return bool(updated)
+
+    def start_processing(self):
+        return self.move(self.Status.PROCESSING, "Anonymizing.", attempts=F("attempts") + 1, files_done=0)
+
+    def record_progress(self, done, total):
+        type(self).objects.filter(pk=self.pk).update(files_done=done, files_total=total)
+
+    @property
+    def progress_percent(self):
+        if not self.files_total:
+            return 0
+        return round(100 * self.files_done / self.files_total)
+
+
+class Study(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="studies")
+    study_uid = models.CharField(max_length=64)
+    patient_pseudonym = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset", "study_uid"], name="study_unique_per_dataset")]
+        ordering = ["patient_pseudonym", "study_uid"]
+        verbose_name_plural = "studies"
+
+
+class Series(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    series_uid = models.CharField(max_length=64)
+    modality = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "series_uid"], name="series_unique_per_study")]
+        ordering = ["series_uid"]
+        verbose_name_plural = "series"
+
+
+class Instance(models.Model):
+    """One anonymized image file (DICOM instance, or PNG/JPEG image)."""
+
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances", null=True, blank=True)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="instances")
+    upload = models.ForeignKey(Upload, on_delete=models.SET_NULL, null=True, related_name="instances")
+    uid = models.CharField(max_length=100, help_text="The new SOP Instance UID, or the new file name of a PNG/JPEG.")
+    kind = models.CharField(max_length=8)
+    file = models.FileField(storage=_private_storage, max_length=300)
+    preview = models.FileField(storage=_private_storage, max_length=300, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset", "uid"], name="instance_unique_per_dataset")]
+        ordering = ["uid"]
+
+
+class QuarantinedFile(models.Model):
+    """A file of an upload that could not be made safe, kept out of the dataset."""
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="quarantined")
+    source = models.CharField(max_length=1000, help_text="Its path inside the upload.")
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["source"]

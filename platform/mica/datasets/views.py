@@ -1,0 +1,95 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+
+from mica.challenges.models import Challenge
+
+from .forms import DatasetForm, UploadForm
+from .models import Dataset, Instance, Upload
+
+
+def _organized_challenge(request, slug):
+    challenge = get_object_or_404(Challenge, slug=slug)
+    if not challenge.is_organizer(request.user):
+        raise PermissionDenied("Only the organizers of this challenge can do this.")
+    return challenge
+
+
+def _viewable_dataset(request, pk):
+    dataset = get_object_or_404(Dataset.objects.select_related("challenge"), pk=pk)
+    if not dataset.can_be_viewed_by(request.user):
+        raise PermissionDenied("This dataset is not open to you.")
+    return dataset
+
+
+@login_required
+def create(request, slug):
+    challenge = _organized_challenge(request, slug)
+    form = DatasetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.instance.challenge = challenge
+        form.instance.created_by = request.user
+        dataset = form.save()
+        return redirect(dataset)
+    return render(request, "datasets/create.html", {"challenge": challenge, "form": form})
+
+
+@login_required
+def detail(request, pk):
+    dataset = _viewable_dataset(request, pk)
+    instances = Instance.objects.filter(dataset=dataset).select_related("series__study")
+    page = Paginator(instances, 48).get_page(request.GET.get("page"))
+    is_organizer = dataset.challenge.is_organizer(request.user)
+    context = {
+        "dataset": dataset,
+        "page": page,
+        "is_organizer": is_organizer,
+        "uploads": dataset.uploads.all()[:20] if is_organizer else [],
+        "n_studies": dataset.studies.count(),
+        "n_patients": dataset.studies.values("patient_pseudonym").distinct().count(),
+    }
+    return render(request, "datasets/detail.html", context)
+
+
+@login_required
+def upload(request, pk):
+    dataset = get_object_or_404(Dataset.objects.select_related("challenge"), pk=pk)
+    if not dataset.challenge.is_organizer(request.user):
+        raise PermissionDenied("Only the organizers of this challenge can upload.")
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            received = Upload.receive(dataset=dataset, user=request.user, uploaded_file=form.cleaned_data["archive"])
+        except ValueError as error:
+            form.add_error("archive", str(error))
+        else:
+            messages.success(request, "Upload received: it is being anonymized.")
+            return redirect(received)
+    return render(request, "datasets/upload_form.html", {"dataset": dataset, "form": form})
+
+
+@login_required
+def upload_detail(request, uuid):
+    upload = get_object_or_404(Upload.objects.select_related("dataset__challenge"), uuid=uuid)
+    if not upload.dataset.challenge.is_organizer(request.user):
+        raise PermissionDenied("Only the organizers of this challenge can see its uploads.")
+    return render(request, "datasets/upload_detail.html", {"upload": upload, "quarantined": upload.quarantined.all()})
+
+
+@login_required
+def preview(request, pk, uid):
+    dataset = _viewable_dataset(request, pk)
+    instance = get_object_or_404(Instance, dataset=dataset, uid=uid)
+    if not instance.preview:
+        raise Http404("This image has no preview.")
+    return FileResponse(instance.preview.open("rb"), content_type="image/png")
+
+
+@login_required
+def download(request, pk, uid):
+    dataset = _viewable_dataset(request, pk)
+    instance = get_object_or_404(Instance, dataset=dataset, uid=uid)
+    return FileResponse(instance.file.open("rb"), as_attachment=True, filename=instance.file.name.rsplit("/", 1)[-1])

@@ -1,0 +1,133 @@
+"""Dataset uploads: anonymized on the ingest queue, indexed, previewed; quarantine shown to organizers."""
+
+import io
+import zipfile
+
+import pytest
+from django.core.files.storage import storages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+import anonymizer.synthetic
+from mica.datasets.models import Dataset, Instance, Study, Upload
+from mica.datasets.tasks import ingest_upload
+
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+PATIENT_NAME = "Doe^Johnathan"
+PATIENT_ID = "MRN-99812"
+
+
+def studies_zip(tmp_path, n_patients=2, extra=None):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index in range(n_patients):
+            path = tmp_path / f"{index}.dcm"
+            anonymizer.synthetic.write_radiograph(
+                path, patient_name=f"{PATIENT_NAME}{index}", patient_id=f"{PATIENT_ID}{index}", seed=index
+            )
+            archive.write(path, f"{PATIENT_NAME}{index}/image.dcm")
+        for name, content in (extra or {}).items():
+            archive.writestr(name, content)
+    return SimpleUploadedFile("studies.zip", buffer.getvalue(), content_type="application/zip")
+
+
+@pytest.fixture
+def dataset(challenge, organizer):
+    return Dataset.objects.create(challenge=challenge, name="Radiographs", created_by=organizer)
+
+
+def upload_through_page(client, organizer, dataset, archive):
+    client.login(username=organizer.username, password=PASSWORD)
+    response = client.post(f"/datasets/{dataset.pk}/upload/", {"archive": archive})
+    assert response.status_code == 302, response.content
+    return Upload.objects.get()
+
+
+def test_an_upload_is_anonymized_indexed_and_its_original_deleted(client, organizer, dataset, tmp_path):
+    upload = upload_through_page(client, organizer, dataset, studies_zip(tmp_path, extra={"notes.txt": b"hello"}))
+    original = upload.file.name
+    assert storages["private"].exists(original)
+    ingest_upload(upload.pk)
+    upload.refresh_from_db()
+    assert upload.status == Upload.Status.PROCESSED, upload.status_reason
+    assert not storages["private"].exists(original)
+    assert upload.files_done == upload.files_total == 3
+    assert Study.objects.filter(dataset=dataset).count() == 2
+    instances = list(Instance.objects.filter(dataset=dataset))
+    assert len(instances) == 2
+    for instance in instances:
+        content = instance.file.open("rb").read()
+        assert PATIENT_NAME.encode() not in content and PATIENT_ID.encode() not in content
+        assert instance.uid.startswith("2.25.")
+        assert instance.preview
+    quarantined = list(upload.quarantined.all())
+    assert [item.source for item in quarantined] == ["notes.txt"]
+    page = client.get(upload.get_absolute_url()).content.decode()
+    assert "notes.txt" in page and quarantined[0].reason in page
+
+
+def test_the_same_patient_keeps_one_pseudonym_across_uploads(client, organizer, dataset, tmp_path):
+    for _ in range(2):
+        upload = Upload.receive(dataset=dataset, user=organizer, uploaded_file=studies_zip(tmp_path, n_patients=1))
+        ingest_upload(upload.pk)
+    pseudonyms = set(Study.objects.filter(dataset=dataset).values_list("patient_pseudonym", flat=True))
+    assert len(pseudonyms) == 1
+    assert Instance.objects.filter(dataset=dataset).count() == 1  # the same instance, not a copy
+
+
+def test_a_broken_archive_fails_with_a_reason_and_is_deleted(client, organizer, dataset):
+    archive = SimpleUploadedFile("broken.zip", b"PK\x03\x04 this is not a zip archive", content_type="application/zip")
+    upload = upload_through_page(client, organizer, dataset, archive)
+    ingest_upload(upload.pk)
+    upload.refresh_from_db()
+    assert upload.status == Upload.Status.FAILED
+    assert "could not be processed" in upload.status_reason
+    assert not upload.file
+    assert not Instance.objects.exists()
+
+
+def test_only_a_zip_is_accepted(client, organizer, dataset):
+    client.login(username=organizer.username, password=PASSWORD)
+    response = client.post(f"/datasets/{dataset.pk}/upload/", {"archive": SimpleUploadedFile("a.dcm", b"x")})
+    assert ".zip" in str(response.context["form"].errors["archive"])
+    assert not Upload.objects.exists()
+
+
+def test_it_checks_access(client, organizer, participant, outsider, dataset, tmp_path):
+    upload = Upload.receive(dataset=dataset, user=organizer, uploaded_file=studies_zip(tmp_path, n_patients=1))
+    ingest_upload(upload.pk)
+    instance = Instance.objects.get()
+    dataset.challenge.register(participant)
+    urls = [f"/datasets/{dataset.pk}/", f"/datasets/{dataset.pk}/instances/{instance.uid}/preview.png",
+            f"/datasets/{dataset.pk}/instances/{instance.uid}/file"]
+    client.login(username=participant.username, password=PASSWORD)
+    for url in urls + [f"/datasets/{dataset.pk}/upload/", upload.get_absolute_url()]:
+        assert client.get(url).status_code == 403, url
+    dataset.visible_to_participants = True
+    dataset.save()
+    for url in urls:
+        assert client.get(url).status_code == 200, url
+    assert client.get(upload.get_absolute_url()).status_code == 403
+    client.login(username=outsider.username, password=PASSWORD)
+    for url in urls:
+        assert client.get(url).status_code == 403, url
+
+
+def test_the_api_takes_an_upload_and_reports_its_progress(organizer, participant, dataset, tmp_path):
+    api = APIClient()
+    api.force_authenticate(organizer)
+    response = api.post(f"/api/v1/datasets/{dataset.pk}/uploads/", {"archive": studies_zip(tmp_path)},
+                        format="multipart")
+    assert response.status_code == 202, response.content
+    ingest_upload(Upload.objects.get(uuid=response.json()["uuid"]).pk)
+    body = api.get(f"/api/v1/uploads/{response.json()['uuid']}/").json()
+    assert body["status"] == "processed"
+    assert body["files_done"] == 2
+    other = APIClient()
+    other.force_authenticate(participant)
+    assert other.get(f"/api/v1/uploads/{response.json()['uuid']}/").status_code == 404
+    assert other.post(f"/api/v1/datasets/{dataset.pk}/uploads/", {"archive": studies_zip(tmp_path)},
+                      format="multipart").status_code == 404
