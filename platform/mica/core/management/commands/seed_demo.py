@@ -115,7 +115,8 @@ class Command(BaseCommand):
                 for index in range(N_PATIENTS):
                     path = Path(folder) / f"patient-{index:03d}.dcm"
                     anonymizer.synthetic.write_radiograph(
-                        path, patient_name=f"Demo^Patient{index:03d}", patient_id=f"DEMO{index:05d}", seed=index
+                        path, patient_name=f"Demo^Patient{index:03d}", patient_id=f"DEMO{index:05d}", seed=index,
+                        rows=512, columns=512,
                     )
                     archive.write(path, f"archive/{path.name}")
             return SimpleUploadedFile("demo-studies.zip", buffer.getvalue(), content_type="application/zip")
