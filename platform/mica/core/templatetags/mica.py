@@ -14,6 +14,9 @@ def markdown(text):
 
 @register.filter
 def metric(value, digits=4):
+    """A metric's value, or its confidence interval when given a [low, high] pair."""
     if value is None:
         return "–"
+    if isinstance(value, (list, tuple)):
+        return " – ".join(metric(part, digits) for part in value)
     return f"{value:.{int(digits)}f}"
