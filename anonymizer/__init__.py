@@ -1,0 +1,33 @@
+"""Mica's anonymizer: DICOM (PS3.15 Annex E Basic Profile), PNG and JPEG de-identification.
+
+A library with no web framework in it: functions take paths and bytes and return plain data.
+"""
+
+from . import synthetic
+from .dicom import Quarantine, anonymize_dataset, anonymize_dicom_file
+from .images import png_to_dicom
+from .keys import KeyFileError, key_fingerprint, load_key, new_key, new_key_file
+from .preview import render_preview
+from .profile import PROFILES, Profile, annex_e_table
+from .report import FileOutcome, Report
+from .tree import anonymize_tree
+
+__all__ = [
+    "FileOutcome",
+    "KeyFileError",
+    "PROFILES",
+    "Profile",
+    "Quarantine",
+    "Report",
+    "anonymize_dataset",
+    "anonymize_dicom_file",
+    "anonymize_tree",
+    "annex_e_table",
+    "key_fingerprint",
+    "load_key",
+    "new_key",
+    "new_key_file",
+    "png_to_dicom",
+    "render_preview",
+    "synthetic",
+]

@@ -1,0 +1,7 @@
+"""python -m anonymizer SRC OUT: see `anonymizer.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

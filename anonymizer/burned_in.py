@@ -1,0 +1,197 @@
+"""Burned-in text: which images may carry it, the rules that blank it, optional OCR.
+
+An image is at risk when it says so (BurnedInAnnotation YES), or when its modality or kind
+commonly carries text in the pixels and it does not say NO. Risky modalities, from PS3.15
+E.3.1 ("Clean Pixel Data") and PS3.3 C.7.6.1.1.7 on Burned In Annotation, and from what
+archives show in practice: ultrasound (US, IVUS), secondary capture and screenshots (SC, OT,
+DOC, and ImageType SCREEN SAVE), angiography and fluoroscopy (XA, RF), endoscopy and
+photography (ES, XC, GM, OP, SM labels, DG dermoscopy), and the waveform-like captures (ECG,
+HD). An image at risk is cleaned by the first matching rule, or quarantined for review.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT_RULES_PATH = Path(__file__).with_name("burned_in_rules.json")
+
+RISKY_MODALITIES = {
+    "US", "IVUS", "SC", "OT", "DOC", "XA", "RF", "ES", "XC", "GM", "OP", "SM", "DG", "ECG", "HD",
+}
+SECONDARY_CAPTURE_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.7.1",  # Multi-frame Single Bit SC
+    "1.2.840.10008.5.1.4.1.1.7.2",  # Multi-frame Grayscale Byte SC
+    "1.2.840.10008.5.1.4.1.1.7.3",  # Multi-frame Grayscale Word SC
+    "1.2.840.10008.5.1.4.1.1.7.4",  # Multi-frame True Color SC
+}
+
+
+@dataclass(frozen=True)
+class BurnedInRule:
+    name: str
+    modality: str
+    manufacturer: str
+    model: str
+    rows: int
+    columns: int
+    rectangles: tuple[tuple[int, int, int, int], ...]
+
+    def matches(self, modality: str, manufacturer: str, model: str, rows: int, columns: int) -> bool:
+        return (
+            self.modality.upper() == modality.strip().upper()
+            and self.manufacturer.strip().upper() == manufacturer.strip().upper()
+            and self.model.strip().upper() == model.strip().upper()
+            and self.rows == rows
+            and self.columns == columns
+        )
+
+
+def load_rules(path) -> tuple[BurnedInRule, ...]:
+    """Read a rules file; raises ValueError naming the file and the faulty rule."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"burned-in rules file {path} cannot be read: {error}") from None
+    rules = []
+    for index, raw in enumerate(document.get("rules", [])):
+        try:
+            rectangles = tuple(tuple(int(v) for v in rectangle) for rectangle in raw["rectangles"])
+            if any(len(rectangle) != 4 for rectangle in rectangles):
+                raise ValueError("each rectangle is [x, y, width, height]")
+            rules.append(
+                BurnedInRule(
+                    name=str(raw.get("name", f"rule {index}")),
+                    modality=str(raw["modality"]),
+                    manufacturer=str(raw["manufacturer"]),
+                    model=str(raw["model"]),
+                    rows=int(raw["rows"]),
+                    columns=int(raw["columns"]),
+                    rectangles=rectangles,
+                )
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"burned-in rules file {path}: rule {index} is invalid: {error}") from None
+    return tuple(rules)
+
+
+@lru_cache(maxsize=8)
+def rules_for(extra_rules_path: str | None) -> tuple[BurnedInRule, ...]:
+    """The built-in rules followed by the organizer's (the organizer's are tried first)."""
+    builtin = load_rules(DEFAULT_RULES_PATH)
+    if extra_rules_path is None:
+        return builtin
+    return load_rules(extra_rules_path) + builtin
+
+
+def _text(dataset, tag: int) -> str:
+    element = dataset.get(tag)
+    return str(element.value or "").strip() if element is not None else ""
+
+
+TAG_BURNED_IN_ANNOTATION = 0x00280301
+TAG_MODALITY = 0x00080060
+TAG_SOP_CLASS_UID = 0x00080016
+TAG_IMAGE_TYPE = 0x00080008
+
+
+def burned_in_risk(dataset) -> str | None:
+    """Return why this image may carry burned-in text, or None when it is not at risk."""
+    flag = _text(dataset, TAG_BURNED_IN_ANNOTATION).upper()
+    if flag == "YES":
+        return "BurnedInAnnotation is YES"
+    if flag == "NO":
+        return None
+    modality = _text(dataset, TAG_MODALITY).upper()
+    if modality in RISKY_MODALITIES:
+        return f"modality {modality} commonly carries burned-in text and BurnedInAnnotation is not NO"
+    if _text(dataset, TAG_SOP_CLASS_UID) in SECONDARY_CAPTURE_SOP_CLASSES:
+        return "Secondary Capture images commonly carry burned-in text and BurnedInAnnotation is not NO"
+    image_type = dataset.get(TAG_IMAGE_TYPE)
+    if image_type is None or not image_type.value:
+        values = []
+    else:
+        values = list(image_type.value) if image_type.VM > 1 else [image_type.value]
+    if "SCREEN SAVE" in [str(value).strip().upper() for value in values]:
+        return "ImageType SCREEN SAVE commonly carries burned-in text"
+    return None
+
+
+def find_rule(dataset, rules) -> BurnedInRule | None:
+    modality = str(dataset.get("Modality", "") or "")
+    manufacturer = str(dataset.get("Manufacturer", "") or "")
+    model = str(dataset.get("ManufacturerModelName", "") or "")
+    rows = int(dataset.get("Rows", 0) or 0)
+    columns = int(dataset.get("Columns", 0) or 0)
+    for rule in rules:
+        if rule.matches(modality, manufacturer, model, rows, columns):
+            return rule
+    return None
+
+
+def describe_image(dataset) -> str:
+    return (
+        f"modality {dataset.get('Modality', '') or '?'}, manufacturer "
+        f"{str(dataset.get('Manufacturer', '') or '?').strip()!r}, model "
+        f"{str(dataset.get('ManufacturerModelName', '') or '?').strip()!r}, "
+        f"{dataset.get('Columns', '?')}x{dataset.get('Rows', '?')} pixels"
+    )
+
+
+def blank_rectangles(pixels, rectangles, *, rows: int, columns: int, frames: int, samples: int):
+    """Set the rectangles to 0 in every frame of `pixels` (numpy, as pydicom returns it)."""
+    for x, y, width, height in rectangles:
+        x0, y0 = max(0, x), max(0, y)
+        x1, y1 = min(columns, x + width), min(rows, y + height)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        if frames > 1:
+            pixels[:, y0:y1, x0:x1, ...] = 0
+        else:
+            pixels[y0:y1, x0:x1, ...] = 0
+    return pixels
+
+
+# --- Optional OCR ------------------------------------------------------------------------------
+
+def tesseract_available() -> bool:
+    return shutil.which("tesseract") is not None
+
+
+def ocr_words(image, *, min_confidence: float = 60.0) -> list[str]:
+    """Words Tesseract reads in a PIL image (8-bit), or [] when Tesseract is not installed.
+
+    Tesseract runs as a subprocess (no Python binding needed); a word counts when it has at
+    least three letters or digits and Tesseract's confidence is at least `min_confidence`.
+    """
+    if not tesseract_available():
+        return []
+    with tempfile.TemporaryDirectory(prefix="mica-ocr-") as folder:
+        image_path = Path(folder) / "image.png"
+        image.save(image_path)
+        completed = subprocess.run(
+            ["tesseract", str(image_path), "stdout", "--psm", "11", "tsv"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    words = []
+    for line in completed.stdout.splitlines()[1:]:
+        fields = line.split("\t")
+        if len(fields) < 12:
+            continue
+        try:
+            confidence = float(fields[10])
+        except ValueError:
+            continue
+        text = fields[11].strip()
+        if confidence >= min_confidence and sum(ch.isalnum() for ch in text) >= 3:
+            words.append(text)
+    return words

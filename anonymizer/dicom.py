@@ -1,0 +1,712 @@
+"""De-identification of one DICOM dataset: the Annex E table applied through every sequence.
+
+`anonymize_dicom_file` reads one file, decides whether it can be made safe, and returns the
+anonymized dataset with the new identifiers. Anything it cannot make safe raises Quarantine
+with a reason that names the tag or the problem; the caller writes nothing for that file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pydicom
+import pydicom.config
+import pydicom.encaps
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.datadict import DicomDictionary, keyword_for_tag
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    UID,
+    AllTransferSyntaxes,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    PYDICOM_IMPLEMENTATION_UID,
+    UID_dictionary,
+)
+
+from . import burned_in, images, keys, private
+from .profile import (
+    DCM_CLEAN_PIXEL_DATA,
+    DESCRIPTORS,
+    PATIENT_CHARACTERISTICS,
+    PATIENT_CHARACTERISTICS_KEPT,
+    Profile,
+    actions_by_tag,
+    repeating_group_action,
+)
+
+__all__ = ["Quarantine", "DicomResult", "anonymize_dicom_file", "anonymize_dataset"]
+
+MICA_IMPLEMENTATION_VERSION_NAME = "MICA_ANON_1"
+
+# UIDs under the DICOM root are defined by the standard itself (SOP classes, transfer
+# syntaxes, coding schemes, well-known instances); they say nothing about a patient.
+DICOM_UID_ROOT = "1.2.840.10008."
+
+TAG_PATIENT_NAME = 0x00100010
+TAG_PATIENT_ID = 0x00100020
+TAG_PATIENT_BIRTH_DATE = 0x00100030
+TAG_STUDY_INSTANCE_UID = 0x0020000D
+TAG_SERIES_INSTANCE_UID = 0x0020000E
+TAG_SOP_INSTANCE_UID = 0x00080018
+TAG_SOP_CLASS_UID = 0x00080016
+TAG_MODALITY = 0x00080060
+TAG_ROWS = 0x00280010
+TAG_COLUMNS = 0x00280011
+TAG_SAMPLES_PER_PIXEL = 0x00280002
+TAG_BITS_ALLOCATED = 0x00280100
+TAG_NUMBER_OF_FRAMES = 0x00280008
+TAG_PHOTOMETRIC_INTERPRETATION = 0x00280004
+TAG_PIXEL_DATA = 0x7FE00010
+TAG_PATIENT_AGE = 0x00101010
+TAG_SPECIFIC_CHARACTER_SET = 0x00080005
+TAG_PATIENT_IDENTITY_REMOVED = 0x00120062
+TAG_DEIDENTIFICATION_METHOD = 0x00120063
+TAG_DEIDENTIFICATION_METHOD_CODE_SEQUENCE = 0x00120064
+TAG_LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED = 0x00280303
+TAG_BURNED_IN_ANNOTATION = 0x00280301
+PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel, Float Pixel, Double Float Pixel
+
+# Dates that belong to the person rather than to the imaging timeline: never shifted and kept,
+# always emptied or removed as the table says (age is kept instead, when asked).
+PERSONAL_DATES = {
+    0x00100030,  # PatientBirthDate
+    0x00100032,  # PatientBirthTime
+    0x001021D0,  # LastMenstrualDate
+    0x00100033,  # PatientBirthDateInAlternativeCalendar
+    0x00100034,  # PatientDeathDateInAlternativeCalendar
+}
+
+DATE_VRS = {"DA", "DT"}
+TEMPORAL_VRS = {"DA", "DT", "TM"}
+
+# Elements Mica creates hold values it made itself (new UIDs, shifted dates, empty or dummy
+# values, all valid for their VR), so pydicom's per-value validation is skipped for them.
+NO_VALIDATION = pydicom.config.IGNORE
+
+# Dummy values for action D: fixed, plainly artificial, valid for their VR.
+DUMMY_BY_VR = {
+    "AE": "ANONYMIZED",
+    "AS": "000Y",
+    "CS": "ANONYMIZED",
+    "DA": "19000101",
+    "DS": "0",
+    "DT": "19000101000000",
+    "IS": "0",
+    "LO": "ANONYMIZED",
+    "LT": "ANONYMIZED",
+    "PN": "ANONYMIZED",
+    "SH": "ANONYMIZED",
+    "ST": "ANONYMIZED",
+    "TM": "000000",
+    "UC": "ANONYMIZED",
+    "UR": "",
+    "UT": "ANONYMIZED",
+}
+
+# Ages above 89 identify (HIPAA Safe Harbor groups them as "90 or older"); 090Y stands for all.
+MAX_REPORTED_AGE_YEARS = 90
+
+# In a kept description (Clean Descriptors Option), a run of 5+ digits or a run mixing digits
+# and letters looks like an identifier (accession, MRN, date); such a description is removed.
+IDENTIFIER_LIKE = re.compile(r"\d{5,}|\b(?=\w*\d)(?=\w*[A-Za-z])\w{6,}\b")
+
+
+SHORT_METHOD_NAMES = {
+    "113100": "DICOM PS3.15 E Basic Profile",
+    "113101": "Clean Pixel Data",
+    "113105": "Clean Descriptors",
+    "113107": "Retain Longitudinal Modified Dates",
+    "113108": "Retain Patient Characteristics",
+    "113111": "Retain Safe Private",
+}
+
+
+class Quarantine(Exception):
+    """This file cannot be made safe; the message is the reason shown in the report."""
+
+
+@dataclass
+class DicomResult:
+    dataset: Dataset
+    patient_pseudonym: str
+    study_uid: str
+    series_uid: str
+    sop_instance_uid: str
+    modality: str | None
+    actions: Counter = field(default_factory=Counter)
+    uid_map: dict[str, str] = field(default_factory=dict)
+
+
+def tag_label(tag: int) -> str:
+    keyword = keyword_for_tag(tag) or ("private" if (tag >> 16) % 2 else "unknown")
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword}"
+
+
+def is_well_known_uid(uid: str) -> bool:
+    """SOP classes, transfer syntaxes and other registry UIDs are kept as they are."""
+    return uid.startswith(DICOM_UID_ROOT) or uid in UID_dictionary
+
+
+def patient_identity(dataset: Dataset) -> str:
+    """The original identity a pseudonym and a date shift derive from.
+
+    PatientID when present; otherwise the name; otherwise the study (every study then counts
+    as a patient of its own, the only safe assumption).
+    """
+    patient_id = dataset.get(TAG_PATIENT_ID)
+    patient_id = str(patient_id.value or "").strip() if patient_id is not None else ""
+    if patient_id:
+        return "id:" + patient_id
+    patient_name = dataset.get(TAG_PATIENT_NAME)
+    patient_name = str(patient_name.value or "").strip() if patient_name is not None else ""
+    if patient_name:
+        return "name:" + patient_name
+    study = dataset.get(TAG_STUDY_INSTANCE_UID)
+    return "study:" + (str(study.value or "") if study is not None else "")
+
+
+class DatasetAnonymizer:
+    """Applies the profile to one dataset, recursively; one instance per file."""
+
+    def __init__(self, key: bytes, profile: Profile, *, keep_uid_map: bool, shift_days: int):
+        self.key = key
+        self.profile = profile
+        self.keep_uid_map = keep_uid_map
+        self.shift = datetime.timedelta(days=shift_days)
+        self.actions: Counter = Counter()
+        self.uid_map: dict[str, str] = {}
+        self.actions_by_tag = actions_by_tag()
+        self.sensitive_words: list[str] = []
+
+    # --- values -----------------------------------------------------------------------------
+
+    def new_uid(self, uid: str) -> str:
+        uid = uid.strip().rstrip("\0")
+        if not uid or is_well_known_uid(uid):
+            return uid
+        new = keys.keyed_uid(self.key, uid)
+        if self.keep_uid_map:
+            self.uid_map[uid] = new
+        return new
+
+    def shift_date(self, value: str) -> str:
+        """Shift a DA value (or a DA range) back by the patient's shift; '' if unparseable."""
+        parts = value.strip().split("-")
+        shifted = []
+        for part in parts:
+            if not part:
+                shifted.append("")
+                continue
+            if len(part) != 8 or not part.isdigit():
+                return ""
+            try:
+                day = datetime.date(int(part[:4]), int(part[4:6]), int(part[6:8])) - self.shift
+            except (ValueError, OverflowError):  # not a calendar date, or shifted before year 1
+                return ""
+            shifted.append(f"{day.year:04d}{day.month:02d}{day.day:02d}")
+        return "-".join(shifted)
+
+    def shift_datetime(self, value: str) -> str:
+        """Shift a DT value's date; keeps the time of day, drops a UTC offset (it locates)."""
+        value = value.strip()
+        for sign in "+-":
+            if sign in value[8:]:
+                value = value[: 8 + value[8:].index(sign)]
+        if len(value) < 8:
+            return ""
+        date_part = self.shift_date(value[:8])
+        return date_part + value[8:] if date_part else ""
+
+    # --- traversal --------------------------------------------------------------------------
+
+    def clean(self, dataset: Dataset) -> None:
+        kept_private_creators: set[int] = set()
+        for tag in list(dataset.keys()):
+            tag = int(tag)
+            group = tag >> 16
+            if group % 2 == 1:
+                self.clean_private(dataset, tag, kept_private_creators)
+                continue
+            if tag & 0xFFFF == 0 or group == 0x0002:
+                del dataset[tag]  # group lengths go stale after edits; meta is rebuilt
+                continue
+            try:
+                self.clean_element(dataset, tag)
+            except Quarantine:
+                raise
+            except Exception as error:  # pydicom raises many kinds on invalid values
+                raise Quarantine(f"invalid value in {tag_label(tag)}: {error}") from None
+        for tag in list(dataset.keys()):
+            tag = int(tag)
+            group, element_number = tag >> 16, tag & 0xFFFF
+            if group % 2 == 1 and 0x10 <= element_number <= 0xFF and tag not in kept_private_creators:
+                del dataset[tag]
+
+    def clean_private(self, dataset: Dataset, tag: int, kept_creators: set[int]) -> None:
+        group, element_number = tag >> 16, tag & 0xFFFF
+        if 0x10 <= element_number <= 0xFF:
+            return  # private creators are decided after their elements
+        if self.profile.retain_safe_private and element_number >= 0x1000:
+            creator_tag = (group << 16) | (element_number >> 8)
+            creator = dataset.get(creator_tag)
+            element = dataset.get_item(tag)  # raw: a private value is never decoded
+            length = len(element.value) if isinstance(element.value, (bytes, str)) else 0
+            if (
+                creator is not None
+                and isinstance(creator.value, str)
+                and private.is_safe_private(creator.value, group, element_number & 0xFF)
+                and (element.VR or "UN") in private.NUMERIC_VRS
+                and length <= private.MAX_SAFE_PRIVATE_BYTES
+            ):
+                kept_creators.add(creator_tag)
+                self.actions["private kept (safe list)"] += 1
+                return
+        del dataset[tag]
+        self.actions["private removed"] += 1
+
+    def clean_element(self, dataset: Dataset, tag: int) -> None:
+        """Apply the profile to one public element.
+
+        Decisions use the tag and VR only; the value is decoded (pydicom converts a raw
+        element on access) only when it must be read or changed. Kept elements stay raw and
+        are written back byte for byte, which is most of Mica's speed.
+        """
+        vr = element_vr(dataset, tag)
+
+        if tag in (TAG_PATIENT_NAME, TAG_PATIENT_ID):
+            dataset[tag].value = keys.patient_pseudonym(self.key, patient_identity(dataset))
+            self.actions["pseudonym"] += 1
+            return
+        if tag in (TAG_PATIENT_IDENTITY_REMOVED, TAG_DEIDENTIFICATION_METHOD,
+                   TAG_DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
+                   TAG_LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED):
+            del dataset[tag]  # rewritten by finish() at the top level; stale inside items
+            return
+        if tag in PATIENT_CHARACTERISTICS and self.profile.retain_patient_characteristics:
+            if tag in PATIENT_CHARACTERISTICS_KEPT:
+                if tag == TAG_PATIENT_AGE:
+                    element = dataset[tag]
+                    element.value = capped_age(str(element.value or ""))
+                self.actions["kept (patient characteristic)"] += 1
+                return
+        if tag in DESCRIPTORS and self.profile.clean_descriptors:
+            text = str(dataset[tag].value or "")
+            if IDENTIFIER_LIKE.search(text) or any(
+                word and word.upper() in text.upper() for word in self.sensitive_words
+            ):
+                del dataset[tag]
+                self.actions["X"] += 1
+            else:
+                self.actions["kept (clean descriptors)"] += 1
+            return
+
+        action = self.actions_by_tag.get(tag) or repeating_group_action(tag)
+
+        if (
+            self.profile.retain_longitudinal_modified_dates
+            and vr in TEMPORAL_VRS
+            and tag not in PERSONAL_DATES
+            and action != "U"
+        ):
+            if vr in DATE_VRS:
+                values = text_values(dataset, tag)
+                if values:
+                    shift = self.shift_date if vr == "DA" else self.shift_datetime
+                    set_values(dataset, tag, vr, [shift(value) for value in values])
+                self.actions["date shifted"] += 1
+            else:
+                self.actions["kept (time, dates shifted)"] += 1
+            return
+
+        if action is None or action == "K":
+            self.default(dataset, tag, vr)
+        elif action == "X":
+            del dataset[tag]
+            self.actions["X"] += 1
+        elif action == "Z" or (action == "D" and vr == "SQ"):
+            if vr == "SQ":
+                dataset[tag] = DataElement(tag, "SQ", Sequence(), validation_mode=NO_VALIDATION)
+            elif vr in DUMMY_BY_VR or vr == "UI":
+                dataset[tag] = DataElement(tag, vr, "", validation_mode=NO_VALIDATION)
+            else:
+                element = dataset[tag]
+                element.value = element.empty_value
+            self.actions["Z"] += 1
+        elif action == "D":
+            if vr in DUMMY_BY_VR:
+                dataset[tag] = DataElement(tag, vr, DUMMY_BY_VR[vr], validation_mode=NO_VALIDATION)
+            else:
+                element = dataset[tag]
+                element.value = dummy_value(element)
+            self.actions["D"] += 1
+        elif action in ("U", "U*"):
+            if vr == "SQ":
+                for item in dataset[tag].value:
+                    self.clean(item)
+            elif vr == "UI":
+                self.replace_uids(dataset, tag)
+            else:
+                raise Quarantine(f"{tag_label(tag)} should hold UIDs but has VR {vr}")
+        else:  # "C": Mica has no cleaning for free text, so it removes
+            del dataset[tag]
+            self.actions["X"] += 1
+
+    def default(self, dataset: Dataset, tag: int, vr: str) -> None:
+        """Attributes the table keeps: still walk sequences, replace UIDs, blank stray names."""
+        if vr == "SQ":
+            for item in dataset[tag].value:
+                self.clean(item)
+        elif vr == "UI":
+            self.replace_uids(dataset, tag)
+        elif vr == "PN":
+            # A safety net beyond the table: any person name the table does not list.
+            element = dataset[tag]
+            element.value = element.empty_value
+            self.actions["Z (person name not in table)"] += 1
+        elif not keyword_for_tag(tag):
+            # A public element no dictionary knows: its meaning, so its safety, is unknown.
+            del dataset[tag]
+            self.actions["X (unknown public element)"] += 1
+
+    def replace_uids(self, dataset: Dataset, tag: int) -> None:
+        values = text_values(dataset, tag)
+        if values:
+            set_values(dataset, tag, "UI", [self.new_uid(uid) for uid in values])
+        self.actions["U"] += 1
+
+
+def text_values(dataset: Dataset, tag: int) -> list[str]:
+    """The values of a UI, DA, DT or TM element, read from the raw bytes when still raw.
+
+    These VRs are plain ASCII whatever the character set (PS3.5 6.2), so reading them
+    directly is exact and skips pydicom's general conversion, which dominates the cost of
+    anonymizing a file. A value that is not ASCII is invalid: the file is quarantined.
+    """
+    element = dataset.get_item(tag)
+    value = element.value
+    if isinstance(element, RawDataElement):
+        if value is None:
+            return []
+        try:
+            text = value.decode("ascii")
+        except UnicodeDecodeError:
+            raise Quarantine(f"invalid value in {tag_label(tag)}: not ASCII") from None
+        text = text.rstrip("\0 ")
+        return [part.strip("\0 ") for part in text.split("\\")] if text else []
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple, MultiValue)):
+        return [str(part) for part in value]
+    return [str(value)]
+
+
+def set_values(dataset: Dataset, tag: int, vr: str, values: list[str]) -> None:
+    """Replace an element by a new one with these values (one value stays a plain string)."""
+    value = values[0] if len(values) == 1 else (values or "")
+    dataset[tag] = DataElement(tag, vr, value, validation_mode=NO_VALIDATION)
+
+
+# VR of every public attribute, from pydicom's data dictionary, read once. The dictionary VR is
+# used rather than the one in the file: a sender that wrote a person name or a sequence as UN
+# still has it treated as what it is (pydicom converts UN to the dictionary VR on access).
+PUBLIC_VR = {tag: entry[0] for tag, entry in DicomDictionary.items()}
+
+
+def element_vr(dataset: Dataset, tag: int) -> str:
+    """The VR of an element without decoding its value."""
+    vr = PUBLIC_VR.get(tag)
+    if vr:
+        return vr
+    return dataset.get_item(tag).VR or "UN"
+
+
+def capped_age(age: str) -> str:
+    age = age.strip()
+    if len(age) == 4 and age[:3].isdigit() and age[3] == "Y" and int(age[:3]) > MAX_REPORTED_AGE_YEARS - 1:
+        return f"{MAX_REPORTED_AGE_YEARS:03d}Y"
+    return age
+
+
+def dummy_value(element: DataElement):
+    if element.VR in DUMMY_BY_VR:
+        return DUMMY_BY_VR[element.VR]
+    if element.VR in ("US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"):
+        return 0
+    return element.empty_value
+
+
+# --- Whole files --------------------------------------------------------------------------------
+
+def read_dicom(path) -> Dataset:
+    try:
+        dataset = pydicom.dcmread(path, force=True)
+    except Exception as error:
+        raise Quarantine(f"not readable as DICOM: {type(error).__name__}: {error}") from None
+    if len(dataset) == 0 and not dataset.file_meta:
+        raise Quarantine("not readable as DICOM: no data elements found")
+    return dataset
+
+
+def transfer_syntax_of(dataset: Dataset) -> UID:
+    syntax = dataset.file_meta.get("TransferSyntaxUID") if dataset.file_meta else None
+    if syntax:
+        return UID(syntax)
+    implicit, little = dataset.original_encoding
+    if implicit:
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+
+
+def _int_value(dataset: Dataset, tag: int, default: int | None = None) -> int:
+    element = dataset.get(tag)
+    if element is None or element.value in (None, ""):
+        if default is None:
+            raise Quarantine(f"image attribute {tag_label(tag)} is missing")
+        return default
+    try:
+        return int(element.value)
+    except (TypeError, ValueError):
+        raise Quarantine(f"invalid value in {tag_label(tag)}: {element.value!r} is not a number") from None
+
+
+def check_pixel_data_complete(dataset: Dataset, syntax: UID) -> None:
+    """Quarantine images whose native Pixel Data is shorter than Rows x Columns says."""
+    if syntax.is_compressed or TAG_PIXEL_DATA not in dataset:
+        return
+    rows, columns = _int_value(dataset, TAG_ROWS), _int_value(dataset, TAG_COLUMNS)
+    samples = _int_value(dataset, TAG_SAMPLES_PER_PIXEL, 1)
+    bits = _int_value(dataset, TAG_BITS_ALLOCATED)
+    frames = _int_value(dataset, TAG_NUMBER_OF_FRAMES, 1)
+    expected_bits = rows * columns * samples * bits * frames
+    photometric = dataset.get(TAG_PHOTOMETRIC_INTERPRETATION)
+    if photometric is not None and str(photometric.value).strip() == "YBR_FULL_422":
+        expected_bits = expected_bits * 2 // 3  # two chroma samples shared by two pixels
+    actual = len(dataset.get_item(TAG_PIXEL_DATA).value or b"")  # the raw bytes: no decoding
+    if actual * 8 < expected_bits:
+        raise Quarantine(
+            f"truncated: (7FE0,0010) PixelData holds {actual} bytes, "
+            f"{(expected_bits + 7) // 8} expected for {frames} frame(s) of {rows}x{columns}"
+        )
+
+
+def anonymize_dicom_file(
+    path,
+    *,
+    key: bytes,
+    profile: Profile,
+    keep_uid_map: bool = False,
+    burned_in_rules=(),
+    ocr: bool = False,
+) -> DicomResult:
+    dataset = read_dicom(path)
+    return anonymize_dataset(
+        dataset, key=key, profile=profile, keep_uid_map=keep_uid_map,
+        burned_in_rules=burned_in_rules, ocr=ocr,
+    )
+
+
+def anonymize_dataset(
+    dataset: Dataset,
+    *,
+    key: bytes,
+    profile: Profile,
+    keep_uid_map: bool = False,
+    burned_in_rules=(),
+    ocr: bool = False,
+) -> DicomResult:
+    """Anonymize a dataset in place and return it with its new identifiers.
+
+    Raises Quarantine, with the reason, when the dataset cannot be made safe; the dataset
+    is then left half-processed and must not be written.
+    """
+    syntax = transfer_syntax_of(dataset)
+    if syntax not in AllTransferSyntaxes:
+        raise Quarantine(f"unsupported transfer syntax {syntax} (not a standard DICOM transfer syntax)")
+    if not any(tag in dataset for tag in PIXEL_DATA_TAGS):
+        sop_class = UID(str(dataset.get("SOPClassUID", "") or "")) if "SOPClassUID" in dataset else None
+        what = f"SOP Class {sop_class.name}" if sop_class else "this object"
+        raise Quarantine(f"not an image: {what} has no Pixel Data (7FE0,0010)")
+    for required in (TAG_SOP_INSTANCE_UID, TAG_STUDY_INSTANCE_UID, TAG_SERIES_INSTANCE_UID):
+        if required not in dataset or not text_values(dataset, required):
+            raise Quarantine(f"required attribute {tag_label(required)} is missing or empty")
+    try:
+        check_pixel_data_complete(dataset, syntax)
+    except Quarantine:
+        raise
+    except Exception as error:
+        raise Quarantine(f"Pixel Data cannot be read: {error}") from None
+
+    risk = burned_in.burned_in_risk(dataset)
+    cleaned_pixels = False
+    if risk:
+        rule = burned_in.find_rule(dataset, burned_in_rules)
+        if rule is None:
+            raise Quarantine(
+                f"burned-in text: {risk}, and no cleaning rule matches "
+                f"({burned_in.describe_image(dataset)}); review and add a rule"
+            )
+        clean_burned_in_pixels(dataset, rule.rectangles, syntax)
+        cleaned_pixels = True
+        syntax = transfer_syntax_of(dataset)
+    if ocr:
+        flag_text_by_ocr(dataset)
+
+    jpeg_segments_removed = strip_encapsulated_jpeg_metadata(dataset, syntax)
+
+    identity = patient_identity(dataset)
+    cleaner = DatasetAnonymizer(
+        key, profile, keep_uid_map=keep_uid_map, shift_days=keys.date_shift_days(key, identity)
+    )
+    if profile.clean_descriptors:
+        cleaner.sensitive_words = sensitive_words(dataset)
+    cleaner.clean(dataset)
+    pseudonym = keys.patient_pseudonym(key, identity)
+    finish(dataset, profile, pseudonym=pseudonym, cleaned_pixels=cleaned_pixels)
+    if cleaned_pixels:
+        cleaner.actions["pixels cleaned (burned-in rule)"] += 1
+    if jpeg_segments_removed:
+        cleaner.actions["JPEG frame metadata removed"] += jpeg_segments_removed
+
+    modality_element = dataset.get(TAG_MODALITY)
+    modality = str(modality_element.value or "").strip() or None if modality_element is not None else None
+    dataset.file_meta = new_file_meta(dataset, syntax)
+    # The 128-byte preamble is free for applications to fill (PS3.10 7.1); dual-format files
+    # keep a TIFF header there, with whatever it names. Written back as zeros.
+    dataset.preamble = b"\0" * 128
+    return DicomResult(
+        dataset=dataset,
+        patient_pseudonym=pseudonym,
+        study_uid=text_values(dataset, TAG_STUDY_INSTANCE_UID)[0],
+        series_uid=text_values(dataset, TAG_SERIES_INSTANCE_UID)[0],
+        sop_instance_uid=text_values(dataset, TAG_SOP_INSTANCE_UID)[0],
+        modality=modality,
+        actions=cleaner.actions,
+        uid_map=cleaner.uid_map,
+    )
+
+
+def sensitive_words(dataset: Dataset) -> list[str]:
+    """Name parts and IDs of this patient, to refuse descriptions that repeat them."""
+    words = []
+    for keyword in ("PatientID", "AccessionNumber", "OtherPatientIDs"):
+        words.append(str(dataset.get(keyword, "") or "").strip())
+    name = str(dataset.get("PatientName", "") or "")
+    words.extend(part.strip() for part in re.split(r"[\^=\s]+", name) if len(part.strip()) >= 3)
+    return [word for word in words if word]
+
+
+def finish(dataset: Dataset, profile: Profile, *, pseudonym: str, cleaned_pixels: bool) -> None:
+    """Write the attributes that record what was done (PS3.15 E.1.1, PS3.3 C.7.1.1)."""
+    codes = profile.method_codes()
+    if cleaned_pixels:
+        codes.insert(1, DCM_CLEAN_PIXEL_DATA)
+        dataset.add_new(TAG_BURNED_IN_ANNOTATION, "CS", "NO")
+    # Tags rather than keywords here: this runs once per file and keyword lookups add up.
+    dataset.add_new(TAG_PATIENT_NAME, "PN", pseudonym)
+    dataset.add_new(TAG_PATIENT_ID, "LO", pseudonym)
+    dataset.add_new(TAG_PATIENT_IDENTITY_REMOVED, "CS", "YES")
+    # LO holds 64 characters, so the method is written as several short values.
+    dataset.add_new(TAG_DEIDENTIFICATION_METHOD, "LO",
+                    ["Mica anonymizer"] + [SHORT_METHOD_NAMES[value] for value, _ in codes])
+    items = []
+    for value, meaning in codes:
+        item = Dataset()
+        item.add_new(0x00080100, "SH", value)  # CodeValue
+        item.add_new(0x00080102, "SH", "DCM")  # CodingSchemeDesignator
+        item.add_new(0x00080104, "LO", meaning)  # CodeMeaning
+        items.append(item)
+    dataset.add_new(TAG_DEIDENTIFICATION_METHOD_CODE_SEQUENCE, "SQ", Sequence(items))
+    dataset.add_new(TAG_LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED, "CS",
+                    "MODIFIED" if profile.retain_longitudinal_modified_dates else "REMOVED")
+
+
+def new_file_meta(dataset: Dataset, syntax: UID) -> FileMetaDataset:
+    """A file meta group rebuilt from scratch: nothing of the sender's (AE titles) survives."""
+    meta = FileMetaDataset()
+    sop_class = text_values(dataset, TAG_SOP_CLASS_UID) if TAG_SOP_CLASS_UID in dataset else []
+    if not sop_class:
+        raise Quarantine(f"required attribute {tag_label(TAG_SOP_CLASS_UID)} is missing or empty")
+    meta.add_new(0x00020002, "UI", sop_class[0])  # MediaStorageSOPClassUID
+    meta.add_new(0x00020003, "UI", text_values(dataset, TAG_SOP_INSTANCE_UID)[0])  # ...InstanceUID
+    meta.add_new(0x00020010, "UI", syntax)  # TransferSyntaxUID
+    meta.add_new(0x00020012, "UI", PYDICOM_IMPLEMENTATION_UID)  # ImplementationClassUID
+    meta.add_new(0x00020013, "SH", MICA_IMPLEMENTATION_VERSION_NAME)  # ImplementationVersionName
+    return meta
+
+
+# Encapsulated JPEG frames are JPEG files: they can carry APPn segments (EXIF from cameras in
+# visible-light images) and COM comments. Those are stripped frame by frame, scans untouched.
+JPEG_FAMILY_TRANSFER_SYNTAXES = {
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless, First-Order Prediction
+}
+
+
+def strip_encapsulated_jpeg_metadata(dataset: Dataset, syntax: UID) -> int:
+    """Remove APPn/COM segments from every JPEG frame; returns how many were removed."""
+    if syntax not in JPEG_FAMILY_TRANSFER_SYNTAXES or "PixelData" not in dataset:
+        return 0
+    frames_expected = int(dataset.get("NumberOfFrames", 1) or 1)
+    try:
+        frames = list(pydicom.encaps.generate_frames(dataset.PixelData, number_of_frames=frames_expected))
+    except Exception as error:
+        raise Quarantine(f"encapsulated (7FE0,0010) PixelData cannot be split into frames: {error}") from None
+    stripped_frames, removed = [], 0
+    for index, frame in enumerate(frames):
+        try:
+            stripped, count = images.strip_jpeg(frame)
+        except images.ImageRejected as error:
+            raise Quarantine(f"JPEG frame {index + 1} of (7FE0,0010) PixelData: {error}") from None
+        stripped_frames.append(stripped)
+        removed += count
+    if removed:
+        dataset.PixelData = pydicom.encaps.encapsulate(stripped_frames, has_bot=len(frames) > 1)
+    return removed
+
+
+def clean_burned_in_pixels(dataset: Dataset, rectangles, syntax: UID) -> None:
+    """Blank the rule's rectangles; compressed images are decompressed first."""
+    try:
+        if syntax.is_compressed:
+            dataset.decompress()
+        photometric = str(dataset.get("PhotometricInterpretation", "")).strip()
+        if photometric.startswith("YBR"):
+            raise Quarantine(
+                f"burned-in text: cleaning {photometric} pixels is not supported; review by hand"
+            )
+        pixels = dataset.pixel_array.copy()
+        burned_in.blank_rectangles(
+            pixels,
+            rectangles,
+            rows=int(dataset.Rows),
+            columns=int(dataset.Columns),
+            frames=int(dataset.get("NumberOfFrames", 1) or 1),
+            samples=int(dataset.get("SamplesPerPixel", 1) or 1),
+        )
+        dataset.PixelData = pixels.tobytes()
+    except Quarantine:
+        raise
+    except Exception as error:
+        raise Quarantine(
+            f"burned-in text: a rule matches but the pixels cannot be decoded to clean them "
+            f"({syntax.name}): {error}"
+        ) from None
+
+
+def flag_text_by_ocr(dataset: Dataset) -> None:
+    from .preview import dataset_preview
+
+    words = burned_in.ocr_words(dataset_preview(dataset, max_size=2048))
+    if words:
+        raise Quarantine(
+            f"burned-in text: OCR read {len(words)} word(s) in the pixels; review the image"
+        )

@@ -1,0 +1,237 @@
+"""PNG and JPEG: metadata removed byte by byte, pixels untouched; PNG to DICOM wrapping.
+
+No re-encoding: a PNG keeps its IDAT chunks and a JPEG its entropy-coded scans exactly, so
+pixels and bit depth (16-bit PNG included) cannot change. Only an allow-list of chunks and
+segments needed to decode the image survives; everything else (text, time, EXIF, XMP, ICC
+profiles, comments, thumbnails, trailing bytes) is dropped.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+
+# Chunks needed to show the pixels as encoded (PNG spec 1.2, section 4). Dropped: tEXt, zTXt,
+# iTXt (free text), tIME (a date), eXIf (EXIF), iCCP (a profile holds a free-text name),
+# sPLT, hIST, and every chunk Mica does not know.
+PNG_KEPT_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT", b"bKGD", b"pHYs"}
+
+# JPEG markers kept (ITU T.81 Table B.1): frame, tables, restart interval, scans, end.
+# APP14 "Adobe" is kept only in its fixed 12-byte form and APP0 "JFIF" only in its 14-byte
+# form without thumbnail: they say how to convert colour and hold no text. Dropped: every
+# other APPn (JFIF thumbnails, EXIF, XMP, ICC, Photoshop IPTC), COM (comments).
+JPEG_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+JPEG_TABLE_MARKERS = {0xC4, 0xCC, 0xDB, 0xDD, 0xDC}  # DHT, DAC, DQT, DRI, DNL
+JPEG_APP14 = 0xEE
+JPEG_APP0 = 0xE0
+JPEG_SOS, JPEG_EOI, JPEG_SOI = 0xDA, 0xD9, 0xD8
+
+
+class ImageRejected(ValueError):
+    """The file is not a well-formed PNG/JPEG; the message says why."""
+
+
+def strip_png(data: bytes) -> tuple[bytes, int]:
+    """Return (the PNG with only PNG_KEPT_CHUNKS, number of chunks removed)."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise ImageRejected("not a PNG file (signature missing)")
+    position = len(PNG_SIGNATURE)
+    kept = [PNG_SIGNATURE]
+    removed = 0
+    seen_end = False
+    while position < len(data):
+        if position + 8 > len(data):
+            raise ImageRejected(f"truncated PNG: chunk header cut at byte {position}")
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        chunk_type = data[position + 4 : position + 8]
+        end = position + 12 + length
+        if end > len(data):
+            raise ImageRejected(f"truncated PNG: chunk {chunk_type!r} runs past the end of the file")
+        (crc,) = struct.unpack(">I", data[end - 4 : end])
+        if zlib.crc32(data[position + 4 : end - 4]) != crc:
+            raise ImageRejected(f"corrupt PNG: CRC mismatch in chunk {chunk_type!r}")
+        if chunk_type in PNG_KEPT_CHUNKS:
+            kept.append(data[position:end])
+        else:
+            removed += 1
+        position = end
+        if chunk_type == b"IEND":
+            seen_end = True
+            break  # bytes after IEND are never part of the image
+    if not seen_end:
+        raise ImageRejected("truncated PNG: no IEND chunk")
+    return b"".join(kept), removed
+
+
+def strip_jpeg(data: bytes) -> tuple[bytes, int]:
+    """Return (the JPEG with only the markers needed to decode it, number of segments removed)."""
+    if not data.startswith(JPEG_SIGNATURE):
+        raise ImageRejected("not a JPEG file (SOI marker missing)")
+    out = [b"\xff\xd8"]
+    removed = 0
+    position = 2
+    size = len(data)
+    while position < size:
+        if data[position] != 0xFF:
+            raise ImageRejected(f"corrupt JPEG: expected a marker at byte {position}")
+        marker = data[position + 1] if position + 1 < size else None
+        if marker is None:
+            raise ImageRejected("truncated JPEG: marker cut at the end of the file")
+        if marker == 0xFF:  # fill bytes before a marker
+            position += 1
+            continue
+        if marker == JPEG_EOI:
+            out.append(b"\xff\xd9")
+            if data[position + 2 :].strip(b"\0"):
+                removed += 1  # bytes after EOI (some devices append data; zeros are padding)
+            return b"".join(out), removed
+        if position + 4 > size:
+            raise ImageRejected("truncated JPEG: segment header cut at the end of the file")
+        (length,) = struct.unpack(">H", data[position + 2 : position + 4])
+        segment_end = position + 2 + length
+        if length < 2 or segment_end > size:
+            raise ImageRejected(f"truncated JPEG: segment 0xFF{marker:02X} runs past the end of the file")
+        segment = data[position:segment_end]
+        if marker == JPEG_SOS:
+            scan_end = _end_of_entropy_coded_data(data, segment_end)
+            out.append(data[position:scan_end])
+            position = scan_end
+            continue
+        if marker in JPEG_SOF_MARKERS or marker in JPEG_TABLE_MARKERS:
+            out.append(segment)
+        elif marker == JPEG_APP14 and length == 14 and segment[4:9] == b"Adobe":
+            out.append(segment)
+        elif marker == JPEG_APP0 and length == 16 and segment[4:9] == b"JFIF\0" and segment[16:18] == b"\0\0":
+            out.append(segment)  # a bare JFIF header: version and pixel density, no thumbnail
+        else:
+            removed += 1
+        position = segment_end
+    raise ImageRejected("truncated JPEG: no EOI marker")
+
+
+def _end_of_entropy_coded_data(data: bytes, position: int) -> int:
+    """Index of the first marker after a scan (skipping stuffed 0xFF00 and RSTn markers)."""
+    size = len(data)
+    while True:
+        position = data.find(b"\xff", position)
+        if position < 0 or position + 1 >= size:
+            raise ImageRejected("truncated JPEG: scan data runs to the end of the file without EOI")
+        following = data[position + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+            position += 1 if following == 0xFF else 2
+            continue
+        return position
+
+
+def check_decodes(data: bytes, kind: str) -> tuple[int, int, str]:
+    """Decode the stripped image fully; returns (width, height, mode) or raises ImageRejected."""
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return image.width, image.height, image.mode
+    except Exception as error:
+        raise ImageRejected(f"{kind.upper()} cannot be decoded: {error}") from None
+
+
+def png_to_dicom(
+    png_path,
+    dcm_path,
+    *,
+    patient_pseudonym: str,
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    sop_instance_uid: str | None = None,
+    modality: str = "OT",
+    burned_in_annotation: str | None = None,
+    patient_sex: str = "",
+    patient_age: str = "",
+    series_description: str = "",
+) -> Path:
+    """Wrap a PNG (8 or 16-bit greyscale, RGB) in a Secondary Capture Image, like RSNA did.
+
+    The pixels are copied exactly. UIDs not given are generated (`pydicom.uid.generate_uid`,
+    random 2.25 form). BurnedInAnnotation is written only when given: Mica cannot know.
+    """
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    from .dicom import MICA_IMPLEMENTATION_VERSION_NAME
+
+    with Image.open(png_path) as image:
+        image.load()
+        mode = image.mode
+        if mode in ("I;16", "I;16B", "I;16L"):
+            pixels = np.asarray(image).astype(np.uint16)
+            bits, samples, photometric = 16, 1, "MONOCHROME2"
+        elif mode == "I":
+            pixels = np.asarray(image)
+            if pixels.min() < 0 or pixels.max() > 65535:
+                raise ValueError(f"{png_path}: 32-bit PNG values do not fit 16 bits")
+            pixels = pixels.astype(np.uint16)
+            bits, samples, photometric = 16, 1, "MONOCHROME2"
+        elif mode == "L":
+            pixels = np.asarray(image)
+            bits, samples, photometric = 8, 1, "MONOCHROME2"
+        elif mode in ("RGB", "RGBA", "P", "LA"):
+            pixels = np.asarray(image.convert("RGB"))
+            bits, samples, photometric = 8, 3, "RGB"
+        else:
+            raise ValueError(f"{png_path}: PNG mode {mode} is not supported")
+
+    dataset = Dataset()
+    dataset.SpecificCharacterSet = "ISO_IR 192"
+    dataset.SOPClassUID = SecondaryCaptureImageStorage
+    dataset.SOPInstanceUID = sop_instance_uid or generate_uid()
+    dataset.StudyInstanceUID = study_uid or generate_uid()
+    dataset.SeriesInstanceUID = series_uid or generate_uid()
+    dataset.Modality = modality
+    dataset.ConversionType = "WSD"  # workstation: the image came from a file, not a device
+    dataset.PatientName = patient_pseudonym
+    dataset.PatientID = patient_pseudonym
+    dataset.PatientBirthDate = ""
+    dataset.PatientSex = patient_sex
+    if patient_age:
+        dataset.PatientAge = patient_age
+    dataset.PatientIdentityRemoved = "YES"
+    dataset.StudyDate = ""
+    dataset.StudyTime = ""
+    dataset.ReferringPhysicianName = ""
+    dataset.StudyID = ""
+    dataset.AccessionNumber = ""
+    dataset.SeriesNumber = 1
+    dataset.InstanceNumber = 1
+    if series_description:
+        dataset.SeriesDescription = series_description
+    if burned_in_annotation is not None:
+        dataset.BurnedInAnnotation = burned_in_annotation
+    dataset.SamplesPerPixel = samples
+    dataset.PhotometricInterpretation = photometric
+    if samples == 3:
+        dataset.PlanarConfiguration = 0
+    dataset.Rows, dataset.Columns = pixels.shape[0], pixels.shape[1]
+    dataset.BitsAllocated = bits
+    dataset.BitsStored = bits
+    dataset.HighBit = bits - 1
+    dataset.PixelRepresentation = 0
+    dataset.PixelData = np.ascontiguousarray(pixels).tobytes()
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = MICA_IMPLEMENTATION_VERSION_NAME
+    dataset.file_meta = meta
+    dcm_path = Path(dcm_path)
+    dataset.save_as(dcm_path, enforce_file_format=True)
+    return dcm_path

@@ -1,0 +1,78 @@
+"""The audit report of a run: one outcome per input file and the actions taken, by count."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    source: str  # path relative to SRC, or the entry name inside the zip
+    status: Literal["anonymized", "quarantined"]
+    reason: str | None = None  # why quarantined; names the tag or the problem
+    output: str | None = None  # path relative to OUT
+    kind: Literal["dicom", "png", "jpeg"] | None = None
+    patient_pseudonym: str | None = None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    sop_instance_uid: str | None = None
+    modality: str | None = None
+
+
+@dataclass
+class Report:
+    profile: str
+    key_fingerprint: str
+    files: list[FileOutcome] = field(default_factory=list)
+    action_counts: dict[str, int] = field(default_factory=dict)
+    uid_map: dict[str, str] = field(default_factory=dict)
+    uid_map_kept: bool = False
+
+    @property
+    def anonymized(self) -> list[FileOutcome]:
+        return [outcome for outcome in self.files if outcome.status == "anonymized"]
+
+    @property
+    def quarantined(self) -> list[FileOutcome]:
+        return [outcome for outcome in self.files if outcome.status == "quarantined"]
+
+    def add(self, outcome: FileOutcome, actions: Counter | None = None, uid_map=None) -> None:
+        self.files.append(outcome)
+        for name, count in (actions or {}).items():
+            self.action_counts[name] = self.action_counts.get(name, 0) + count
+        if uid_map and self.uid_map_kept:
+            self.uid_map.update(uid_map)
+
+    def to_dict(self) -> dict:
+        """The report without the UID map: the map re-identifies, so it travels separately."""
+        return {
+            "profile": self.profile,
+            "key_fingerprint": self.key_fingerprint,
+            "summary": {
+                "files": len(self.files),
+                "anonymized": len(self.anonymized),
+                "quarantined": len(self.quarantined),
+            },
+            "action_counts": dict(sorted(self.action_counts.items())),
+            "files": [asdict(outcome) for outcome in self.files],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    def write(self, path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_json() + "\n", encoding="utf-8")
+        return path
+
+    def write_uid_map(self, path) -> Path:
+        """Write the old-to-new UID map (keep it private: it links back to the originals)."""
+        if not self.uid_map_kept:
+            raise ValueError("the UID map was not kept; run anonymize_tree(..., keep_uid_map=True)")
+        path = Path(path)
+        path.write_text(json.dumps(self.uid_map, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return path

@@ -1,0 +1,280 @@
+"""anonymize_tree: every file of SRC anonymized into OUT, or quarantined with a reason."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import burned_in, images, inputs, keys
+from .dicom import Quarantine, anonymize_dicom_file
+from .profile import Profile, get_profile
+from .report import FileOutcome, Report
+
+DICOM_PREAMBLE_BYTES = 128
+# Without preamble and meta, a DICOM file starts with a tag of group 0002 or 0008, in either
+# byte order; anything else is not tried as DICOM (pydicom's force=True would read noise).
+HEADERLESS_DICOM_STARTS = (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
+IMAGES_FOLDER = "images"
+# Pending files per worker: enough to keep workers busy, few enough that memory stays flat.
+PENDING_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class Settings:
+    key: bytes
+    profile: Profile
+    out: str
+    keep_uid_map: bool
+    burned_in_rules_path: str | None
+    ocr: bool
+
+
+def check_out_folder(out: Path) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise ValueError(f"OUT {out} exists and is not a folder")
+        if any(out.iterdir()):
+            raise ValueError(f"OUT {out} is not empty; give a new or empty folder")
+    else:
+        out.mkdir(parents=True)
+
+
+def list_inputs(src: Path) -> list[inputs.InputFile]:
+    if not src.exists() and not src.is_symlink():
+        raise FileNotFoundError(f"SRC {src} does not exist")
+    if src.is_dir():
+        return inputs.list_folder(src)
+    if src.suffix.lower() == ".zip" or (src.is_file() and _is_zip(src)):
+        return inputs.list_zip(src)
+    raise ValueError(f"SRC {src} is neither a folder nor a .zip archive")
+
+
+def _is_zip(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
+def anonymize_tree(
+    src,
+    out,
+    *,
+    key: bytes,
+    profile="basic",
+    workers: int = 1,
+    progress=None,
+    keep_uid_map: bool = False,
+    burned_in_rules=None,
+    ocr: bool = False,
+) -> Report:
+    """Anonymize every file of SRC (folder or .zip) into OUT and return the audit report.
+
+    Files that cannot be made safe are not written; each is in the report with its reason.
+    Raises (before writing anything) when SRC is missing, OUT is not empty, the key is too
+    short, the profile is unknown or the burned-in rules file is invalid.
+    `burned_in_rules`: path of an extra rules file (JSON, see burned_in_rules.json).
+    `ocr`: run Tesseract on every image and quarantine those with text (slow; optional).
+    """
+    keys.check_key(key)
+    chosen = get_profile(profile)
+    src, out = Path(src), Path(out)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    rules_path = str(Path(burned_in_rules).resolve()) if burned_in_rules else None
+    burned_in.rules_for(rules_path)  # fail now on a bad rules file, not in every worker
+    if ocr and not burned_in.tesseract_available():
+        raise ValueError("ocr=True needs Tesseract (Debian package tesseract-ocr), which is not installed")
+    tasks = list_inputs(src)
+    check_out_folder(out)
+    settings = Settings(key, chosen, str(out.resolve()), keep_uid_map, rules_path, ocr)
+    report = Report(profile=chosen.name, key_fingerprint=keys.key_fingerprint(key), uid_map_kept=keep_uid_map)
+    total = len(tasks)
+    if progress:
+        progress(0, total)
+
+    try:
+        results = []  # (index, result) so the report lists files in SRC order, whatever finishes first
+        if workers == 1 or total <= 1:
+            for index, task in enumerate(tasks):
+                results.append((index, process_file(task, settings)))
+                if progress:
+                    progress(index + 1, total)
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                pending = {}
+                queue = iter(enumerate(tasks))
+                done_count = 0
+                exhausted = False
+                while pending or not exhausted:
+                    while not exhausted and len(pending) < workers * PENDING_PER_WORKER:
+                        try:
+                            index, task = next(queue)
+                        except StopIteration:
+                            exhausted = True
+                            break
+                        pending[pool.submit(process_file, task, settings)] = index
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        results.append((pending.pop(future), future.result()))
+                        done_count += 1
+                        if progress:
+                            progress(done_count, total)
+    finally:
+        inputs.close_archives()
+    for _, (outcome, actions, uid_map) in sorted(results, key=lambda pair: pair[0]):
+        report.add(outcome, actions, uid_map)
+    return report
+
+
+@contextlib.contextmanager
+def pydicom_silenced():
+    """pydicom warns about invalid values by quoting them, and the values can be PHI:
+    nothing of the kind may reach a log or a worker's stderr, so its warnings and its logger
+    are muted while a file is processed (the report carries the reason instead)."""
+    logger = logging.getLogger("pydicom")
+    was_disabled = logger.disabled
+    logger.disabled = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.disabled = was_disabled
+
+
+def process_file(task: inputs.InputFile, settings: Settings):
+    """Anonymize one input; never raises for a bad file (the reason goes to the report)."""
+    with pydicom_silenced():
+        return _process_file(task, settings)
+
+
+def _process_file(task: inputs.InputFile, settings: Settings):
+    if task.skip_reason:
+        return FileOutcome(task.source, "quarantined", reason=task.skip_reason), Counter(), {}
+    try:
+        if task.in_zip:
+            with tempfile.TemporaryDirectory(prefix="mica-entry-") as folder:
+                local = inputs.extract_entry(task.location, task.source, Path(folder) / "entry")
+                return _process_local(task.source, local, settings)
+        return _process_local(task.source, Path(task.location), settings)
+    except (Quarantine, inputs.UnsafeInput, images.ImageRejected) as error:
+        return FileOutcome(task.source, "quarantined", reason=str(error)), Counter(), {}
+    except MemoryError:
+        return FileOutcome(task.source, "quarantined", reason="file too large to process in memory"), Counter(), {}
+    except Exception as error:  # a bug or an input pydicom cannot handle: never fatal for the run
+        reason = f"unexpected error ({type(error).__name__}): {error}"
+        return FileOutcome(task.source, "quarantined", reason=reason), Counter(), {}
+
+
+def sniff_kind(path: Path) -> str | None:
+    with path.open("rb") as handle:
+        head = handle.read(DICOM_PREAMBLE_BYTES + 4)
+    if head.startswith(images.PNG_SIGNATURE):
+        return "png"
+    if head.startswith(images.JPEG_SIGNATURE):
+        return "jpeg"
+    if head[DICOM_PREAMBLE_BYTES : DICOM_PREAMBLE_BYTES + 4] == b"DICM":
+        return "dicom"
+    if head[:2] in HEADERLESS_DICOM_STARTS:
+        return "dicom"
+    if _parses_as_dicom(path):
+        return "dicom"
+    return None
+
+
+def _parses_as_dicom(path: Path) -> bool:
+    """Last resort for odd headerless files: pydicom reads it and finds a SOP Class UID."""
+    import pydicom
+
+    try:
+        dataset = pydicom.dcmread(path, force=True, stop_before_pixels=True)
+        sop_class = str(dataset.get("SOPClassUID", "") or "")
+    except Exception:
+        return False
+    return sop_class.startswith("1.2.840.10008.5.1.4.1.1.")
+
+
+def _process_local(source: str, path: Path, settings: Settings):
+    kind = sniff_kind(path)
+    if kind is None:
+        raise Quarantine("not a DICOM, PNG or JPEG file")
+    if kind == "dicom":
+        return _process_dicom(source, path, settings)
+    return _process_picture(source, path, kind, settings)
+
+
+def _write_exclusive(target: Path, write) -> None:
+    """Create target (never overwrite); remove a half-written file if writing fails."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        handle = open(target, "xb")
+    except FileExistsError:
+        raise Quarantine(f"duplicate: another input already produced {target.name}") from None
+    try:
+        with handle:
+            write(handle)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def _process_dicom(source: str, path: Path, settings: Settings):
+    result = anonymize_dicom_file(
+        path,
+        key=settings.key,
+        profile=settings.profile,
+        keep_uid_map=settings.keep_uid_map,
+        burned_in_rules=burned_in.rules_for(settings.burned_in_rules_path),
+        ocr=settings.ocr,
+    )
+    relative = Path(result.study_uid) / result.series_uid / f"{result.sop_instance_uid}.dcm"
+
+    def write(handle):
+        result.dataset.save_as(handle, enforce_file_format=True)
+
+    try:
+        _write_exclusive(Path(settings.out) / relative, write)
+    except Quarantine:
+        raise
+    except Exception as error:
+        raise Quarantine(f"cannot be written after anonymization (invalid values?): {error}") from None
+    outcome = FileOutcome(
+        source,
+        "anonymized",
+        output=relative.as_posix(),
+        kind="dicom",
+        patient_pseudonym=result.patient_pseudonym,
+        study_uid=result.study_uid,
+        series_uid=result.series_uid,
+        sop_instance_uid=result.sop_instance_uid,
+        modality=result.modality,
+    )
+    return outcome, result.actions, result.uid_map
+
+
+def _process_picture(source: str, path: Path, kind: str, settings: Settings):
+    data = path.read_bytes()
+    stripped, removed = images.strip_png(data) if kind == "png" else images.strip_jpeg(data)
+    images.check_decodes(stripped, kind)
+    if settings.ocr:
+        from .preview import render_preview
+
+        with tempfile.NamedTemporaryFile(suffix="." + kind) as handle:
+            handle.write(stripped)
+            handle.flush()
+            words = burned_in.ocr_words(render_preview(handle.name, max_size=2048))
+        if words:
+            raise Quarantine(f"burned-in text: OCR read {len(words)} word(s) in the pixels; review the image")
+    digest = hashlib.sha256(stripped).hexdigest()
+    suffix = ".png" if kind == "png" else ".jpg"
+    relative = Path(IMAGES_FOLDER) / (keys.keyed_file_name(settings.key, digest) + suffix)
+    _write_exclusive(Path(settings.out) / relative, lambda handle: handle.write(stripped))
+    actions = Counter({f"{kind} metadata removed": removed})
+    return FileOutcome(source, "anonymized", output=relative.as_posix(), kind=kind), actions, {}

@@ -1,0 +1,205 @@
+"""Bad input: each file gets a clear reason, the run goes on, nothing unsafe reaches OUT."""
+
+from __future__ import annotations
+
+import os
+import stat
+import zipfile
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import Tag
+
+import anonymizer
+from anonymizer import inputs, synthetic
+from anonymizer_test_helpers import output_files
+
+
+def run(src, tmp_path, key):
+    out = tmp_path / "out"
+    report = anonymizer.anonymize_tree(src, out, key=key)
+    assert len(output_files(out)) == len(report.anonymized)
+    return report, {outcome.source: outcome for outcome in report.files}
+
+
+def one_ct(folder, name="slice.dcm", **kwargs):
+    return synthetic.write_ct_series(folder, n_slices=1, size=16, file_names=name, **kwargs)[0]
+
+
+def test_it_refuses_zip_entries_that_escape_or_are_links(tmp_path, key):
+    good = one_ct(tmp_path / "make")
+    archive = tmp_path / "upload.zip"
+    with zipfile.ZipFile(archive, "w") as opened:
+        opened.write(good, "study/good.dcm")
+        # ZipInfo keeps names as given (ZipFile.write would clean them, an attacker would not).
+        for name in ("../escape.dcm", "/etc/absolute.dcm", "study\\windows.dcm"):
+            opened.writestr(zipfile.ZipInfo(name), good.read_bytes())
+        link = zipfile.ZipInfo("study/link.dcm")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        opened.writestr(link, "/etc/passwd")
+    report, by_source = run(archive, tmp_path, key)
+    assert by_source["study/good.dcm"].status == "anonymized"
+    assert "path traversal" in by_source["../escape.dcm"].reason
+    assert "absolute path" in by_source["/etc/absolute.dcm"].reason
+    assert "backslash" in by_source["study\\windows.dcm"].reason
+    assert "symbolic link" in by_source["study/link.dcm"].reason
+    assert not (tmp_path / "escape.dcm").exists()
+
+
+def test_it_refuses_a_zip_bomb_by_ratio(tmp_path, key):
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as opened:
+        opened.writestr("zeros.dcm", b"\0" * (20 * 1024 * 1024))
+        opened.write(one_ct(tmp_path / "make"), "fine.dcm")
+    report, by_source = run(archive, tmp_path, key)
+    assert "zip bomb suspected" in by_source["zeros.dcm"].reason
+    assert by_source["fine.dcm"].status == "anonymized"
+
+
+def test_it_stops_extracting_an_entry_that_expands_past_its_cap(tmp_path, monkeypatch):
+    # The declared sizes are checked when listing; the real bytes are checked while copying.
+    archive = tmp_path / "lying.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as opened:
+        opened.writestr("big.bin", b"\0" * 1_000_000)
+    monkeypatch.setattr(inputs, "MAX_COMPRESSION_RATIO", 10)
+    with pytest.raises(inputs.UnsafeInput, match="zip bomb suspected"):
+        inputs.extract_entry(str(archive), "big.bin", tmp_path / "copy")
+
+
+def test_it_caps_the_total_uncompressed_size(tmp_path, key, monkeypatch):
+    archive = tmp_path / "many.zip"
+    with zipfile.ZipFile(archive, "w") as opened:
+        for index in range(3):
+            opened.write(one_ct(tmp_path / f"make{index}", patient_id=f"P{index}"), f"{index}.dcm")
+    listing = zipfile.ZipFile(archive)
+    first_two = listing.getinfo("0.dcm").file_size + listing.getinfo("1.dcm").file_size
+    monkeypatch.setattr(inputs, "MAX_TOTAL_UNCOMPRESSED_BYTES", first_two)
+    report, by_source = run(archive, tmp_path, key)
+    assert [o.status for o in report.files] == ["anonymized", "anonymized", "quarantined"], [o.reason for o in report.files]
+    assert "total uncompressed size" in by_source["2.dcm"].reason
+
+
+def test_it_does_not_follow_symbolic_links_in_folders(tmp_path, key):
+    src = tmp_path / "src"
+    one_ct(src)
+    outside = one_ct(tmp_path / "outside", name="secret.dcm", patient_id="OUTSIDE")
+    os.symlink(outside, src / "link.dcm")
+    os.symlink(outside.parent, src / "linked_folder")
+    report, by_source = run(src, tmp_path, key)
+    assert by_source["slice.dcm"].status == "anonymized"
+    assert "symbolic link" in by_source["link.dcm"].reason
+    assert "symbolic link" in by_source["linked_folder"].reason
+
+
+def test_it_quarantines_non_images_truncated_and_corrupt_files(tmp_path, key):
+    src = tmp_path / "src"
+    good = one_ct(src)
+    (src / "notes.txt").write_text("Patient NIGHTINGALE called")
+    data = good.read_bytes()
+    (src / "truncated.dcm").write_bytes(data[: len(data) - 100])
+    (src / "cut_in_header.dcm").write_bytes(data[:400])
+    (src / "corrupt.dcm").write_bytes(b"\0" * 128 + b"DICM" + os.urandom(300))
+    (src / "empty.dcm").write_bytes(b"")
+    report, by_source = run(src, tmp_path, key)
+    assert by_source["slice.dcm"].status == "anonymized"
+    assert by_source["notes.txt"].reason == "not a DICOM, PNG or JPEG file"
+    assert by_source["truncated.dcm"].reason.startswith("truncated: (7FE0,0010) PixelData")
+    for name in ("cut_in_header.dcm", "corrupt.dcm", "empty.dcm"):
+        assert by_source[name].status == "quarantined" and by_source[name].reason, name
+
+
+def test_it_quarantines_unsupported_transfer_syntaxes(tmp_path, key):
+    src = tmp_path / "src"
+    path = one_ct(src)
+    dataset = pydicom.dcmread(path)
+    dataset.file_meta.TransferSyntaxUID = "1.2.3.4.5.6"
+    dataset.save_as(src / "odd_syntax.dcm")
+    report, by_source = run(src, tmp_path, key)
+    assert by_source["odd_syntax.dcm"].reason == (
+        "unsupported transfer syntax 1.2.3.4.5.6 (not a standard DICOM transfer syntax)"
+    )
+
+
+def test_it_removes_huge_private_blobs(tmp_path, key):
+    src = tmp_path / "src"
+    path = one_ct(src)
+    dataset = pydicom.dcmread(path)
+    block = dataset.private_block(0x0029, "BIG VENDOR BLOB", create=True)
+    block.add_new(0x10, "OB", b"NIGHTINGALE" * (3 * 1024 * 1024 // 11))
+    dataset.save_as(src / "blob.dcm")
+    report, by_source = run(src, tmp_path, key)
+    outcome = by_source["blob.dcm"]
+    assert outcome.status == "anonymized"
+    assert (tmp_path / "out" / outcome.output).stat().st_size < 100_000
+
+
+def test_an_invalid_value_in_a_kept_attribute_is_written_back_untouched(tmp_path, key):
+    src = tmp_path / "src"
+    path = one_ct(src)
+    dataset = pydicom.dcmread(path)
+    # InstanceNumber "1A" is not an integer; a raw element bypasses pydicom's own check.
+    dataset[0x00200013] = RawDataElement(Tag(0x00200013), "IS", 2, b"1A", 0, False, True)
+    dataset.save_as(src / "bad_is.dcm")
+    report, by_source = run(src, tmp_path, key)
+    outcome = by_source["bad_is.dcm"]
+    assert outcome.status == "anonymized"
+    assert b"1A" in (tmp_path / "out" / outcome.output).read_bytes()
+
+
+def test_an_invalid_value_the_profile_must_read_quarantines_the_file_naming_the_tag(tmp_path, key):
+    src = tmp_path / "src"
+    path = one_ct(src)
+    dataset = pydicom.dcmread(path)
+    dataset[0x0020000D] = RawDataElement(Tag(0x0020000D), "UI", 6, b"1.2.\xe93", 0, False, True)
+    dataset.save_as(src / "bad_uid.dcm")
+    dataset = pydicom.dcmread(path)
+    dataset[0x00080020] = RawDataElement(Tag(0x00080020), "DA", 10, b"2021-03-14", 0, False, True)
+    dataset.SOPInstanceUID = dataset.SOPInstanceUID + ".2"
+    dataset.save_as(src / "bad_date.dcm")
+    report, by_source = run(src, tmp_path, key)
+    assert by_source["bad_uid.dcm"].reason == "invalid value in (0020,000D) StudyInstanceUID: not ASCII"
+    bad_date = by_source["bad_date.dcm"]
+    assert bad_date.status == "anonymized"  # an unparseable date is emptied, never kept
+    assert pydicom.dcmread(tmp_path / "out" / bad_date.output).StudyDate == ""
+
+
+def test_pydicoms_bad_vr_file_is_quarantined_naming_the_tag(tmp_path, key):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "badVR.dcm").write_bytes(open(get_testdata_file("badVR.dcm"), "rb").read())
+    report, by_source = run(src, tmp_path, key)
+    assert by_source["badVR.dcm"].reason == "invalid value in (0028,0008) NumberOfFrames: '1A' is not a number"
+
+
+def test_it_quarantines_objects_without_pixels(tmp_path, key):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "plan.dcm").write_bytes(open(get_testdata_file("rtplan.dcm"), "rb").read())
+    report, by_source = run(src, tmp_path, key)
+    assert by_source["plan.dcm"].reason == "not an image: SOP Class RT Plan Storage has no Pixel Data (7FE0,0010)"
+
+
+def test_it_quarantines_a_duplicate_instance(tmp_path, key):
+    src = tmp_path / "src"
+    path = one_ct(src)
+    (src / "copy.dcm").write_bytes(path.read_bytes())
+    report, by_source = run(src, tmp_path, key)
+    assert by_source["copy.dcm"].status == "anonymized"  # listed first
+    assert by_source["slice.dcm"].reason.startswith("duplicate: another input already produced")
+
+
+def test_fatal_errors_are_raised_before_anything_is_written(tmp_path, key):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        anonymizer.anonymize_tree(tmp_path / "missing", tmp_path / "out", key=key)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    src = tmp_path / "src"
+    one_ct(src)
+    with pytest.raises(ValueError, match="not empty"):
+        anonymizer.anonymize_tree(src, tmp_path / "full", key=key)
+    with pytest.raises(anonymizer.KeyFileError, match="at least 32"):
+        anonymizer.anonymize_tree(src, tmp_path / "out", key=b"short")
+    with pytest.raises(ValueError, match="unknown profile"):
+        anonymizer.anonymize_tree(src, tmp_path / "out", key=key, profile="nope")
