@@ -1,0 +1,183 @@
+"""Detection metrics: RSNA pneumonia mAP (torch, vectorized over images) and FROC.
+
+Boxes are ``(x, y, width, height)`` in pixels, as in the RSNA pneumonia challenge; a
+prediction is ``(confidence, x, y, width, height)``. Both functions take one array per image:
+``truth[i]`` of shape (k, 4) and ``predictions[i]`` of shape (p, 5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._device import pick_device
+
+__all__ = ["RSNA_IOU_THRESHOLDS", "FROC_FP_RATES", "box_iou", "rsna_map", "rsna_map_per_image",
+           "froc_curve", "froc_score"]
+
+#: IoU thresholds of the RSNA pneumonia challenge: 0.40, 0.45, ..., 0.75.
+RSNA_IOU_THRESHOLDS = tuple(round(0.4 + 0.05 * i, 2) for i in range(8))
+#: False positives per image at which FROC reads the sensitivity (LUNA16).
+FROC_FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def _as_list(boxes, width, what):
+    out = []
+    for i, b in enumerate(boxes):
+        a = np.asarray(b, dtype=np.float64).reshape(-1, width) if len(b) else np.zeros((0, width))
+        if not np.isfinite(a).all():
+            raise ValueError(f"{what}[{i}] contains NaN or inf")
+        if (a[:, -2:] < 0).any():
+            raise ValueError(f"{what}[{i}] has a negative width or height")
+        out.append(a)
+    return out
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of (..., P, 4) and (..., G, 4) boxes ``(x, y, w, h)`` → (..., P, G); 0 when the union is 0."""
+    ax1, ay1, aw, ah = a.unbind(-1)
+    bx1, by1, bw, bh = b.unbind(-1)
+    ix = (torch.minimum((ax1 + aw)[..., :, None], (bx1 + bw)[..., None, :])
+          - torch.maximum(ax1[..., :, None], bx1[..., None, :])).clamp(min=0)
+    iy = (torch.minimum((ay1 + ah)[..., :, None], (by1 + bh)[..., None, :])
+          - torch.maximum(ay1[..., :, None], by1[..., None, :])).clamp(min=0)
+    inter = ix * iy
+    union = (aw * ah)[..., :, None] + (bw * bh)[..., None, :] - inter
+    return torch.where(union > 0, inter / torch.where(union > 0, union, torch.ones_like(union)),
+                       torch.zeros_like(union))
+
+
+def _flatten(boxes, width, what):
+    """Concatenate per-image box arrays: returns ``(all boxes (K, width), counts (I,))``."""
+    counts = np.fromiter((len(b) for b in boxes), dtype=np.int64, count=len(boxes))
+    try:
+        cat = np.concatenate([*boxes, np.zeros((0, width))], axis=0).astype(np.float64, copy=False)
+        if cat.ndim != 2 or cat.shape[1] != width or cat.shape[0] != counts.sum():
+            raise ValueError
+    except ValueError:
+        cat = np.concatenate([np.asarray(b, dtype=np.float64).reshape(-1, width) for b in boxes]
+                             + [np.zeros((0, width))], axis=0)
+        counts = np.fromiter((np.asarray(b).size // width for b in boxes), dtype=np.int64, count=len(boxes))
+    if not np.isfinite(cat).all():
+        raise ValueError(f"{what} contain NaN or inf")
+    if (cat[:, -2:] < 0).any():
+        raise ValueError(f"{what} have a negative width or height")
+    return cat, counts
+
+
+def _padded(cat, counts, order=None):
+    """(I, max count, width) zero-padded array and the validity mask from flattened boxes."""
+    n_img, k = len(counts), int(counts.max(initial=0))
+    img = np.repeat(np.arange(n_img), counts)
+    starts = np.cumsum(counts) - counts
+    if order is not None:
+        cat, img = cat[order], img[order]
+    slot = np.arange(len(img)) - starts[img]
+    out = np.zeros((n_img, k, cat.shape[1]))
+    out[img, slot] = cat
+    return out
+
+
+def rsna_map_per_image(truth, predictions, *, thresholds=RSNA_IOU_THRESHOLDS, device=None):
+    """Each image's RSNA score; NaN for an image with neither truth nor predictions.
+
+    For each IoU threshold t, predictions are taken in descending confidence (ties keep their
+    order), each matched to the still unmatched truth box of highest IoU among those with IoU
+    **strictly greater** than t; precision(t) = TP / (TP + FP + FN). The image's score is the
+    mean over thresholds: 0 with predictions but no truth, or truth but no predictions.
+    Vectorized over images: one step per prediction rank, all images and thresholds at once.
+    """
+    if len(truth) != len(predictions):
+        raise ValueError(f"truth has {len(truth)} images and predictions {len(predictions)}")
+    device = pick_device() if device is None else torch.device(device)
+    tcat, tcount = _flatten(truth, 4, "truth boxes")
+    pcat, pcount = _flatten(predictions, 5, "predictions")
+    n_img = len(truth)
+    G, P = int(tcount.max(initial=0)), int(pcount.max(initial=0))
+    ng = torch.as_tensor(tcount, dtype=torch.float64, device=device)
+    npred = torch.as_tensor(pcount, dtype=torch.float64, device=device)
+    thr = torch.tensor(thresholds, dtype=torch.float64, device=device)
+    tp = torch.zeros(n_img, len(thresholds), dtype=torch.float64, device=device)
+    if G and P:
+        pimg = np.repeat(np.arange(n_img), pcount)
+        order = np.lexsort((-pcat[:, 0], pimg))  # by image, then descending confidence (stable)
+        tb = torch.as_tensor(_padded(tcat, tcount), device=device)
+        pb = torch.as_tensor(_padded(pcat, pcount, order)[:, :, 1:], device=device)
+        gvalid = torch.arange(G, device=device)[None, :] < ng[:, None]
+        iou = box_iou(pb, tb)  # (I, P, G)
+        iou = torch.where(gvalid[:, None, :], iou, torch.full_like(iou, -1.0))
+        matched = torch.zeros(n_img, len(thresholds), G, dtype=torch.bool, device=device)
+        for k in range(P):
+            ik = iou[:, k, None, :].expand(-1, len(thresholds), -1)
+            cand = (ik > thr[None, :, None]) & ~matched & (k < npred)[:, None, None]
+            masked = torch.where(cand, ik, torch.full_like(ik, -1.0))
+            best = masked.argmax(-1, keepdim=True)
+            has = cand.any(-1)
+            matched.scatter_(-1, best, torch.gather(matched, -1, best) | has[..., None])
+            tp += has
+    fp = npred[:, None] - tp
+    fn = ng[:, None] - tp
+    denom = tp + fp + fn
+    prec = torch.where(denom > 0, tp / torch.where(denom > 0, denom, torch.ones_like(denom)), torch.zeros_like(denom))
+    score = prec.mean(-1)
+    score = torch.where((ng == 0) & (npred == 0), torch.full_like(score, float("nan")), score)
+    return score.cpu().numpy()
+
+
+def rsna_map(truth, predictions, *, thresholds=RSNA_IOU_THRESHOLDS, device=None) -> float:
+    """RSNA pneumonia mAP: mean over images of :func:`rsna_map_per_image`, leaving out images with
+    neither truth nor predictions (NaN, with no image left)."""
+    s = rsna_map_per_image(truth, predictions, thresholds=thresholds, device=device)
+    s = s[~np.isnan(s)]
+    return float(s.mean()) if s.size else float("nan")
+
+
+def froc_curve(truth, predictions, *, iou_threshold=None):
+    """FROC points ``(fp_per_image, sensitivity)``, starting at (0, 0), one per distinct confidence.
+
+    A prediction hits a lesion when its centre lies inside the truth box (inclusive), or with
+    ``iou_threshold`` when its IoU is above it. Several hits on one lesion count once, at the
+    highest confidence; a prediction hitting a lesion is never a false positive (LUNA16).
+    """
+    truth = _as_list(truth, 4, "truth")
+    preds = _as_list(predictions, 5, "predictions")
+    if len(truth) != len(preds):
+        raise ValueError(f"truth has {len(truth)} images and predictions {len(preds)}")
+    n_img = len(truth)
+    lesion_scores, fp_scores = [], []
+    for t, p in zip(truth, preds):
+        if len(p) == 0:
+            lesion_scores.append(np.full(len(t), -np.inf))
+            continue
+        if len(t) == 0:
+            fp_scores.append(p[:, 0])
+            continue
+        if iou_threshold is None:
+            cx = p[:, 1] + p[:, 3] / 2
+            cy = p[:, 2] + p[:, 4] / 2
+            hit = ((cx[:, None] >= t[None, :, 0]) & (cx[:, None] <= t[None, :, 0] + t[None, :, 2])
+                   & (cy[:, None] >= t[None, :, 1]) & (cy[:, None] <= t[None, :, 1] + t[None, :, 3]))
+        else:
+            hit = box_iou(torch.as_tensor(p[:, 1:]), torch.as_tensor(t)).numpy() > iou_threshold
+        lesion_scores.append(np.where(hit, p[:, :1], -np.inf).max(0))
+        fp_scores.append(p[~hit.any(1), 0])
+    ls = np.concatenate(lesion_scores) if lesion_scores else np.zeros(0)
+    fs = np.concatenate(fp_scores) if fp_scores else np.zeros(0)
+    n_les = len(ls)
+    if n_les == 0:
+        raise ValueError("FROC is undefined without any truth lesion")
+    thr = np.unique(np.concatenate([ls[np.isfinite(ls)], fs]))[::-1]
+    sens = np.searchsorted(np.sort(-ls), -thr, side="right") / n_les
+    fpi = np.searchsorted(np.sort(-fs), -thr, side="right") / max(n_img, 1)
+    return np.concatenate([[0.0], fpi]), np.concatenate([[0.0], sens])
+
+
+def froc_score(truth, predictions, *, fp_rates=FROC_FP_RATES, iou_threshold=None):
+    """LUNA16's CPM: mean sensitivity at ``fp_rates`` false positives per image.
+
+    The sensitivities are read off :func:`froc_curve` by linear interpolation (``numpy.interp``,
+    flat beyond the last point). Returns ``(score, sensitivities)``.
+    """
+    fpi, sens = froc_curve(truth, predictions, iou_threshold=iou_threshold)
+    at = np.interp(np.asarray(fp_rates, dtype=np.float64), fpi, sens)
+    return float(at.mean()), at

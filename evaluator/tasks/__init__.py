@@ -1,0 +1,1 @@
+"""One module per task: its file formats, validation and scoring."""

@@ -1,0 +1,76 @@
+"""Regression (e.g. bone age in months).
+
+Formats
+-------
+Truth and predictions: CSV ``case_id,value`` (finite numbers), one row per case.
+
+Options
+-------
+value_range (None): ``[low, high]``, the range the organizer allows. A missing case is scored
+    as the largest error the range allows, max(|y − low|, |y − high|); without the option the
+    range of the truth values is used.
+alpha (0.05), n_resamples (1000), seed (0): the bootstrap percentile interval ``mae_ci``.
+max_bytes (200 MB): size limit of the predictions file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..problems import ProblemLog
+from ..readers import read_numeric_table
+from .. import regression as R
+from ._common import clean, ids_from, label_of, resolve_options, truth_log
+
+DEFAULTS = {"value_range": None, "alpha": 0.05, "n_resamples": 1000, "seed": 0}
+HEADER = ["case_id", "value"]
+
+
+def read_truth(path):
+    log = truth_log(path)
+    got = read_numeric_table(path, log, expected_header=HEADER, max_bytes=None)
+    log.raise_if_any(ValueError)
+    return got[0], got[1][:, 0]
+
+
+def read_predictions(path, ids, options):
+    log = ProblemLog(label_of(path))
+    got = read_numeric_table(path, log, expected_header=HEADER, allowed_ids=set(ids),
+                             max_bytes=options["max_bytes"], max_rows=len(ids))
+    log.raise_if_any()
+    return got[0], got[1][:, 0]
+
+
+def validate(predictions, *, truth=None, case_ids=None, options=None):
+    options = resolve_options(options, DEFAULTS, "regression")
+    ids = read_truth(truth)[0] if truth is not None else ids_from(case_ids)
+    read_predictions(predictions, ids, options)
+
+
+def score(truth, predictions, options=None):
+    from ..statistics import bootstrap_ci
+
+    options = resolve_options(options, DEFAULTS, "regression")
+    ids, y = read_truth(truth)
+    pred_ids, p = read_predictions(predictions, ids, options)
+    if options["value_range"] is not None:
+        lo, hi = (float(v) for v in options["value_range"])
+        if not lo < hi:
+            raise ValueError(f"value_range must be [low, high] with low < high, got {options['value_range']!r}")
+    else:
+        lo, hi = float(y.min()), float(y.max())
+    index = {c: i for i, c in enumerate(ids)}
+    present = np.zeros(len(ids), dtype=bool)
+    yhat = np.where(np.abs(y - lo) >= np.abs(y - hi), lo, hi)  # the worst allowed prediction
+    rows = np.fromiter((index[c] for c in pred_ids), dtype=np.int64, count=len(pred_ids))
+    yhat[rows] = p
+    present[rows] = True
+    err = np.abs(y - yhat)
+    low, high = bootstrap_ci(err, n_resamples=int(options["n_resamples"]), alpha=float(options["alpha"]),
+                             seed=int(options["seed"]))
+    metrics = {"mae": R.mean_absolute_error(y, yhat), "mae_ci": [clean(low), clean(high)],
+               "rmse": R.root_mean_squared_error(y, yhat)}
+    per_case = [{"case_id": c, "missing": bool(not present[i]), "absolute_error": float(err[i])}
+                for i, c in enumerate(ids)]
+    return {"task": "regression", "n_cases": len(ids), "missing_cases": int((~present).sum()),
+            "metrics": metrics, "per_case": per_case}
