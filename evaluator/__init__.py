@@ -11,10 +11,10 @@ the definitions.
 """
 
 from ._device import pick_device
-from .api import TASKS, score, truth_case_ids, validate
+from .api import TASKS, predictions_header, score, truth_case_ids, validate
 from .problems import Problem, SubmissionInvalid
 from .registry import Metric, METRICS, _load
 
 _load()
 
-__all__ = ["TASKS", "score", "validate", "truth_case_ids", "SubmissionInvalid", "Problem", "METRICS", "Metric", "pick_device"]
+__all__ = ["TASKS", "score", "validate", "truth_case_ids", "predictions_header", "SubmissionInvalid", "Problem", "METRICS", "Metric", "pick_device"]

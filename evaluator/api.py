@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-__all__ = ["TASKS", "score", "truth_case_ids", "validate"]
+__all__ = ["TASKS", "predictions_header", "score", "truth_case_ids", "validate"]
 
 TASKS = ("classification", "regression", "detection", "segmentation")
 
@@ -96,3 +96,16 @@ def truth_case_ids(task, truth) -> list[str]:
                 )
         return list(ids)
     return list(mod.read_truth(truth)[0])
+
+
+def predictions_header(task, truth) -> list[str] | None:
+    """The header a predictions CSV must have for this truth; None for segmentation (masks)."""
+    mod = _module(task)
+    truth = _path(truth, "truth")
+    if task == "classification":
+        return mod.expected_header(mod.read_truth(truth)[0])
+    if task == "regression":
+        return list(mod.HEADER)
+    if task == "detection":
+        return list(mod.PRED_HEADER)
+    return None

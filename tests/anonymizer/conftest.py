@@ -7,7 +7,7 @@ import pytest
 
 import anonymizer
 from anonymizer import synthetic
-from anonymizer_test_helpers import (
+from .helpers import (
     ASCII_NAME,
     JPEG_COMMENT,
     JPEG_EXIF_ARTIST,

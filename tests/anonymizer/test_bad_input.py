@@ -14,7 +14,7 @@ from pydicom.tag import Tag
 
 import anonymizer
 from anonymizer import inputs, synthetic
-from anonymizer_test_helpers import output_files
+from .helpers import output_files
 
 
 def run(src, tmp_path, key):

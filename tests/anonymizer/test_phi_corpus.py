@@ -11,7 +11,7 @@ from PIL import Image
 import anonymizer
 from anonymizer import synthetic
 
-from anonymizer_test_helpers import encodings_of, output_files
+from .helpers import encodings_of, output_files
 
 
 def test_every_file_of_the_corpus_is_anonymized_or_quarantined_with_a_reason(phi_corpus, phi_run):

@@ -14,6 +14,13 @@ def submit(client, phase, name, content):
     return client.post(reverse("submissions:create", args=[phase.pk]), {"predictions": upload(name, content)})
 
 
+def test_it_shows_the_header_to_use(client, phase, team, participant):
+    client.login(username=participant.username, password=PASSWORD)
+    page = client.get(reverse("submissions:create", args=[phase.pk])).content.decode()
+    assert "<code>case_id,score</code>" in page
+    assert "40 cases" in page
+
+
 def test_it_stores_and_queues_a_valid_file(client, phase, team, participant, predictions):
     client.login(username=participant.username, password=PASSWORD)
     response = submit(client, phase, "my-predictions.csv", predictions)

@@ -3,7 +3,14 @@ from django import forms
 from .models import Challenge, Phase, TestSet
 
 
+# Segmentation submissions are folders of masks; the site takes them once uploads of zipped
+# masks exist. The evaluator and its CLI score segmentation already.
+SITE_TASK_TYPES = [choice for choice in Challenge.TaskType.choices if choice[0] != Challenge.TaskType.SEGMENTATION]
+
+
 class ChallengeForm(forms.ModelForm):
+    task_type = forms.ChoiceField(choices=SITE_TASK_TYPES)
+
     class Meta:
         model = Challenge
         fields = ["title", "slug", "task_type", "primary_metric", "description", "terms",

@@ -178,6 +178,7 @@ class TestSet(models.Model):
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="test_sets")
     name = models.CharField(max_length=100)
     truth_file = models.FileField(storage=_private_storage, upload_to="truth/")
+    predictions_header = models.CharField(max_length=500, help_text="The header a predictions CSV must have.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
@@ -190,6 +191,9 @@ class TestSet(models.Model):
         test_set.truth_file.save(f"{challenge.slug}.csv", uploaded_file, save=False)
         try:
             case_ids = evaluator.truth_case_ids(challenge.task_type, test_set.truth_file.path)
+            test_set.predictions_header = ",".join(
+                evaluator.predictions_header(challenge.task_type, test_set.truth_file.path)
+            )
             with transaction.atomic():
                 test_set.save()
                 Case.objects.bulk_create(Case(test_set=test_set, case_id=case_id) for case_id in case_ids)
