@@ -7,7 +7,8 @@ from django.test import override_settings
 from django.utils import timezone
 from sklearn.metrics import roc_auc_score
 
-from mica.submissions.models import IllegalMove, Status, Submission
+from mica.core.models import IllegalMove
+from mica.submissions.models import Status, Submission
 from mica.submissions.tasks import fail_stuck_submissions, score_submission
 
 from .conftest import csv_bytes, make_scores, upload

@@ -1,20 +1,14 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from .access import organized_challenge
 from .forms import ChallengeForm, PhaseForm, RegistrationForm, TeamCreateForm, TeamJoinForm, TestSetForm
 from .models import Challenge, ChallengeRole, Phase, Role, Team, TestSet
-
-
-def _challenge_for_organizer(request, slug):
-    challenge = get_object_or_404(Challenge, slug=slug)
-    if not challenge.is_organizer(request.user):
-        raise PermissionDenied("Only the organizers of this challenge can do this.")
-    return challenge
 
 
 def detail(request, slug):
@@ -95,7 +89,7 @@ def join_team(request, slug):
 
 @login_required
 def create_test_set(request, slug):
-    challenge = _challenge_for_organizer(request, slug)
+    challenge = organized_challenge(request, slug)
     form = TestSetForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -110,7 +104,7 @@ def create_test_set(request, slug):
 
 @login_required
 def create_phase(request, slug):
-    challenge = _challenge_for_organizer(request, slug)
+    challenge = organized_challenge(request, slug)
     form = PhaseForm(request.POST or None, challenge=challenge)
     if request.method == "POST" and form.is_valid():
         form.save()

@@ -12,9 +12,9 @@ from django.core.files.storage import storages
 from django.db import models, transaction
 from django.db.models import F
 from django.urls import reverse
-from django.utils import timezone
 
 import anonymizer
+from mica.core.models import StatusMachine
 
 
 def _private_storage():
@@ -51,7 +51,7 @@ class Dataset(models.Model):
         return challenge.is_organizer(user) or (self.visible_to_participants and challenge.is_participant(user))
 
 
-class Upload(models.Model):
+class Upload(StatusMachine):
     class Status(models.TextChoices):
         RECEIVED = "received", "Received"
         PROCESSING = "processing", "Anonymizing"
@@ -74,8 +74,6 @@ class Upload(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
-    status_reason = models.TextField(blank=True)
-    status_changed_at = models.DateTimeField(default=timezone.now)
     attempts = models.PositiveSmallIntegerField(default=0)
     files_done = models.PositiveIntegerField(default=0)
     files_total = models.PositiveIntegerField(null=True, blank=True)
@@ -109,17 +107,6 @@ class Upload(models.Model):
             upload.file.delete(save=False)
             raise
         return upload
-
-    def move(self, to_status, reason="", **fields):
-        """Moves only if the row is still in this object's status; True when this call moved it."""
-        if to_status not in self.TRANSITIONS[self.status]:
-            raise ValueError(f"an upload cannot move from {self.status} to {to_status}")
-        updated = type(self).objects.filter(pk=self.pk, status=self.status).update(
-            status=to_status, status_reason=reason, status_changed_at=timezone.now(), **fields
-        )
-        if updated:
-            self.refresh_from_db()
-        return bool(updated)
 
     def start_processing(self):
         return self.move(self.Status.PROCESSING, "Anonymizing.", attempts=F("attempts") + 1, files_done=0)

@@ -5,17 +5,10 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
-from mica.challenges.models import Challenge
+from mica.challenges.access import organized_challenge
 
 from .forms import DatasetForm, UploadForm
 from .models import Dataset, Instance, Upload
-
-
-def _organized_challenge(request, slug):
-    challenge = get_object_or_404(Challenge, slug=slug)
-    if not challenge.is_organizer(request.user):
-        raise PermissionDenied("Only the organizers of this challenge can do this.")
-    return challenge
 
 
 def _viewable_dataset(request, pk):
@@ -27,7 +20,7 @@ def _viewable_dataset(request, pk):
 
 @login_required
 def create(request, slug):
-    challenge = _organized_challenge(request, slug)
+    challenge = organized_challenge(request, slug)
     form = DatasetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         form.instance.challenge = challenge

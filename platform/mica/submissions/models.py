@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import evaluator
+from mica.core.models import StatusMachine
 
 
 def _private_storage():
@@ -47,11 +48,7 @@ TRANSITIONS = {
 }
 
 
-class IllegalMove(Exception):
-    pass
-
-
-class Submission(models.Model):
+class Submission(StatusMachine):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     phase = models.ForeignKey("challenges.Phase", on_delete=models.PROTECT, related_name="submissions")
     team = models.ForeignKey("challenges.Team", on_delete=models.PROTECT, related_name="submissions")
@@ -61,9 +58,8 @@ class Submission(models.Model):
     comment = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    TRANSITIONS = TRANSITIONS
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    status_reason = models.TextField(blank=True)
-    status_changed_at = models.DateTimeField(default=timezone.now)
     scoring_attempts = models.PositiveSmallIntegerField(default=0)
 
     result = models.JSONField(null=True, blank=True, help_text="The evaluator's output, per-case values included.")
@@ -132,27 +128,8 @@ class Submission(models.Model):
             raise
         return submission
 
-    def move(self, to_status, reason="", **fields):
-        """Moves to `to_status` only if the row is still in this object's status.
-
-        Returns True when this call made the move, False when another process changed the row
-        first. Extra fields (result, score, attempts) are written in the same update.
-        """
-        from_status = self.status
-        if to_status not in TRANSITIONS[from_status]:
-            raise IllegalMove(f"a submission cannot move from {from_status} to {to_status}")
-        now = timezone.now()
-        with transaction.atomic():
-            updated = type(self).objects.filter(pk=self.pk, status=from_status).update(
-                status=to_status, status_reason=reason, status_changed_at=now, **fields
-            )
-            if not updated:
-                return False
-            SubmissionEvent.objects.create(
-                submission=self, from_status=from_status, to_status=to_status, reason=reason
-            )
-        self.refresh_from_db()
-        return True
+    def record_move(self, from_status, to_status, reason):
+        SubmissionEvent.objects.create(submission=self, from_status=from_status, to_status=to_status, reason=reason)
 
     def start_scoring(self):
         """Claims the submission for scoring: one more attempt, status SCORING."""
