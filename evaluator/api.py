@@ -95,6 +95,11 @@ def truth_case_ids(task, truth) -> list[str]:
                     "a test set needs positive and negative cases, or its AUC is undefined"
                 )
         return list(ids)
+    if task == "segmentation":
+        options = mod.resolve_options(None, mod.DEFAULTS, task)
+        files, _ = mod._truth(truth, options)
+        mod._truth_info(files, options)  # every mask must be readable
+        return list(files)
     return list(mod.read_truth(truth)[0])
 
 

@@ -38,3 +38,18 @@ def test_the_predictions_header_follows_the_truth(write):
     assert evaluator.predictions_header("classification", multi) == ["case_id", "any", "subdural"]
     assert evaluator.predictions_header("regression", regression) == ["case_id", "value"]
     assert evaluator.predictions_header("detection", detection) == ["patientId", "PredictionString"]
+
+
+def test_a_segmentation_truth_is_a_folder_of_readable_masks(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "case-b.png")
+    Image.fromarray(np.ones((8, 8), np.uint8)).save(folder / "case-a.png")
+    assert evaluator.truth_case_ids("segmentation", folder) == ["case-a", "case-b"]
+    assert evaluator.predictions_header("segmentation", folder) is None
+    (folder / "case-c.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="case-c.png: is not a readable PNG"):
+        evaluator.truth_case_ids("segmentation", folder)

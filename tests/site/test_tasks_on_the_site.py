@@ -76,3 +76,82 @@ def test_a_bad_prediction_string_names_its_row(organizer):
                           uploaded_file=upload("boxes.csv", b"patientId,PredictionString\np1,0.9 10 10 fifty 50\n"))
     assert "boxes.csv, row 2" in " ".join(raised.value.messages)
     assert not Submission.objects.exists()
+
+
+def masks_zip(masks, folder=""):
+    """A .zip of PNG masks: {case_id: 2-D array}."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for case_id, mask in masks.items():
+            png = io.BytesIO()
+            Image.fromarray(mask.astype(np.uint8)).save(png, format="PNG")
+            archive.writestr(f"{folder}{case_id}.png", png.getvalue())
+    return buffer.getvalue()
+
+
+def square(size, top, left, side):
+    mask = np.zeros((size, size), np.uint8)
+    mask[top:top + side, left:left + side] = 1
+    return mask
+
+
+@pytest.fixture
+def segmentation_phase(organizer):
+    truth = {"lung-1": square(32, 4, 4, 10), "lung-2": square(32, 10, 10, 8)}
+    challenge = Challenge.objects.create(slug="lungs", title="Lungs", task_type="segmentation",
+                                         primary_metric="dice", created_by=organizer)
+    test_set = TestSet.create_from_upload(challenge, "Hidden", upload("truth.zip", masks_zip(truth, "truth/")))
+    now = timezone.now()
+    return Phase.objects.create(challenge=challenge, name="Final", test_set=test_set,
+                                starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1))
+
+
+def test_a_segmentation_challenge_takes_a_zip_of_masks(segmentation_phase):
+    phase = segmentation_phase
+    assert phase.test_set.case_ids == ["lung-1", "lung-2"]
+    # lung-1 shifted by one pixel, lung-2 missing: Dice 0 for it.
+    submission = Submission.create(phase=phase, user=team_member(phase.challenge, "seg"),
+                                   uploaded_file=upload("mine.zip", masks_zip({"lung-1": square(32, 5, 4, 10)})))
+    score_submission(submission.pk)
+    submission.refresh_from_db()
+    assert submission.status == Status.SCORED, submission.status_reason
+    overlap = 9 * 10
+    expected_dice_1 = 2 * overlap / (100 + 100)
+    assert submission.result["missing_cases"] == 1
+    assert submission.primary_score == pytest.approx((expected_dice_1 + 0.0) / 2)
+
+
+BAD_MASK_ZIPS = {
+    "a mask of the wrong size": (lambda: masks_zip({"lung-1": np.zeros((16, 16))}), "mine.zip/lung-1.png"),
+    "an unknown case": (lambda: masks_zip({"kidney-9": square(32, 0, 0, 3)}), "kidney-9"),
+    "not a zip": (lambda: b"plain text", "not a readable .zip"),
+    "a path escaping the folder": (lambda: _zip_with_entry("../../lung-1.png", b"x"), "'..'"),
+}
+
+
+def _zip_with_entry(name, content):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("make_zip, expected", BAD_MASK_ZIPS.values(), ids=BAD_MASK_ZIPS.keys())
+def test_a_bad_zip_of_masks_is_refused_and_nothing_stored(segmentation_phase, make_zip, expected):
+    phase = segmentation_phase
+    user = team_member(phase.challenge, "seg")
+    folder = phase.test_set.truth_path.parent.parent / "submissions"
+    files_before = sorted(p for p in folder.rglob("*") if p.is_file())
+    with pytest.raises(ValidationError) as raised:
+        Submission.create(phase=phase, user=user, uploaded_file=upload("mine.zip", make_zip()))
+    assert expected in " ".join(raised.value.messages)
+    assert not Submission.objects.exists()
+    assert sorted(p for p in folder.rglob("*") if p.is_file()) == files_before

@@ -3,14 +3,7 @@ from django import forms
 from .models import Challenge, Phase, TestSet
 
 
-# Segmentation submissions are folders of masks; the site takes them once uploads of zipped
-# masks exist. The evaluator and its CLI score segmentation already.
-SITE_TASK_TYPES = [choice for choice in Challenge.TaskType.choices if choice[0] != Challenge.TaskType.SEGMENTATION]
-
-
 class ChallengeForm(forms.ModelForm):
-    task_type = forms.ChoiceField(choices=SITE_TASK_TYPES)
-
     class Meta:
         model = Challenge
         fields = ["title", "slug", "task_type", "primary_metric", "description", "terms",
@@ -31,7 +24,10 @@ class TeamJoinForm(forms.Form):
 
 class TestSetForm(forms.Form):
     name = forms.CharField(max_length=100, initial="Hidden test set")
-    truth_file = forms.FileField(help_text="CSV of the ground truth. Participants never see it.")
+    truth_file = forms.FileField(
+        help_text="The ground truth: a CSV, or for segmentation a .zip of <case_id>.png or .nii.gz masks. "
+        "Participants never see it."
+    )
 
 
 class PhaseForm(forms.ModelForm):

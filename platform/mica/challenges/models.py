@@ -7,6 +7,8 @@ serializer, form or template can show one by accident.
 import csv
 import io
 import secrets
+import shutil
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import evaluator
+from mica.core.archives import extract_flat
 
 
 def _private_storage():
@@ -61,6 +64,15 @@ class Challenge(models.Model):
             raise ValidationError(
                 {"primary_metric": f"{self.primary_metric!r} is not a metric of {self.task_type} tasks"}
             )
+
+    @property
+    def takes_masks(self):
+        """Segmentation truths and predictions are .zip archives of mask files; the rest CSV."""
+        return self.task_type == self.TaskType.SEGMENTATION
+
+    @property
+    def submission_suffix(self):
+        return ".zip" if self.takes_masks else ".csv"
 
     @property
     def primary_metric_higher_is_better(self):
@@ -186,24 +198,37 @@ class TestSet(models.Model):
 
     @classmethod
     def create_from_upload(cls, challenge, name, uploaded_file):
-        """Stores the truth file and its list of cases, or raises ValidationError and stores nothing."""
+        """Stores the truth (a CSV, or a .zip of masks for segmentation) and its list of cases,
+        or raises ValidationError and stores nothing."""
         test_set = cls(challenge=challenge, name=name)
-        test_set.truth_file.save(f"{challenge.slug}.csv", uploaded_file, save=False)
+        test_set.truth_file.save(f"{challenge.slug}{challenge.submission_suffix}", uploaded_file, save=False)
         try:
-            case_ids = evaluator.truth_case_ids(challenge.task_type, test_set.truth_file.path)
-            test_set.predictions_header = ",".join(
-                evaluator.predictions_header(challenge.task_type, test_set.truth_file.path)
-            )
+            if challenge.takes_masks:
+                extract_flat(test_set.truth_file.path, test_set.truth_path, uploaded_file.name)
+            case_ids = evaluator.truth_case_ids(challenge.task_type, test_set.truth_path)
+            header = evaluator.predictions_header(challenge.task_type, test_set.truth_path)
+            test_set.predictions_header = ",".join(header) if header else ""
             with transaction.atomic():
                 test_set.save()
                 Case.objects.bulk_create(Case(test_set=test_set, case_id=case_id) for case_id in case_ids)
         except ValueError as error:
-            test_set.truth_file.delete(save=False)
+            test_set.delete_files()
             raise ValidationError(str(error)) from error
         except BaseException:
-            test_set.truth_file.delete(save=False)
+            test_set.delete_files()
             raise
         return test_set
+
+    @property
+    def truth_path(self):
+        """What the evaluator reads: the CSV, or the folder the masks were unpacked into."""
+        path = Path(self.truth_file.path)
+        return path.with_name(path.name + ".masks") if self.challenge.takes_masks else path
+
+    def delete_files(self):
+        if self.challenge.takes_masks:
+            shutil.rmtree(self.truth_path, ignore_errors=True)
+        self.truth_file.delete(save=False)
 
     @property
     def case_ids(self):

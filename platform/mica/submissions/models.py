@@ -7,8 +7,10 @@ Visibility on the leaderboard is a field of its own, never a status.
 """
 
 import dataclasses
+import shutil
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import evaluator
+from mica.core.archives import extract_flat
 from mica.core.models import StatusMachine
 
 
@@ -28,7 +31,7 @@ def _private_storage():
 
 def _submission_path(submission, filename):
     # The participant's file name never becomes part of a path on disk.
-    return f"submissions/{submission.phase_id}/{submission.uuid}.csv"
+    return f"submissions/{submission.phase_id}/{submission.uuid}{submission.phase.challenge.submission_suffix}"
 
 
 class Status(models.TextChoices):
@@ -100,13 +103,12 @@ class Submission(StatusMachine):
 
         submission = cls(phase=phase, team=team, submitted_by=user, original_filename=uploaded_file.name[:255],
                          comment=comment)
-        submission.file.save("predictions.csv", uploaded_file, save=False)
+        submission.file.save("predictions", uploaded_file, save=False)
+        stored_name = submission.predictions_path.name
         try:
-            evaluator.validate(
-                challenge.task_type,
-                submission.file.path,
-                truth=phase.test_set.truth_file.path,
-            )
+            if challenge.takes_masks:
+                extract_flat(submission.file.path, submission.predictions_path, uploaded_file.name)
+            evaluator.validate(challenge.task_type, submission.predictions_path, truth=phase.test_set.truth_path)
             with transaction.atomic():
                 # Locking the team row serialises a team's concurrent uploads, so the daily
                 # limit cannot be overrun by two requests at once.
@@ -118,15 +120,32 @@ class Submission(StatusMachine):
                 submission.save()
                 SubmissionEvent.objects.create(submission=submission, to_status=Status.QUEUED, reason="Uploaded.")
                 transaction.on_commit(lambda: score_submission.delay(submission.pk))
-        except evaluator.SubmissionInvalid as invalid:
-            submission.file.delete(save=False)
+        except ValueError as error:
+            submission.delete_files()
+            if not isinstance(error, evaluator.SubmissionInvalid):
+                raise ValidationError(str(error)) from error
+            invalid = error
             # Name the participant's own file, not the path it was stored under.
-            problems = [str(dataclasses.replace(problem, file=uploaded_file.name)) for problem in invalid.problems]
+            problems = [
+                str(dataclasses.replace(problem, file=problem.file.replace(stored_name, uploaded_file.name, 1)))
+                for problem in invalid.problems
+            ]
             raise ValidationError(problems or [str(invalid)]) from invalid
         except BaseException:
-            submission.file.delete(save=False)
+            submission.delete_files()
             raise
         return submission
+
+    @property
+    def predictions_path(self):
+        """What the evaluator reads: the CSV, or the folder the masks were unpacked into."""
+        path = Path(self.file.path)
+        return path.with_name(path.name + ".masks") if self.phase.challenge.takes_masks else path
+
+    def delete_files(self):
+        if self.phase.challenge.takes_masks:
+            shutil.rmtree(self.predictions_path, ignore_errors=True)
+        self.file.delete(save=False)
 
     def record_move(self, from_status, to_status, reason):
         SubmissionEvent.objects.create(submission=self, from_status=from_status, to_status=to_status, reason=reason)

@@ -27,9 +27,7 @@ def score_submission(submission_pk):
 
     challenge = submission.phase.challenge
     try:
-        result = evaluator.score(
-            challenge.task_type, submission.phase.test_set.truth_file.path, submission.file.path
-        )
+        result = evaluator.score(challenge.task_type, submission.phase.test_set.truth_path, submission.predictions_path)
     except evaluator.SubmissionInvalid as invalid:
         submission.fail(f"The file is not valid: {invalid}")
         return
