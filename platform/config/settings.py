@@ -162,6 +162,8 @@ CELERY_BEAT_SCHEDULE = {
 MICA_SCORING_TIME_LIMIT = env_int("MICA_SCORING_TIME_LIMIT", 3600, minimum=1)
 # A submission whose scoring crashed its worker this many times is failed rather than retried.
 MICA_SCORING_MAX_ATTEMPTS = env_int("MICA_SCORING_MAX_ATTEMPTS", 3, minimum=1)
+# Threads each worker process gives torch (0: torch's default, one per core).
+MICA_TORCH_THREADS = env_int("MICA_TORCH_THREADS", 0, minimum=0)
 MICA_MAX_SUBMISSION_BYTES = env_int("MICA_MAX_SUBMISSION_BYTES", 200 * 1024 * 1024, minimum=1)
 
 REST_FRAMEWORK = {

@@ -37,6 +37,8 @@ def test_it_shows_one_row_per_team_best_first(client, phase, team, participant, 
     assert [(r.rank, r.team) for r in rows] == [(1, "Team Paul"), (2, "Rivals")]
     assert rows[0].score == strong.primary_score > rival.primary_score > weak.primary_score
     assert rows[0].n_scored == 2
+    assert rows[0].interval == strong.result["metrics"]["auc_ci"]
+    assert rows[0].interval[0] <= rows[0].score <= rows[0].interval[1]
 
     response = client.get(reverse("leaderboards:phase", args=[phase.pk]))
     assert response.status_code == 200

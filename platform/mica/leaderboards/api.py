@@ -15,6 +15,7 @@ class LeaderboardRowSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     team = serializers.CharField()
     score = serializers.FloatField()
+    interval = serializers.ListField(child=serializers.FloatField(), allow_null=True)
     metrics = serializers.DictField(child=serializers.FloatField())
     submitted_at = serializers.DateTimeField()
     n_scored = serializers.IntegerField()

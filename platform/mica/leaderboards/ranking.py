@@ -10,6 +10,7 @@ class LeaderboardRow:
     rank: int
     team: str
     score: float
+    interval: list | None  # the primary metric's confidence interval, when the evaluator gives one
     metrics: dict
     submission_uuid: str
     submitted_at: object
@@ -47,6 +48,7 @@ def leaderboard(phase):
                 rank=rank,
                 team=submission.team.name,
                 score=submission.primary_score,
+                interval=submission.result["metrics"].get(f"{challenge.primary_metric}_ci"),
                 metrics={k: v for k, v in submission.result["metrics"].items() if isinstance(v, (int, float))},
                 submission_uuid=str(submission.uuid),
                 submitted_at=submission.created_at,
