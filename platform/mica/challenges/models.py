@@ -7,7 +7,6 @@ serializer, form or template can show one by accident.
 import csv
 import io
 import secrets
-import shutil
 from pathlib import Path
 
 from django.conf import settings
@@ -18,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import evaluator
-from mica.core.archives import extract_flat
+from mica.core.archives import delete_with_unpacked, extract_flat, unpacked_path
 
 
 def _private_storage():
@@ -222,13 +221,10 @@ class TestSet(models.Model):
     @property
     def truth_path(self):
         """What the evaluator reads: the CSV, or the folder the masks were unpacked into."""
-        path = Path(self.truth_file.path)
-        return path.with_name(path.name + ".masks") if self.challenge.takes_masks else path
+        return unpacked_path(self.truth_file) if self.challenge.takes_masks else Path(self.truth_file.path)
 
     def delete_files(self):
-        if self.challenge.takes_masks:
-            shutil.rmtree(self.truth_path, ignore_errors=True)
-        self.truth_file.delete(save=False)
+        delete_with_unpacked(self.truth_file)
 
     @property
     def case_ids(self):

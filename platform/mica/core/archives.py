@@ -4,6 +4,7 @@ The anonymizer's archive reader does the checks (path traversal, links, zip bomb
 flattens the entries into one folder, since people zip a folder as often as its files.
 """
 
+import shutil
 from pathlib import Path, PurePosixPath
 
 from anonymizer.inputs import UnsafeInput, close_archives, extract_entry, list_zip
@@ -45,3 +46,15 @@ def _extract(entries, destination, display_name):
         except UnsafeInput as error:
             raise ValueError(f"{display_name}, entry {entry.source!r}: {error}") from error
     return taken
+
+
+def unpacked_path(stored_file):
+    """The folder beside a stored .zip (a FieldFile) that its masks are unpacked into."""
+    path = Path(stored_file.path)
+    return path.with_name(path.name + ".masks")
+
+
+def delete_with_unpacked(stored_file):
+    """Deletes a stored file and, if it is a .zip that was unpacked, its folder of masks."""
+    shutil.rmtree(unpacked_path(stored_file), ignore_errors=True)
+    stored_file.delete(save=False)

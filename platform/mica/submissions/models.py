@@ -7,7 +7,6 @@ Visibility on the leaderboard is a field of its own, never a status.
 """
 
 import dataclasses
-import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import evaluator
-from mica.core.archives import extract_flat
+from mica.core.archives import delete_with_unpacked, extract_flat, unpacked_path
 from mica.core.models import StatusMachine
 
 
@@ -139,13 +138,10 @@ class Submission(StatusMachine):
     @property
     def predictions_path(self):
         """What the evaluator reads: the CSV, or the folder the masks were unpacked into."""
-        path = Path(self.file.path)
-        return path.with_name(path.name + ".masks") if self.phase.challenge.takes_masks else path
+        return unpacked_path(self.file) if self.phase.challenge.takes_masks else Path(self.file.path)
 
     def delete_files(self):
-        if self.phase.challenge.takes_masks:
-            shutil.rmtree(self.predictions_path, ignore_errors=True)
-        self.file.delete(save=False)
+        delete_with_unpacked(self.file)
 
     def record_move(self, from_status, to_status, reason):
         SubmissionEvent.objects.create(submission=self, from_status=from_status, to_status=to_status, reason=reason)
