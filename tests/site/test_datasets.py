@@ -131,3 +131,33 @@ def test_the_api_takes_an_upload_and_reports_its_progress(organizer, participant
     assert other.get(f"/api/v1/uploads/{response.json()['uuid']}/").status_code == 404
     assert other.post(f"/api/v1/datasets/{dataset.pk}/uploads/", {"archive": studies_zip(tmp_path)},
                       format="multipart").status_code == 404
+
+
+def test_a_png_dataset_is_stripped_and_served_as_dicom_too(client, organizer, dataset):
+    import numpy as np
+    import pydicom
+    from PIL import Image
+
+    from tests.anonymizer.helpers import PNG_TEXT, png_with_metadata
+
+    pixels = (np.arange(64 * 48, dtype=np.uint32).reshape(64, 48) * 13 % 65536).astype(np.uint16)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("Nightingale_chest.png", png_with_metadata(pixels))
+    upload = Upload.receive(dataset=dataset, user=organizer,
+                            uploaded_file=SimpleUploadedFile("pngs.zip", buffer.getvalue()))
+    ingest_upload(upload.pk)
+    instance = Instance.objects.get(dataset=dataset)
+    stored = instance.file.open("rb").read()
+    assert instance.kind == "png" and b"Nightingale" not in stored and PNG_TEXT.encode() not in stored
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(stored))), pixels)
+
+    client.login(username=organizer.username, password=PASSWORD)
+    first = client.get(f"/datasets/{dataset.pk}/instances/{instance.uid}/dicom")
+    second = client.get(f"/datasets/{dataset.pk}/instances/{instance.uid}/dicom")
+    assert first.status_code == 200
+    wrapped = pydicom.dcmread(io.BytesIO(first.content))
+    again = pydicom.dcmread(io.BytesIO(second.content))
+    assert np.array_equal(wrapped.pixel_array, pixels)
+    assert wrapped.SOPInstanceUID == again.SOPInstanceUID and wrapped.StudyInstanceUID == again.StudyInstanceUID
+    assert wrapped.PatientID.startswith("MICA-")

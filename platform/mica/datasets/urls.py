@@ -11,4 +11,5 @@ urlpatterns = [
     path("uploads/<uuid:uuid>/", views.upload_detail, name="upload"),
     path("<int:pk>/instances/<str:uid>/preview.png", views.preview, name="preview"),
     path("<int:pk>/instances/<str:uid>/file", views.download, name="download"),
+    path("<int:pk>/instances/<str:uid>/dicom", views.download_as_dicom, name="download_as_dicom"),
 ]

@@ -1,10 +1,15 @@
+import tempfile
+from pathlib import Path
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+import anonymizer
+import anonymizer.keys
 from mica.challenges.access import organized_challenge
 
 from .forms import DatasetForm, UploadForm
@@ -79,6 +84,28 @@ def preview(request, pk, uid):
     if not instance.preview:
         raise Http404("This image has no preview.")
     return FileResponse(instance.preview.open("rb"), content_type="image/png")
+
+
+@login_required
+def download_as_dicom(request, pk, uid):
+    """A PNG image wrapped as a DICOM Secondary Capture, as RSNA served its PNG datasets."""
+    dataset = _viewable_dataset(request, pk)
+    instance = get_object_or_404(Instance, dataset=dataset, uid=uid, kind="png")
+    key = bytes(dataset.anonymization_key)
+    # Keyed UIDs: the same image gets the same UIDs on every download.
+    with tempfile.TemporaryDirectory() as folder:
+        dicom_path = anonymizer.png_to_dicom(
+            instance.file.path,
+            Path(folder) / f"{uid}.dcm",
+            patient_pseudonym=anonymizer.keys.patient_pseudonym(key, f"png:{uid}"),
+            study_uid=anonymizer.keys.keyed_uid(key, f"png-study:{uid}"),
+            series_uid=anonymizer.keys.keyed_uid(key, f"png-series:{uid}"),
+            sop_instance_uid=anonymizer.keys.keyed_uid(key, f"png-instance:{uid}"),
+        )
+        content = dicom_path.read_bytes()
+    response = HttpResponse(content, content_type="application/dicom")
+    response["Content-Disposition"] = f'attachment; filename="{uid}.dcm"'
+    return response
 
 
 @login_required
