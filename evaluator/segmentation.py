@@ -182,97 +182,20 @@ def _hd_cropped(ct, cp, spacing, device, method, percentile=95.0):
 
 
 # ----------------------------------------------------------------------------- NSD
-def _code_cycles(code: int, ndim: int):
-    """The iso-contour of one 2×2(×2) neighbourhood code as polygons (lists of edge midpoints).
-
-    Corners inside the mask are the bits of ``code`` (the weights of DeepMind's encoding
-    kernel: the corner at local offset c ∈ {0,1}ⁿ has weight 2^(2ⁿ − 1 − Σ cₖ 2^(n−1−k))).
-    Vertices sit at the midpoints of the edges whose ends differ; on every face the segments
-    cut off each inside corner separately (the marching-squares rule for the ambiguous face).
-    """
-    corners = list(itertools.product((0, 1), repeat=ndim))
-    nbits = 2 ** ndim
-
-    def inside(c):
-        return bool(code >> (nbits - 1 - int("".join(map(str, c)), 2)) & 1)
-
-    def mid(a, b):
-        return tuple((x + y) / 2 for x, y in zip(a, b))
-
-    faces = [corners] if ndim == 2 else [
-        [c for c in corners if c[ax] == v] for ax in range(3) for v in (0, 1)]
-    segments = []
-    for face in faces:
-        # order the 4 corners of the face around it
-        axes = [ax for ax in range(ndim) if len({c[ax] for c in face}) == 2]
-        fixed = face[0]
-
-        def corner(u, v):
-            c = list(fixed)
-            c[axes[0]], c[axes[1]] = u, v
-            return tuple(c)
-
-        ring = [corner(0, 0), corner(1, 0), corner(1, 1), corner(0, 1)]
-        ins = [inside(c) for c in ring]
-        active = [(ring[i], ring[(i + 1) % 4]) for i in range(4) if ins[i] != ins[(i + 1) % 4]]
-        if len(active) == 2:
-            segments.append((mid(*active[0]), mid(*active[1])))
-        elif len(active) == 4:
-            for i in range(4):
-                if ins[i]:
-                    segments.append((mid(ring[i - 1], ring[i]), mid(ring[i], ring[(i + 1) % 4])))
-    if ndim == 2:
-        return [list(s) for s in segments]
-    # link segments into cycles
-    nbr = {}
-    for a, b in segments:
-        nbr.setdefault(a, []).append(b)
-        nbr.setdefault(b, []).append(a)
-    seen, cycles = set(), []
-    for start in nbr:
-        if start in seen:
-            continue
-        cyc, prev, cur = [start], None, start
-        seen.add(start)
-        while True:
-            nxt = [v for v in nbr[cur] if v != prev and (v not in seen or (v == start and len(cyc) > 2))]
-            if not nxt or nxt[0] == start:
-                break
-            prev, cur = cur, nxt[0]
-            seen.add(cur)
-            cyc.append(cur)
-        cycles.append(cyc)
-    return cycles
-
-
 @functools.lru_cache(maxsize=64)
 def surfel_measure_table(spacing: tuple) -> np.ndarray:
-    """Length (2D) or area (3D) in mm of the iso-contour inside each 2×2(×2) neighbourhood code.
+    """Length (2D) or area (3D) in mm of the surface inside each 2×2(×2) neighbourhood code.
 
-    2D: marching squares with edge midpoints (a corner cut ½·√(s₀²+s₁²), a straight cut s₀ or
-    s₁), the same table as DeepMind's ``create_table_neighbour_code_to_contour_length``.
-    3D: Σ over the code's polygons of the norm of the polygon's vector area. This is derived
-    here, not copied from DeepMind's marching-cubes normals table, and may differ from it for
-    codes whose polygons are not planar (see the evaluator's notes).
+    Taken from DeepMind's ``surface_distance.lookup_tables`` (the reference METRICS.md names):
+    2D marching squares with edge midpoints; 3D the sum of the norms of the marching-cubes
+    triangles' area vectors, scaled by the spacing. Using the reference's own table is what
+    makes NSD agree with ``compute_surface_dice_at_tolerance`` to rounding error.
     """
-    ndim = len(spacing)
-    sp = np.asarray(spacing, dtype=np.float64)
-    table = np.zeros(2 ** (2 ** ndim))
-    nbits = 2 ** ndim
-    for code in range(1, len(table) - 1):
-        total = 0.0
-        # a code and its complement share one surface (as in marching cubes): for more than
-        # half the corners inside, build the surface of the complement
-        use = code if bin(code).count("1") <= nbits // 2 else (2 ** nbits - 1) ^ code
-        for cyc in _code_cycles(use, ndim):
-            v = np.asarray(cyc) * sp
-            if ndim == 2:
-                total += float(np.linalg.norm(v[1] - v[0]))
-            else:
-                area = 0.5 * np.sum(np.cross(v, np.roll(v, -1, axis=0)), axis=0)
-                total += float(np.linalg.norm(area))
-        table[code] = total
-    return table
+    from surface_distance import lookup_tables
+
+    if len(spacing) == 2:
+        return lookup_tables.create_table_neighbour_code_to_contour_length(spacing)
+    return lookup_tables.create_table_neighbour_code_to_surface_area(spacing)
 
 
 def _neighbour_codes(mask: torch.Tensor) -> torch.Tensor:

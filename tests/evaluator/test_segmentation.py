@@ -136,8 +136,20 @@ def test_3d_nsd_agrees_with_monai_subvoxels_on_boxes():
     assert S.normalized_surface_dice(t, p, sp, tolerance=1.5) == pytest.approx(want, abs=1e-6)
 
 
-def test_3d_nsd_is_close_to_monai_subvoxels_on_blobs():
-    """Known deviation: the 3-D area table is derived here, not DeepMind's (see the notes)."""
+@pytest.mark.parametrize("shape, spacing", [((30, 28, 26), (1.0, 0.8, 2.0)), ((40, 36), (0.7, 1.3))])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_nsd_matches_deepminds_surface_dice(shape, spacing, seed):
+    import surface_distance
+
+    rng = np.random.default_rng(seed)
+    t, p = blobs(rng, shape), blobs(rng, shape)
+    distances = surface_distance.compute_surface_distances(t, p, spacing)
+    for tolerance in (0.0, 1.0, 2.5):
+        want = surface_distance.compute_surface_dice_at_tolerance(distances, tolerance)
+        assert S.normalized_surface_dice(t, p, spacing, tolerance=tolerance) == pytest.approx(want, abs=1e-9)
+
+
+def test_3d_nsd_agrees_with_monai_subvoxels_on_blobs():
     monai = pytest.importorskip("monai.metrics")
     import torch
 
@@ -149,7 +161,7 @@ def test_3d_nsd_is_close_to_monai_subvoxels_on_blobs():
         want = float(monai.compute_surface_dice(torch.as_tensor(p)[None, None].float(),
                                                 torch.as_tensor(t)[None, None].float(), class_thresholds=[1.5],
                                                 include_background=True, spacing=sp, use_subvoxels=True))
-    assert S.normalized_surface_dice(t, p, sp, tolerance=1.5) == pytest.approx(want, abs=5e-3)
+    assert S.normalized_surface_dice(t, p, sp, tolerance=1.5) == pytest.approx(want, abs=1e-6)
 
 
 def test_empty_masks_follow_mica_convention():
