@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from pydicom.multival import MultiValue
+
+from .elements import peek_value
+
 DEFAULT_RULES_PATH = Path(__file__).with_name("burned_in_rules.json")
 
 RISKY_MODALITIES = {
@@ -92,8 +96,7 @@ def rules_for(extra_rules_path: str | None) -> tuple[BurnedInRule, ...]:
 
 
 def _text(dataset, tag: int) -> str:
-    element = dataset.get(tag)
-    return str(element.value or "").strip() if element is not None else ""
+    return str(peek_value(dataset, tag) or "").strip()
 
 
 TAG_BURNED_IN_ANNOTATION = 0x00280301
@@ -114,11 +117,11 @@ def burned_in_risk(dataset) -> str | None:
         return f"modality {modality} commonly carries burned-in text and BurnedInAnnotation is not NO"
     if _text(dataset, TAG_SOP_CLASS_UID) in SECONDARY_CAPTURE_SOP_CLASSES:
         return "Secondary Capture images commonly carry burned-in text and BurnedInAnnotation is not NO"
-    image_type = dataset.get(TAG_IMAGE_TYPE)
-    if image_type is None or not image_type.value:
+    image_type = peek_value(dataset, TAG_IMAGE_TYPE)
+    if not image_type:
         values = []
     else:
-        values = list(image_type.value) if image_type.VM > 1 else [image_type.value]
+        values = list(image_type) if isinstance(image_type, (MultiValue, list, tuple)) else [image_type]
     if "SCREEN SAVE" in [str(value).strip().upper() for value in values]:
         return "ImageType SCREEN SAVE commonly carries burned-in text"
     return None

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from functools import lru_cache
 from pathlib import Path
 
 MIN_KEY_BYTES = 32
@@ -78,6 +79,13 @@ def key_fingerprint(key: bytes) -> str:
 
 
 def _digest(key: bytes, domain: bytes, value: str) -> bytes:
+    return _cached_digest(bytes(key), domain, value)
+
+
+# The same study, series and frame-of-reference UIDs and the same patient recur in every file
+# of a series, so recent digests are kept; the bound keeps a worker's memory flat.
+@lru_cache(maxsize=4096)
+def _cached_digest(key: bytes, domain: bytes, value: str) -> bytes:
     return hmac.new(key, domain + b"\0" + value.encode("utf-8"), hashlib.sha256).digest()
 
 
