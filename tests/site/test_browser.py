@@ -3,6 +3,7 @@
 import shutil
 
 import pytest
+from django.db import connections
 
 from mica.submissions.models import Submission
 from mica.submissions.tasks import score_submission
@@ -28,6 +29,7 @@ def browser(monkeypatch):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+
 
 
 def test_a_participant_uploads_and_sees_the_leaderboard_row(live_server, browser, phase, team, participant,
@@ -57,6 +59,9 @@ def test_a_participant_uploads_and_sees_the_leaderboard_row(live_server, browser
     score = Submission.objects.get().primary_score
     assert f"{score:.4f}" in row.inner_text()
     page.screenshot(path=str(tmp_path / "leaderboard.png"))
+    # Queries made while Playwright's event loop runs get a connection of their own (asgiref
+    # keys connections by context): close it, or the test database cannot be dropped.
+    connections.close_all()
 
 
 def test_a_bad_file_shows_its_error_in_the_page(live_server, browser, phase, team, participant, tmp_path):
@@ -72,3 +77,4 @@ def test_a_bad_file_shows_its_error_in_the_page(live_server, browser, phase, tea
     page.click("button:has-text('Submit')")
     assert "duplicate" in page.locator(".errorlist").inner_text().lower()
     assert Submission.objects.count() == 0
+    connections.close_all()
