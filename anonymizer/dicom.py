@@ -89,6 +89,13 @@ PERSONAL_DATES = {
     0x00100034,  # PatientDeathDateInAlternativeCalendar
 }
 
+# Temporal elements that the Retain Longitudinal Temporal Information option does not cover
+# (Table E.1-1 gives them no option code): removed as the table says even with the option on.
+# GPS Time Stamp belongs with the GPS position, which is always removed.
+NOT_RETAINED_TEMPORAL = {
+    0x00160077,  # GPSTimeStamp
+}
+
 DATE_VRS = {"DA", "DT"}
 TEMPORAL_VRS = {"DA", "DT", "TM"}
 
@@ -416,6 +423,7 @@ def choose_handler(profile: Profile, tag: int, vr: str):
         profile.retain_longitudinal_modified_dates
         and vr in TEMPORAL_VRS
         and tag not in PERSONAL_DATES
+        and tag not in NOT_RETAINED_TEMPORAL
         and action != "U"
     ):
         return anonymizer.shift_dates if vr in DATE_VRS else anonymizer.keep_time

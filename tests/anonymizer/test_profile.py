@@ -127,6 +127,38 @@ def test_the_character_set_is_kept_and_names_decode(tmp_path):
     assert str(result.PatientName).startswith("MICA-")
 
 
+
+@pytest.mark.parametrize("profile", ["basic", "strict"])
+def test_codes_checked_against_the_standard_apply_end_to_end(tmp_path, profile):
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from anonymizer import synthetic
+
+    (path,) = synthetic.write_ct_series(tmp_path / "src", n_slices=1, size=16)
+    dataset = pydicom.dcmread(path)
+    dataset.add_new(0x00160077, "DT", "20210314101530")  # GPSTimeStamp: X, no temporal option
+    dataset.add_new(0x00160072, "DS", "52.1")  # GPSLatitude: X
+    dataset.add_new(0x00340002, "OB", b"\x01\x02")  # FlowIdentifier: D on OB
+    item = Dataset()
+    item.TextValue = "Patient Jones seen on ward 7"
+    dataset.add_new(0x0040A730, "SQ", Sequence([item]))  # ContentSequence: D on a sequence
+    dataset.add_new(0x0008009C, "PN", "DOE^JANE")  # ConsultingPhysicianName: Z
+    dataset.add_new(0x04000100, "UI", "1.2.3.4.5")  # DigitalSignatureUID: U
+    dataset.add_new(0x00120082, "LO", "IRB-123")  # ClinicalTrialProtocolEthicsCommitteeApprovalNumber: X
+    dataset.add_new(0x300A0002, "SH", "PLAN JONES")  # RTPlanLabel: D
+    dataset.save_as(path)
+    report = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "out", key=bytes(32),
+                                       profile=profile)
+    result = pydicom.dcmread(tmp_path / "out" / report.files[0].output)
+    assert 0x00160077 not in result and 0x00160072 not in result and 0x00120082 not in result
+    assert result[0x00340002].value in (b"", None)
+    assert len(result[0x0040A730].value) == 0
+    assert str(result[0x0008009C].value or "") == ""
+    assert result[0x04000100].value != "1.2.3.4.5" and result[0x04000100].value.startswith("2.25.")
+    assert result[0x300A0002].value == "ANONYMIZED"
+
 @given(st.dates(), st.integers(1, keys.MAX_DATE_SHIFT_DAYS))
 def test_every_valid_date_moves_back_by_exactly_the_shift_or_empties(day, days):
     shifter = DatasetAnonymizer(bytes(32), PROFILES["basic"], keep_uid_map=False, shift_days=days)
