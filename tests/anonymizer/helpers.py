@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import anonymizer
-from anonymizer import synthetic
 
 # Names in other character sets, with the encodings the files use.
 LATIN1_NAME = "MÜLLER^JOSÉ"  # ISO_IR 100

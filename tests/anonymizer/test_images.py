@@ -11,7 +11,7 @@ from PIL import Image
 
 import anonymizer
 from anonymizer import images
-from .helpers import JPEG_COMMENT, PNG_TEXT, jpeg_with_metadata, png_chunk, png_with_metadata
+from .helpers import JPEG_COMMENT, PNG_TEXT, jpeg_with_metadata, png_with_metadata
 
 
 def chunk_types(data: bytes) -> list[bytes]:

@@ -8,7 +8,7 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydicom.datadict import dictionary_keyword, tag_for_keyword
+from pydicom.datadict import tag_for_keyword
 
 import anonymizer
 from anonymizer import keys

@@ -1,7 +1,6 @@
 """Classification metrics against scikit-learn and straightforward O(n²) DeLong code."""
 
 import math
-import warnings
 
 import numpy as np
 import pytest

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from mica.submissions.models import Status, Submission
 
-from .conftest import PASSWORD, csv_bytes, upload
+from .conftest import PASSWORD, upload
 
 pytestmark = pytest.mark.django_db
 

@@ -11,17 +11,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import storages
 from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 import evaluator
 from mica.core.archives import delete_with_unpacked, extract_flat, unpacked_path
-
-
-def _private_storage():
-    return storages["private"]
+from mica.core.storage import private_storage
 
 
 class Challenge(models.Model):
@@ -101,10 +97,6 @@ class Challenge(models.Model):
             return None
         membership = TeamMembership.objects.filter(challenge=self, user=user).select_related("team").first()
         return membership.team if membership else None
-
-    def open_phase(self, now=None):
-        now = now or timezone.now()
-        return self.phases.filter(starts_at__lte=now, ends_at__gt=now).order_by("starts_at").first()
 
 
 class Role(models.TextChoices):
@@ -188,7 +180,7 @@ class TestSet(models.Model):
 
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="test_sets")
     name = models.CharField(max_length=100)
-    truth_file = models.FileField(storage=_private_storage, upload_to="truth/")
+    truth_file = models.FileField(storage=private_storage, upload_to="truth/")
     predictions_header = models.CharField(max_length=500, help_text="The header a predictions CSV must have.")
     created_at = models.DateTimeField(auto_now_add=True)
 

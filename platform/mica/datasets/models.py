@@ -8,17 +8,13 @@ series and instance. Quarantined files are listed for the organizers with their 
 import uuid
 
 from django.conf import settings
-from django.core.files.storage import storages
 from django.db import models, transaction
 from django.db.models import F
 from django.urls import reverse
 
 import anonymizer
 from mica.core.models import StatusMachine
-
-
-def _private_storage():
-    return storages["private"]
+from mica.core.storage import private_storage
 
 
 def _upload_path(upload, filename):
@@ -69,7 +65,7 @@ class Upload(StatusMachine):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="uploads")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    file = models.FileField(storage=_private_storage, upload_to=_upload_path, blank=True)
+    file = models.FileField(storage=private_storage, upload_to=_upload_path, blank=True)
     original_filename = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -151,8 +147,8 @@ class Instance(models.Model):
     upload = models.ForeignKey(Upload, on_delete=models.SET_NULL, null=True, related_name="instances")
     uid = models.CharField(max_length=100, help_text="The new SOP Instance UID, or the new file name of a PNG/JPEG.")
     kind = models.CharField(max_length=8)
-    file = models.FileField(storage=_private_storage, max_length=300)
-    preview = models.FileField(storage=_private_storage, max_length=300, blank=True)
+    file = models.FileField(storage=private_storage, max_length=300)
+    preview = models.FileField(storage=private_storage, max_length=300, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["dataset", "uid"], name="instance_unique_per_dataset")]

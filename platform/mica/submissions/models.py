@@ -13,7 +13,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import storages
 from django.db import models, transaction
 from django.db.models import F
 from django.urls import reverse
@@ -22,10 +21,7 @@ from django.utils import timezone
 import evaluator
 from mica.core.archives import delete_with_unpacked, extract_flat, unpacked_path
 from mica.core.models import StatusMachine
-
-
-def _private_storage():
-    return storages["private"]
+from mica.core.storage import private_storage
 
 
 def _submission_path(submission, filename):
@@ -55,7 +51,7 @@ class Submission(StatusMachine):
     phase = models.ForeignKey("challenges.Phase", on_delete=models.PROTECT, related_name="submissions")
     team = models.ForeignKey("challenges.Team", on_delete=models.PROTECT, related_name="submissions")
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    file = models.FileField(storage=_private_storage, upload_to=_submission_path)
+    file = models.FileField(storage=private_storage, upload_to=_submission_path)
     original_filename = models.CharField(max_length=255)
     comment = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
