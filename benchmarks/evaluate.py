@@ -28,6 +28,8 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 
 import evaluator  # noqa: E402
 from evaluator import classification as C, detection as D, segmentation as S, statistics as St  # noqa: E402
+# The straightforward loop the tests check rsna_map against is the reference timed here too.
+from tests.evaluator.test_detection import map_loop  # noqa: E402
 
 DEVICE = evaluator.pick_device()
 
@@ -79,38 +81,6 @@ def delong_quadratic(y, s):
         v01[j:j + 2000] = ((X[:, None] > b) + 0.5 * (X[:, None] == b)).mean(0)
     auc = v10.mean()
     return auc, v10.var(ddof=1) / len(X) + v01.var(ddof=1) / len(Y)
-
-
-def iou1(a, b):
-    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
-
-
-def map_loop(truth, preds):
-    scores = []
-    for t, p in zip(truth, preds):
-        if len(t) == 0 and len(p) == 0:
-            continue
-        p = p[np.argsort(-p[:, 0], kind="stable")]
-        per = []
-        for thr in D.RSNA_IOU_THRESHOLDS:
-            matched, tp = set(), 0
-            for q in p:
-                best, bi = None, -1.0
-                for j, g in enumerate(t):
-                    if j not in matched:
-                        v = iou1(q[1:], g)
-                        if v > thr and v > bi:
-                            best, bi = j, v
-                if best is not None:
-                    matched.add(best)
-                    tp += 1
-            per.append(tp / (len(p) + len(t) - tp))
-        scores.append(np.mean(per))
-    return float(np.mean(scores))
 
 
 def seg_reference(t, p, spacing, tol):

@@ -64,13 +64,14 @@ def _scratch_dir():
 
 
 def _throttled_progress(upload):
-    last = [0.0]
+    last_write = 0.0
 
     def progress(done, total):
+        nonlocal last_write
         now = time.monotonic()
-        if done == total or now - last[0] >= PROGRESS_INTERVAL_SECONDS:
+        if done == total or now - last_write >= PROGRESS_INTERVAL_SECONDS:
             upload.record_progress(done, total)
-            last[0] = now
+            last_write = now
 
     return progress
 
