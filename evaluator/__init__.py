@@ -11,7 +11,8 @@ the definitions.
 """
 
 from ._device import pick_device
-from .api import TASKS, predictions_header, score, truth_case_ids, validate
+from .api import TASKS, predictions_header, truth_case_ids
+from .interim import describe_truth, score, split_cases, task_options, validate
 from .problems import Problem, SubmissionInvalid
 from .registry import Metric, METRICS, _load
 

@@ -4,7 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from mica.challenges.api import ChallengeViewSet, PhaseViewSet
 from mica.datasets.api import DatasetViewSet, UploadViewSet
-from mica.leaderboards.api import LeaderboardView
+from mica.leaderboards.api import LeaderboardView, PrivateLeaderboardView
 from mica.submissions.api import SubmissionViewSet
 
 router = DefaultRouter()
@@ -17,5 +17,6 @@ router.register("submissions", SubmissionViewSet, basename="submission")
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("leaderboards/<int:phase_pk>/", LeaderboardView.as_view(), name="api-leaderboard"),
+    path("leaderboards/<int:phase_pk>/private/", PrivateLeaderboardView.as_view(), name="api-private-leaderboard"),
     *router.urls,
 ]

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "mica.challenges",
     "mica.datasets",
     "mica.submissions",
+    "mica.evaluations",
     "mica.leaderboards",
 ]
 
@@ -153,14 +154,28 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing fails fast when the broker is down: the row stays in the outbox for the sweep.
+CELERY_BROKER_CONNECTION_TIMEOUT = 4
 CELERY_BEAT_SCHEDULE = {
-    "fail-stuck-submissions": {"task": "mica.submissions.tasks.fail_stuck_submissions", "schedule": 60.0},
+    "sweep-leased-work": {"task": "mica.core.tasks.sweep_leased_work",
+                          "schedule": float(env_int("MICA_SWEEP_SECONDS", 30, minimum=1))},
 }
 
-# A submission still queued or scoring after this many seconds is failed with a reason.
-MICA_SCORING_TIME_LIMIT = env_int("MICA_SCORING_TIME_LIMIT", 3600, minimum=1)
-# A submission whose scoring crashed its worker this many times is failed rather than retried.
-MICA_SCORING_MAX_ATTEMPTS = env_int("MICA_SCORING_MAX_ATTEMPTS", 3, minimum=1)
+# Leased work (ingest, validation, evaluations): a worker holds its row under a lease that it
+# renews while it works; a dead worker's lease runs out after this many seconds, and the sweep
+# hands the work to another worker.
+MICA_LEASE_SECONDS = env_int("MICA_LEASE_SECONDS", 60, minimum=2)
+# Work that took its worker down this many times is failed rather than retried.
+MICA_MAX_ATTEMPTS = env_int("MICA_MAX_ATTEMPTS", 3, minimum=1)
+# Work still running this many seconds after a worker started it is failed with a reason.
+# Work waiting in the queue is never failed for waiting.
+MICA_WORK_TIME_LIMIT = env_int("MICA_WORK_TIME_LIMIT", 3600, minimum=1)
+# Waiting work is sent again after this many seconds (doubling each time), for a message the
+# broker lost.
+MICA_REDISPATCH_SECONDS = env_int("MICA_REDISPATCH_SECONDS", 600, minimum=1)
+# Prediction CSVs up to this size are validated in the upload's request; larger files and
+# every .zip are validated by a worker while the submission shows "validating".
+MICA_INLINE_VALIDATION_BYTES = env_int("MICA_INLINE_VALIDATION_BYTES", 1024 * 1024, minimum=0)
 # Threads each worker process gives torch (0: torch's default, one per core).
 MICA_TORCH_THREADS = env_int("MICA_TORCH_THREADS", 0, minimum=0)
 MICA_MAX_SUBMISSION_BYTES = env_int("MICA_MAX_SUBMISSION_BYTES", 200 * 1024 * 1024, minimum=1)

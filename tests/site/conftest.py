@@ -67,6 +67,27 @@ def annotator(db):
 
 
 @pytest.fixture
+def staff(db):
+    return make_user("stella", is_staff=True)
+
+
+@pytest.fixture
+def co_organizer(challenge):
+    user = make_user("cora")
+    challenge.add_organizer(user)
+    return user
+
+
+@pytest.fixture
+def rival(challenge):
+    """A member of another team of the same challenge."""
+    user = make_user("rita")
+    challenge.register(user)
+    Team.create_for(challenge, user, "Rivals")
+    return user
+
+
+@pytest.fixture
 def truth():
     return make_truth(40)
 
@@ -79,14 +100,14 @@ def challenge(organizer, annotator, truth):
         description="Find **pneumonia** on chest X-rays.",
         terms="Do not try to identify patients.",
         task_type="classification",
-        primary_metric="auc",
+        state=Challenge.State.PUBLISHED,
         created_by=organizer,
     )
     ChallengeRole.objects.create(challenge=challenge, user=organizer, role=Role.ORGANIZER)
     ChallengeRole.objects.create(challenge=challenge, user=annotator, role=Role.ANNOTATOR)
     case_ids, labels = truth
     truth_file = SimpleUploadedFile("truth.csv", csv_bytes(["case_id", "pneumonia"], zip(case_ids, labels)))
-    TestSet.create_from_upload(challenge, "Hidden test set", truth_file)
+    TestSet.create_from_upload(challenge, "Hidden test set", truth_file, user=organizer, seed=7)
     return challenge
 
 
@@ -99,6 +120,8 @@ def phase(challenge):
         test_set=challenge.test_sets.get(),
         starts_at=now - timedelta(days=1),
         ends_at=now + timedelta(days=30),
+        primary_metric="auc",
+        secondary_metrics=["log_loss"],
     )
 
 
@@ -119,3 +142,21 @@ def predictions(truth):
 
 def upload(name, content):
     return SimpleUploadedFile(name, content, content_type="text/csv")
+
+
+def run_evaluations(submission):
+    """Runs the submission's queued evaluations in this process (a real worker runs the same
+    task in test_worker.py) and returns them by part: {"public": ..., "private": ...}."""
+    from mica.evaluations.tasks import run_evaluation
+
+    for evaluation in submission.evaluations.all():
+        run_evaluation(evaluation.pk)
+    return {evaluation.split: evaluation for evaluation in submission.evaluations.all()}
+
+
+def split_labels(phase, truth, split):
+    """Case ids and labels of one part of the phase's test set, in truth order."""
+    part = set(phase.test_set.case_ids(split))
+    case_ids, labels = truth
+    kept = [i for i, case_id in enumerate(case_ids) if case_id in part]
+    return [case_ids[i] for i in kept], [int(labels[i]) for i in kept], kept

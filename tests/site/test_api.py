@@ -3,10 +3,9 @@
 import pytest
 from rest_framework.test import APIClient
 
-from mica.submissions.models import Status, Submission
-from mica.submissions.tasks import score_submission
+from mica.submissions.models import Submission
 
-from .conftest import PASSWORD, upload
+from .conftest import PASSWORD, run_evaluations, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -28,10 +27,12 @@ def test_it_accepts_a_submission_with_a_token(api, phase, team, predictions):
     assert body["status"] == "queued"
     assert body["team"] == team.name
     submission = Submission.objects.get(uuid=body["uuid"])
-    score_submission(submission.pk)
+    public = run_evaluations(submission)["public"]
     detail = api.get(f"/api/v1/submissions/{body['uuid']}/").json()
-    assert detail["status"] == Status.SCORED
-    assert detail["primary_score"] == pytest.approx(detail["metrics"]["auc"])
+    assert detail["status"] == "succeeded"
+    # Participants see the public score rounded to the phase's 4 significant digits, nothing private.
+    assert detail["metrics"]["auc"] == float(f"{public.primary_score:.4g}")
+    assert detail["evaluations"] is None
 
 
 def test_it_reports_a_bad_file_with_its_row(api, phase, team):
@@ -63,7 +64,7 @@ def test_it_checks_access(phase, team, predictions):
 
 def test_the_leaderboard_is_public(phase, team, participant, predictions):
     submission = Submission.create(phase=phase, user=participant, uploaded_file=upload("p.csv", predictions))
-    score_submission(submission.pk)
+    run_evaluations(submission)
     rows = APIClient().get(f"/api/v1/leaderboards/{phase.pk}/").json()
     assert [(row["rank"], row["team"]) for row in rows] == [(1, team.name)]
     assert "submission_uuid" not in rows[0]

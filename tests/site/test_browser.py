@@ -6,9 +6,8 @@ import pytest
 from django.db import connections
 
 from mica.submissions.models import Submission
-from mica.submissions.tasks import score_submission
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, run_evaluations
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -50,15 +49,13 @@ def test_a_participant_uploads_and_sees_the_leaderboard_row(live_server, browser
     page.wait_for_selector("[data-status=queued]")
 
     # The worker's step, run here: test_worker.py shows a real worker doing it.
-    score_submission(Submission.objects.get().pk)
+    public = run_evaluations(Submission.objects.get())["public"]
     page.reload()
-    assert page.locator("[data-status=scored]").is_visible()
+    assert page.locator("[data-status=succeeded]").is_visible()
     page.click("text=Leaderboard")
     row = page.locator("#leaderboard tbody tr").first
     assert "Team Paul" in row.inner_text()
-    score = Submission.objects.get().primary_score
-    assert f"{score:.4f}" in row.inner_text()
-    page.screenshot(path=str(tmp_path / "leaderboard.png"))
+    assert f"{float(f'{public.primary_score:.4g}'):.4f}" in row.inner_text()
     # Queries made while Playwright's event loop runs get a connection of their own (asgiref
     # keys connections by context): close it, or the test database cannot be dropped.
     connections.close_all()
@@ -77,4 +74,105 @@ def test_a_bad_file_shows_its_error_in_the_page(live_server, browser, phase, tea
     page.click("button:has-text('Submit')")
     assert "duplicate" in page.locator(".errorlist").inner_text().lower()
     assert Submission.objects.count() == 0
+    connections.close_all()
+
+
+def log_in(page, live_server, user):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+
+def test_a_challenge_from_draft_to_the_revealed_private_leaderboard(live_server, browser, tmp_path):
+    """The organizer drafts a challenge, uploads a truth split in two, configures a phase and
+    publishes; a participant submits twice and selects one; the organizer closes the phase and
+    reveals the private leaderboard, which ranks the selected submission's private score."""
+    from datetime import timedelta
+
+    from django.contrib.auth.models import Permission
+    from django.utils import timezone
+
+    from mica.challenges.models import Challenge, Split
+
+    from .conftest import csv_bytes, make_scores, make_truth, make_user
+
+    organizer, participant = make_user("olivia"), make_user("paul")
+    organizer.user_permissions.add(Permission.objects.get(codename="add_challenge"))
+    case_ids, labels = make_truth(200, seed=5)
+    truth_file = tmp_path / "truth.csv"
+    truth_file.write_bytes(csv_bytes(["case_id", "pneumonia"], zip(case_ids, labels)))
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+    log_in(page, live_server, organizer)
+    page.goto(f"{live_server.url}/challenges/new/")
+    page.fill("input[name=title]", "Pneumonia")
+    page.fill("input[name=slug]", "pneumonia")
+    page.select_option("select[name=task_type]", "classification")
+    page.fill("textarea[name=terms]", "Do not try to identify patients.")
+    page.click("button:has-text('Create draft')")
+    page.wait_for_url(f"{live_server.url}/challenges/pneumonia/")
+    assert page.locator(".badge:has-text('draft')").is_visible()
+    page.click("text=Upload a hidden test set")
+    page.set_input_files("input[name=truth_file]", str(truth_file))
+    page.fill("input[name=private_fraction]", "0.5")
+    page.fill("input[name=seed]", "3")
+    page.click("button:has-text('Store test set')")
+    page.wait_for_url(f"{live_server.url}/challenges/pneumonia/")
+    page.click("text=Add a phase")
+    page.fill("input[name=name]", "Final")
+    now = timezone.now()
+    page.fill("input[name=starts_at]", (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("input[name=ends_at]", (now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"))
+    page.select_option("select[name=primary_metric]", "auc")
+    page.check("input[name=secondary_metrics][value=log_loss]")
+    page.select_option("select[name=selection]", "selected")
+    page.fill("input[name=max_selected]", "1")
+    page.screenshot(path=str(tmp_path / "phase-form.png"), full_page=True)
+    page.click("button:has-text('Add phase')")
+    page.wait_for_url(f"{live_server.url}/challenges/pneumonia/")
+    page.click("#publish")
+    page.wait_for_selector("text=Published")
+    page.click("text=Log out")
+
+    log_in(page, live_server, participant)
+    page.goto(f"{live_server.url}/challenges/pneumonia/")
+    page.check("input[name=accept_terms]")
+    page.click("button:has-text('Register')")
+    page.fill("input[name=name]", "Team Paul")
+    page.click("button:has-text('Create team')")
+    challenge = Challenge.objects.get(slug="pneumonia")
+    phase = challenge.phases.get()
+    for seed in (1, 2):
+        predictions = tmp_path / f"run-{seed}.csv"
+        predictions.write_bytes(csv_bytes(["case_id", "score"], zip(case_ids, make_scores(labels, seed=seed))))
+        page.goto(f"{live_server.url}/submissions/phases/{phase.pk}/submit/")
+        page.set_input_files("input[name=predictions]", str(predictions))
+        page.click("button:has-text('Submit')")
+        page.wait_for_selector("[data-status=queued]")
+        run_evaluations(Submission.objects.get(original_filename=predictions.name))
+    page.goto(f"{live_server.url}/submissions/phases/{phase.pk}/submit/")
+    page.locator("#team-submissions tbody tr", has_text="run-2.csv").locator("button:has-text('Select')").click()
+    page.wait_for_selector("text=Selected ✓")
+    page.screenshot(path=str(tmp_path / "submissions.png"), full_page=True)
+    chosen = Submission.objects.get(original_filename="run-2.csv")
+    assert chosen.selected
+    # The participant cannot see the private leaderboard yet.
+    assert page.goto(f"{live_server.url}/leaderboards/phases/{phase.pk}/private/").status == 404
+    page.goto(f"{live_server.url}/")
+    page.click("text=Log out")
+
+    phase.ends_at = timezone.now() - timedelta(minutes=1)  # the phase closes
+    phase.save()
+    log_in(page, live_server, organizer)
+    page.goto(f"{live_server.url}/leaderboards/phases/{phase.pk}/private/")
+    page.click("button:has-text('Reveal it to everyone')")
+    page.wait_for_selector("text=The private leaderboard is public now.")
+    page.click("text=Log out")
+    page.goto(f"{live_server.url}/leaderboards/phases/{phase.pk}/private/")
+    row = page.locator("#leaderboard tbody tr").first
+    private = chosen.evaluations.get(split=Split.PRIVATE).primary_score
+    assert "Team Paul" in row.inner_text() and f"{float(f'{private:.4g}'):.4f}" in row.inner_text()
+    page.screenshot(path=str(tmp_path / "private-leaderboard.png"), full_page=True)
     connections.close_all()

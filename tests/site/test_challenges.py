@@ -5,7 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from mica.challenges.models import Challenge, ChallengeRole, Phase, Role, TestSet
+from django.contrib.auth.models import Permission
+
+from mica.challenges.models import Challenge, ChallengeRole, OrganizerRequest, Phase, Role, TestSet
 
 from .conftest import PASSWORD, csv_bytes, upload
 
@@ -25,24 +27,45 @@ def test_the_description_is_rendered_safely(client, challenge):
     assert "javascript:" not in page
 
 
-def test_creating_a_challenge_makes_you_its_organizer(client, outsider):
+NEW_CHALLENGE = {"title": "Bone age", "slug": "bone-age", "task_type": "regression", "registration": "open"}
+
+
+def test_only_approved_organizers_create_challenges(client, outsider, staff):
     login(client, outsider)
-    response = client.post("/challenges/new/", {
-        "title": "Bone age", "slug": "bone-age", "task_type": "regression", "primary_metric": "mae",
-        "leaderboard_selection": "best", "daily_submission_limit": 3,
-    })
-    assert response.status_code == 302
+    response = client.post("/challenges/new/", NEW_CHALLENGE)
+    assert response.status_code == 302 and response["Location"] == "/challenges/requests/new/"
+    assert not Challenge.objects.exists()
+    client.post("/challenges/requests/new/", {"motivation": "A bone-age challenge for our society."})
+    login(client, staff)
+    request = OrganizerRequest.objects.get()
+    client.post("/challenges/requests/", {"request": request.pk, "decision": "approve"})
+    login(client, outsider)
+    response = client.post("/challenges/new/", NEW_CHALLENGE)
     challenge = Challenge.objects.get(slug="bone-age")
-    assert challenge.is_organizer(outsider)
+    assert challenge.is_organizer(outsider) and challenge.state == "draft"
 
 
-def test_the_primary_metric_must_fit_the_task(client, outsider):
-    login(client, outsider)
-    response = client.post("/challenges/new/", {
-        "title": "Bone age", "slug": "bone-age", "task_type": "regression", "primary_metric": "auc",
-        "leaderboard_selection": "best", "daily_submission_limit": 3,
-    })
-    assert "not a metric of regression tasks" in str(response.context["form"].errors)
+def test_a_draft_is_seen_by_its_organizers_only(client, outsider, organizer, staff):
+    challenge = Challenge.objects.create(slug="draft", title="Draft", task_type="regression", created_by=organizer)
+    challenge.add_organizer(organizer)
+    for user, status in ((None, 404), (outsider, 404), (organizer, 200), (staff, 200)):
+        client.logout()
+        if user:
+            login(client, user)
+        assert client.get("/challenges/draft/").status_code == status
+        assert client.get("/api/v1/challenges/draft/").status_code == status
+        assert ("Draft" in client.get("/").content.decode()) == (status == 200)
+    login(client, organizer)
+    client.post("/challenges/draft/publish/", {"state": "published"})
+    client.logout()
+    assert client.get("/challenges/draft/").status_code == 200
+
+
+def test_a_reserved_slug_is_refused(client, organizer):
+    organizer.user_permissions.add(Permission.objects.get(codename="add_challenge"))
+    login(client, organizer)
+    response = client.post("/challenges/new/", {**NEW_CHALLENGE, "slug": "new"})
+    assert "addresses use" in str(response.context["form"].errors)
     assert not Challenge.objects.exists()
 
 
@@ -86,9 +109,10 @@ BAD_TRUTHS = {
 @pytest.mark.parametrize("content, expected", BAD_TRUTHS.values(), ids=BAD_TRUTHS.keys())
 def test_a_bad_truth_file_is_refused_and_nothing_stored(client, organizer, content, expected):
     challenge = Challenge.objects.create(slug="c", title="C", task_type="classification", created_by=organizer)
-    ChallengeRole.objects.create(challenge=challenge, user=organizer, role=Role.ORGANIZER)
+    challenge.add_organizer(organizer)
     login(client, organizer)
-    response = client.post("/challenges/c/test-sets/new/", {"name": "Hidden", "truth_file": upload("t.csv", content)})
+    response = client.post("/challenges/c/test-sets/new/", {"name": "Hidden", "truth_file": upload("t.csv", content),
+                                                          "private_fraction": 0.5})
     assert response.status_code == 200
     assert expected in str(response.context["form"].errors["truth_file"]).lower()
     assert not TestSet.objects.exists()
@@ -115,7 +139,13 @@ def test_organizer_pages_check_access(client, challenge, participant):
     assert response.status_code == 403
 
 
-def test_case_ids_are_public_and_carry_no_label(client, phase, truth):
+def test_case_ids_are_for_participants_and_carry_no_label(client, phase, truth, participant, outsider):
     case_ids, _ = truth
-    content = client.get(f"/challenges/phases/{phase.pk}/case-ids.csv").content.decode().splitlines()
+    url = f"/challenges/phases/{phase.pk}/case-ids.csv"
+    assert client.get(url).status_code == 302  # to the login page
+    login(client, outsider)
+    assert client.get(url).status_code == 403
+    phase.challenge.register(participant)
+    login(client, participant)
+    content = client.get(url).content.decode().splitlines()
     assert content == ["case_id", *case_ids]

@@ -1,7 +1,9 @@
-"""No participant reads the ground truth through any page, file URL or API endpoint.
+"""No participant reads the ground truth or anything private through any page or endpoint.
 
 Every URL pattern of the site is requested, with its arguments filled from real objects, by a
-participant who holds a scored submission; no response may carry the truth's labels.
+participant whose submission was scored on both parts of the test set, and by a member of
+another team: no response may carry the truth's labels, the truth file's path, a private score
+(full or rounded), or a list of case ids that tells which cases are private.
 """
 
 import re
@@ -10,10 +12,10 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.authtoken.models import Token
 
+from mica.challenges.models import Split
 from mica.submissions.models import Submission
-from mica.submissions.tasks import score_submission
 
-from .conftest import PASSWORD, upload
+from .conftest import PASSWORD, csv_bytes, make_scores, run_evaluations, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -34,23 +36,38 @@ def fill(pattern, values):
     return "/" + path.lstrip("/")
 
 
-def test_no_url_serves_the_ground_truth(client, phase, team, participant, truth):
+def private_traces(private):
+    """Strings that would give a private result away: the score in full and rounded, its interval."""
+    traces = set()
+    for value in [private.primary_score, *private.metrics["auc_ci"], private.metrics["log_loss"]]:
+        if value not in (0.0, 1.0):  # a clipped interval bound gives nothing away
+            traces |= {repr(value), f"{value:.4f}", f"{value:.4g}", f"{value:.6f}"}
+    return traces
+
+
+@pytest.mark.parametrize("viewer", ["participant", "rival"])
+def test_no_url_serves_the_truth_or_a_private_result(client, phase, team, participant, rival, truth, viewer):
     case_ids, labels = truth
     submission = Submission.create(
         phase=phase, user=participant,
-        uploaded_file=upload("p.csv", b"case_id,score\n" + b"".join(f"{c},0.5\n".encode() for c in case_ids)),
+        uploaded_file=upload("p.csv", csv_bytes(["case_id", "score"], zip(case_ids, make_scores(labels)))),
     )
-    score_submission(submission.pk)
-    test_set = phase.test_set
-    truth_content = test_set.truth_file.open("rb").read().decode()
+    evaluations = run_evaluations(submission)
+    public, private = evaluations[Split.PUBLIC], evaluations[Split.PRIVATE]
+    assert f"{public.primary_score:.4f}" != f"{private.primary_score:.4f}"
+    secrets = private_traces(private)
+    version = phase.test_set.latest_version
+    truth_content = version.file.open("rb").read().decode()
     truth_rows = [line for line in truth_content.splitlines()[1:]]  # "case-00000,1": a case with its label
+    all_ids = set(case_ids)
     values = {
         "slug": phase.challenge.slug, "pk": phase.pk, "phase_pk": phase.pk, "uuid": submission.uuid,
-        "uidb64": "MQ", "token": "x", "format": "json", "path": test_set.truth_file.name,
-        "object_id": test_set.pk, "app_label": "challenges",
+        "uidb64": "MQ", "token": "x", "format": "json", "path": version.file.name,
+        "object_id": phase.test_set.pk, "app_label": "challenges", "user_pk": participant.pk,
     }
-    client.login(username=participant.username, password=PASSWORD)
-    token = Token.objects.create(user=participant)
+    user = participant if viewer == "participant" else rival
+    client.login(username=user.username, password=PASSWORD)
+    token = Token.objects.create(user=user)
     requested = 0
     for pattern in all_patterns():
         url = fill(pattern, values)
@@ -62,9 +79,13 @@ def test_no_url_serves_the_ground_truth(client, phase, team, participant, truth)
             leaked = [row for row in truth_rows if re.search(re.escape(row) + r"(?![\d.])", text)]
             assert not leaked, f"{url} shows truth rows such as {leaked[:2]}"
             assert "truth/" not in text, f"{url} names the truth file's path"
-    assert requested > 40
+            shown = [secret for secret in secrets if re.search(re.escape(secret) + r"(?!\d)", text)]
+            assert not shown, f"{url} shows a private result: {shown}"
+            ids = set(re.findall(r"case-\d{5}", text))
+            assert not ids or ids == all_ids, f"{url} lists a part of the cases ({len(ids)} of {len(all_ids)})"
+    assert requested > 60
     # And not through the storage's own location, guessed as a media URL.
-    for guess in (f"/media/{test_set.truth_file.name}", f"/media/../private/{test_set.truth_file.name}"):
+    for guess in (f"/media/{version.file.name}", f"/media/../private/{version.file.name}"):
         assert client.get(guess).status_code == 404
 
 

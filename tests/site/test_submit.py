@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from mica.submissions.models import Status, Submission
+from mica.submissions.models import Submission
 
 from .conftest import PASSWORD, upload
 
@@ -27,11 +27,12 @@ def test_it_stores_and_queues_a_valid_file(client, phase, team, participant, pre
     submission = Submission.objects.get()
     assert response.status_code == 302
     assert response["Location"] == submission.get_absolute_url()
-    assert submission.status == Status.QUEUED
+    assert submission.status == Submission.Status.ACCEPTED
     assert submission.team == team
     assert submission.original_filename == "my-predictions.csv"
     assert submission.file.read() == predictions
-    assert [e.to_status for e in submission.events.all()] == [Status.QUEUED]
+    assert [e.to_status for e in submission.events.all()] == [Submission.Status.ACCEPTED]
+    assert sorted(submission.evaluations.values_list("split", "status")) == [("private", "queued"), ("public", "queued")]
 
 
 BAD_FILES = {
@@ -72,8 +73,8 @@ def test_it_names_the_row_of_a_bad_value(client, phase, team, participant):
 
 
 def test_it_enforces_the_daily_limit(client, phase, team, participant, predictions):
-    phase.challenge.daily_submission_limit = 2
-    phase.challenge.save()
+    phase.daily_limit, phase.concurrent_limit = 2, 10
+    phase.save()
     client.login(username=participant.username, password=PASSWORD)
     for _ in range(2):
         assert submit(client, phase, "p.csv", predictions).status_code == 302
@@ -118,3 +119,115 @@ def list_private_submission_files():
     for folder in storage.listdir("submissions")[0]:
         found.extend(storage.listdir(f"submissions/{folder}")[1])
     return sorted(found)
+
+
+def test_it_enforces_the_concurrent_limit_on_public_scoring_only(client, phase, team, participant, predictions):
+    from .conftest import run_evaluations
+    from mica.evaluations.tasks import run_evaluation
+
+    client.login(username=participant.username, password=PASSWORD)
+    phase.concurrent_limit, phase.daily_limit = 1, 10
+    phase.save()
+    assert submit(client, phase, "p.csv", predictions).status_code == 302
+    response = submit(client, phase, "p.csv", predictions)
+    assert "being processed" in " ".join(response.context["form"].errors["predictions"])
+    first = Submission.objects.get()
+    # Once the public part is scored, the team may submit again, whatever the private part does.
+    run_evaluation(first.evaluations.get(split="public").pk)
+    assert first.evaluations.get(split="private").status == "queued"
+    assert submit(client, phase, "p.csv", predictions).status_code == 302
+    run_evaluations(first)
+
+
+def test_it_enforces_the_total_limit(client, phase, team, participant, predictions):
+    phase.total_limit, phase.concurrent_limit = 1, 10
+    phase.save()
+    client.login(username=participant.username, password=PASSWORD)
+    assert submit(client, phase, "p.csv", predictions).status_code == 302
+    response = submit(client, phase, "p.csv", predictions)
+    assert "all 1 submissions" in " ".join(response.context["form"].errors["predictions"])
+
+
+def test_the_daily_limit_restarts_at_midnight_utc(phase, team, participant, predictions):
+    from datetime import datetime, timezone as dt_timezone
+
+    phase.daily_limit, phase.concurrent_limit = 1, 10
+    phase.starts_at = datetime(2020, 1, 1, tzinfo=dt_timezone.utc)
+    phase.save()
+    before_midnight = datetime(2030, 5, 1, 23, 59, 59, tzinfo=dt_timezone.utc)
+    Submission.create(phase=phase, user=participant, uploaded_file=upload("p.csv", predictions))
+    Submission.objects.update(created_at=before_midnight)
+    assert phase.remaining_submissions(team, now=before_midnight) == 0
+    assert phase.remaining_submissions(team, now=datetime(2030, 5, 2, 0, 0, 0, tzinfo=dt_timezone.utc)) == 1
+
+
+def test_concurrent_uploads_cannot_overrun_the_daily_limit(transactional_db, phase, team, participant, predictions):
+    """Eight requests at once for two places: the team row lock lets exactly two through."""
+    import threading
+
+    from django.core.exceptions import ValidationError
+    from django.db import connection
+
+    phase.daily_limit, phase.concurrent_limit = 2, 100
+    phase.save()
+    outcomes = []
+
+    def attempt():
+        try:
+            Submission.create(phase=phase, user=participant, uploaded_file=upload("p.csv", predictions))
+            outcomes.append("stored")
+        except ValidationError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["refused"] * 6 + ["stored"] * 2
+    assert Submission.objects.count() == 2
+
+
+def test_a_submission_counts_when_its_upload_completes_before_the_end(phase, team, participant, predictions):
+    from django.core.exceptions import ValidationError
+    from django.utils import timezone
+
+    phase.ends_at = timezone.now() + timezone.timedelta(seconds=2)
+    phase.save()
+    assert phase.submission_problem(team, now=phase.ends_at - timezone.timedelta(microseconds=1)) is None
+    assert "not open" in phase.submission_problem(team, now=phase.ends_at)
+    Submission.create(phase=phase, user=participant, uploaded_file=upload("p.csv", predictions))
+    phase.ends_at = timezone.now()
+    phase.save()
+    with pytest.raises(ValidationError, match="not open"):
+        Submission.create(phase=phase, user=participant, uploaded_file=upload("p.csv", predictions))
+
+
+def test_a_closed_phase_shows_no_submission_form(client, phase, team, participant):
+    from django.utils import timezone
+
+    phase.ends_at = timezone.now()
+    phase.save()
+    client.login(username=participant.username, password=PASSWORD)
+    page = client.get(reverse("submissions:create", args=[phase.pk])).content.decode()
+    assert 'type="file"' not in page and "not open" in page
+
+
+def test_a_large_file_is_validated_by_a_task(client, phase, team, participant, settings):
+    from mica.submissions.tasks import validate_submission
+
+    settings.MICA_INLINE_VALIDATION_BYTES = 10
+    client.login(username=participant.username, password=PASSWORD)
+    response = submit(client, phase, "big.csv", b"case_id,score\ncase-00000,0.5\ncase-00001,abc\n")
+    assert response.status_code == 302
+    submission = Submission.objects.get()
+    assert submission.status == Submission.Status.RECEIVED
+    validate_submission(submission.pk)
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.INVALID
+    assert any("big.csv" in problem and "row 3" in problem for problem in submission.problems)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert "row 3" in page and "Invalid" in page
+    assert phase.remaining_submissions(team) == phase.daily_limit  # an invalid file does not count

@@ -10,21 +10,37 @@ from sklearn.metrics import mean_absolute_error
 
 from mica.challenges.models import Challenge, Phase, Team, TestSet
 from mica.leaderboards.ranking import leaderboard
-from mica.submissions.models import Status, Submission
-from mica.submissions.tasks import score_submission
+from mica.submissions.models import Submission
 
-from .conftest import csv_bytes, make_user, upload
+from .conftest import csv_bytes, make_user, run_evaluations, upload
 
 pytestmark = pytest.mark.django_db
 
 
-def open_challenge(organizer, task_type, primary_metric, truth_header, truth_rows):
-    challenge = Challenge.objects.create(slug=task_type, title=task_type, task_type=task_type,
-                                         primary_metric=primary_metric, created_by=organizer)
-    test_set = TestSet.create_from_upload(challenge, "Hidden", upload("truth.csv", csv_bytes(truth_header, truth_rows)))
+def open_phase(challenge, test_set, primary_metric):
     now = timezone.now()
-    return Phase.objects.create(challenge=challenge, name="Final", test_set=test_set,
-                                starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1))
+    return Phase.objects.create(challenge=challenge, name="Final", test_set=test_set, primary_metric=primary_metric,
+                                starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1),
+                                concurrent_limit=10)
+
+
+def new_challenge(organizer, slug, task_type):
+    return Challenge.objects.create(slug=slug, title=slug, task_type=task_type, created_by=organizer,
+                                    state=Challenge.State.PUBLISHED)
+
+
+def open_challenge(organizer, task_type, primary_metric, truth_header, truth_rows):
+    """A challenge with no private part, so that the public part is the whole truth."""
+    challenge = new_challenge(organizer, task_type, task_type)
+    test_set = TestSet.create_from_upload(challenge, "Hidden", upload("truth.csv", csv_bytes(truth_header, truth_rows)),
+                                          user=organizer, private_fraction=0)
+    return open_phase(challenge, test_set, primary_metric)
+
+
+def public_score(submission):
+    public = run_evaluations(submission)["public"]
+    assert public.status == "succeeded", public.status_reason
+    return public
 
 
 def team_member(challenge, name):
@@ -39,33 +55,28 @@ def test_a_bone_age_challenge_ranks_the_lowest_mae_first(organizer):
     ages = rng.uniform(10, 220, 60).round(1)
     case_ids = [f"hand-{i}" for i in range(60)]
     phase = open_challenge(organizer, "regression", "mae", ["case_id", "value"], zip(case_ids, ages))
-    assert phase.test_set.predictions_header == "case_id,value"
+    assert phase.test_set.latest_version.predictions_header == "case_id,value"
     maes = {}
     for name, noise in (("close", 3.0), ("far", 20.0)):
         guesses = (ages + rng.normal(0, noise, 60)).round(2)
         submission = Submission.create(phase=phase, user=team_member(phase.challenge, name),
                                        uploaded_file=upload("p.csv", csv_bytes(["case_id", "value"], zip(case_ids, guesses))))
-        score_submission(submission.pk)
-        submission.refresh_from_db()
-        assert submission.status == Status.SCORED, submission.status_reason
         maes[name] = mean_absolute_error(ages, guesses)
-        assert submission.primary_score == pytest.approx(maes[name], abs=1e-9)
+        assert public_score(submission).primary_score == pytest.approx(maes[name], abs=1e-9)
     assert [row.team for row in leaderboard(phase)] == ["Team close", "Team far"]
 
 
 def test_a_pneumonia_detection_challenge_is_scored_by_map(organizer):
     truth = [["p1", 10, 10, 50, 50, 1], ["p2", "", "", "", "", 0], ["p3", 100, 100, 40, 60, 1]]
     phase = open_challenge(organizer, "detection", "map", ["patientId", "x", "y", "width", "height", "Target"], truth)
-    assert phase.test_set.predictions_header == "patientId,PredictionString"
+    assert phase.test_set.latest_version.predictions_header == "patientId,PredictionString"
     predictions = [["p1", "0.9 10 10 50 50"], ["p2", ""], ["p3", "0.8 300 300 10 10"]]
     submission = Submission.create(
         phase=phase, user=team_member(phase.challenge, "boxes"),
         uploaded_file=upload("p.csv", csv_bytes(["patientId", "PredictionString"], predictions)),
     )
-    score_submission(submission.pk)
-    submission.refresh_from_db()
     # p1 is a perfect hit (1), p3 a miss (0), p2 has neither truth nor predictions: left out.
-    assert submission.primary_score == pytest.approx(0.5)
+    assert public_score(submission).primary_score == pytest.approx(0.5)
 
 
 def test_a_bad_prediction_string_names_its_row(organizer):
@@ -103,27 +114,23 @@ def square(size, top, left, side):
 @pytest.fixture
 def segmentation_phase(organizer):
     truth = {"lung-1": square(32, 4, 4, 10), "lung-2": square(32, 10, 10, 8)}
-    challenge = Challenge.objects.create(slug="lungs", title="Lungs", task_type="segmentation",
-                                         primary_metric="dice", created_by=organizer)
-    test_set = TestSet.create_from_upload(challenge, "Hidden", upload("truth.zip", masks_zip(truth, "truth/")))
-    now = timezone.now()
-    return Phase.objects.create(challenge=challenge, name="Final", test_set=test_set,
-                                starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1))
+    challenge = new_challenge(organizer, "lungs", "segmentation")
+    test_set = TestSet.create_from_upload(challenge, "Hidden", upload("truth.zip", masks_zip(truth, "truth/")),
+                                          user=organizer, private_fraction=0)
+    return open_phase(challenge, test_set, "dice")
 
 
 def test_a_segmentation_challenge_takes_a_zip_of_masks(segmentation_phase):
     phase = segmentation_phase
-    assert phase.test_set.case_ids == ["lung-1", "lung-2"]
+    assert phase.test_set.case_ids() == ["lung-1", "lung-2"]
     # lung-1 shifted by one pixel, lung-2 missing: Dice 0 for it.
     submission = Submission.create(phase=phase, user=team_member(phase.challenge, "seg"),
                                    uploaded_file=upload("mine.zip", masks_zip({"lung-1": square(32, 5, 4, 10)})))
-    score_submission(submission.pk)
-    submission.refresh_from_db()
-    assert submission.status == Status.SCORED, submission.status_reason
+    public = public_score(submission)
     overlap = 9 * 10
     expected_dice_1 = 2 * overlap / (100 + 100)
-    assert submission.result["missing_cases"] == 1
-    assert submission.primary_score == pytest.approx((expected_dice_1 + 0.0) / 2)
+    assert public.result["missing_cases"] == 1
+    assert public.primary_score == pytest.approx((expected_dice_1 + 0.0) / 2)
 
 
 BAD_MASK_ZIPS = {
@@ -148,7 +155,7 @@ def _zip_with_entry(name, content):
 def test_a_bad_zip_of_masks_is_refused_and_nothing_stored(segmentation_phase, make_zip, expected):
     phase = segmentation_phase
     user = team_member(phase.challenge, "seg")
-    folder = phase.test_set.truth_path.parent.parent / "submissions"
+    folder = phase.test_set.latest_version.path.parents[3] / "submissions"
     files_before = sorted(p for p in folder.rglob("*") if p.is_file())
     with pytest.raises(ValidationError) as raised:
         Submission.create(phase=phase, user=user, uploaded_file=upload("mine.zip", make_zip()))

@@ -1,8 +1,9 @@
 """End to end on real PostgreSQL, Redis and Celery worker processes.
 
 An organizer creates a challenge through the site, a participant submits through the API, a
-worker scores it, and the leaderboard shows the AUC scikit-learn gives for the same file. A
-worker killed with SIGKILL while it scores leaves the submission to be scored by the next one.
+worker scores both parts of the test set, and the leaderboard shows the AUC scikit-learn gives
+for the public part of the same file. A worker killed with SIGKILL while it scores leaves its
+evaluation under a lease that runs out; the sweep hands it to the next worker.
 """
 
 import time
@@ -15,8 +16,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from sklearn.metrics import roc_auc_score
 
-from mica.challenges.models import Challenge, Phase
-from mica.submissions.models import Status, Submission
+from django.contrib.auth.models import Permission
+
+from mica.challenges.models import Challenge, Phase, Split
+from mica.core.tasks import sweep_leased_work
+from mica.evaluations.models import Evaluation
+from mica.submissions.models import Submission
 
 from .conftest import PASSWORD, csv_bytes, make_scores, make_truth, make_user, upload
 from .workers import Worker, flush_broker, wait_for
@@ -30,29 +35,33 @@ def worker_log(tmp_path):
     return tmp_path / "worker.log"
 
 
-def organize_challenge(client, n_cases, seed=0):
-    """An organizer sets up a challenge through the site's own pages."""
+def organize_challenge(client, n_cases, seed=0, private_fraction=0.5):
+    """An organizer sets up a challenge through the site's own pages, and publishes it."""
     organizer = make_user("olivia")
+    organizer.user_permissions.add(Permission.objects.get(codename="add_challenge"))
     client.login(username=organizer.username, password=PASSWORD)
     response = client.post("/challenges/new/", {
-        "title": "Pneumonia", "slug": "pneumonia", "task_type": "classification", "primary_metric": "auc",
-        "description": "Find pneumonia.", "terms": "Be nice.", "leaderboard_selection": "best",
-        "daily_submission_limit": 5,
+        "title": "Pneumonia", "slug": "pneumonia", "task_type": "classification", "registration": "open",
+        "description": "Find pneumonia.", "terms": "Be nice.",
     })
     assert response.status_code == 302, response.content
     case_ids, labels = make_truth(n_cases, seed)
     response = client.post("/challenges/pneumonia/test-sets/new/", {
         "name": "Hidden", "truth_file": upload("truth.csv", csv_bytes(["case_id", "label"], zip(case_ids, labels))),
+        "private_fraction": private_fraction, "seed": 11,
     })
     assert response.status_code == 302, response.content
     challenge = Challenge.objects.get(slug="pneumonia")
     now = timezone.now()
     response = client.post("/challenges/pneumonia/phases/new/", {
-        "name": "Final", "test_set": challenge.test_sets.get().pk,
+        "name": "Final", "test_set": challenge.test_sets.get().pk, "primary_metric": "auc",
+        "secondary_metrics": ["log_loss"], "metric_options": "{}", "score_precision": 4,
         "starts_at": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
         "ends_at": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+        "daily_limit": 5, "concurrent_limit": 2, "selection": "best", "max_selected": 2, "visibility": "public",
     })
     assert response.status_code == 302, response.content
+    assert client.post("/challenges/pneumonia/publish/", {"state": "published"}).status_code == 302
     client.logout()
     return Phase.objects.get(challenge=challenge), case_ids, labels
 
@@ -76,75 +85,85 @@ def submit(api, phase, content):
     return Submission.objects.get(uuid=response.json()["uuid"])
 
 
-def status_of(submission):
-    return Submission.objects.values_list("status", flat=True).get(pk=submission.pk)
+def statuses(submission):
+    return dict(Evaluation.objects.filter(submission=submission).values_list("split", "status"))
 
 
-def test_a_worker_scores_a_submission_and_the_leaderboard_shows_it(client, worker_log):
+def ended(submission):
+    found = statuses(submission)
+    return found and all(status not in Evaluation.UNFINISHED for status in found.values())
+
+
+def test_a_worker_scores_both_parts_and_the_leaderboard_shows_the_public_one(client, worker_log):
     phase, case_ids, labels = organize_challenge(client, 500)
     api = participant_api(client, phase)
     scores = make_scores(labels, signal=0.8)
     worker = Worker(worker_log)
     try:
         submission = submit(api, phase, csv_bytes(["case_id", "score"], zip(case_ids, scores)))
-        wait_for(lambda: status_of(submission) in (Status.SCORED, Status.FAILED), 90, what="scoring")
+        wait_for(lambda: ended(submission), 90, what="scoring")
     finally:
         worker.stop()
-    submission.refresh_from_db()
-    assert submission.status == Status.SCORED, (submission.status_reason, worker.output()[-3000:])
-    expected = roc_auc_score(labels, scores)
-    assert submission.primary_score == pytest.approx(expected, abs=1e-9)
+    assert statuses(submission) == {"public": "succeeded", "private": "succeeded"}, worker.output()[-3000:]
+    public_ids = set(phase.test_set.case_ids(Split.PUBLIC))
+    kept = [i for i, case_id in enumerate(case_ids) if case_id in public_ids]
+    expected = roc_auc_score(labels[kept], scores[kept])
+    public = submission.evaluations.get(split=Split.PUBLIC)
+    assert public.primary_score == pytest.approx(expected, abs=1e-9)
     rows = APIClient().get(f"/api/v1/leaderboards/{phase.pk}/").json()
     assert rows[0]["team"] == "Team Paul"
-    assert rows[0]["score"] == pytest.approx(expected, abs=1e-9)
+    assert rows[0]["score"] == float(f"{expected:.4g}")  # rounded for everyone but the organizers
     page = client.get(f"/leaderboards/phases/{phase.pk}/").content.decode()
-    assert f"{expected:.4f}" in page
+    assert f"{float(f'{expected:.4g}'):.4f}" in page
 
 
-def test_a_submission_survives_its_worker_being_killed_while_scoring(client, worker_log):
+def test_an_evaluation_survives_its_worker_being_killed_while_scoring(client, worker_log):
     # Large enough that scoring takes a moment, so the kill lands while the worker is busy.
-    phase, case_ids, labels = organize_challenge(client, 150_000, seed=3)
+    phase, case_ids, labels = organize_challenge(client, 150_000, seed=3, private_fraction=0)
     api = participant_api(client, phase)
     scores = np.round(make_scores(labels, signal=0.5), 6)
-    # A message left unacknowledged for 2 s is visible again: the next worker restores it when it
-    # starts (kombu then checks again only every 100 s, as a long-running worker would).
-    first = Worker(worker_log, CELERY_VISIBILITY_TIMEOUT="2")
+    first = Worker(worker_log, MICA_LEASE_SECONDS="3")
     try:
         submission = submit(api, phase, csv_bytes(["case_id", "score"], zip(case_ids, scores)))
-        wait_for(lambda: status_of(submission) != Status.QUEUED, 120, interval=0.005, what="scoring to start")
+        evaluation = wait_for(lambda: Evaluation.objects.filter(submission=submission).first(), 60, what="evaluation")
+        wait_for(lambda: Evaluation.objects.get(pk=evaluation.pk).status != "queued", 120, interval=0.005,
+                 what="scoring to start")
         with transaction.atomic():
-            # Holding the row lock keeps the worker from saving a result, so it dies mid-scoring for sure.
-            row = Submission.objects.select_for_update().get(pk=submission.pk)
-            assert row.status == Status.SCORING, "scoring finished before the worker could be killed"
+            # Holding the row lock keeps the worker from saving a result (or renewing its lease),
+            # so it dies mid-scoring for sure.
+            row = Evaluation.objects.select_for_update().get(pk=evaluation.pk)
+            assert row.status == "running", "scoring finished before the worker could be killed"
             first.kill()
     finally:
         first.stop()
     connection.close()
-    assert status_of(submission) == Status.SCORING
-
-    time.sleep(3)
-    second = Worker(worker_log, CELERY_VISIBILITY_TIMEOUT="2")
+    # The redelivered message would wait for Redis's visibility timeout (an hour); the lease runs
+    # out in 3 s and the sweep (Celery beat runs it every 30 s) sends the work again.
+    sweep_leased_work()
+    assert Evaluation.objects.get(pk=evaluation.pk).status == "running"  # the lease is still live
+    time.sleep(3.5)
+    sweep_leased_work()
+    second = Worker(worker_log, MICA_LEASE_SECONDS="3")
     try:
-        wait_for(lambda: status_of(submission) in (Status.SCORED, Status.FAILED), 180, what="the rescore")
+        wait_for(lambda: ended(submission), 180, what="the rescore")
     finally:
         second.stop()
-    submission.refresh_from_db()
-    assert submission.status == Status.SCORED, (submission.status_reason, second.output()[-3000:])
-    assert submission.scoring_attempts == 2
-    assert submission.primary_score == pytest.approx(roc_auc_score(labels, scores), abs=1e-9)
-    moves = [event.to_status for event in submission.events.all()]
-    assert moves == [Status.QUEUED, Status.SCORING, Status.SCORING, Status.SCORED]
+    evaluation.refresh_from_db()
+    assert evaluation.status == "succeeded", (evaluation.status_reason, second.output()[-3000:])
+    assert evaluation.attempts == 2
+    assert evaluation.primary_score == pytest.approx(roc_auc_score(labels, scores), abs=1e-9)
+    moves = [event.to_status for event in evaluation.events.all()]
+    assert moves == ["queued", "running", "running", "succeeded"]
 
 
 def test_a_worker_anonymizes_an_upload_from_the_ingest_queue(worker_log, tmp_path):
-    from mica.challenges.models import ChallengeRole, Role
     from mica.datasets.models import Dataset, Instance, Upload
 
     from .test_datasets import PATIENT_ID, studies_zip
 
     organizer = make_user("olivia")
     challenge = Challenge.objects.create(slug="c", title="C", task_type="classification", created_by=organizer)
-    ChallengeRole.objects.create(challenge=challenge, user=organizer, role=Role.ORGANIZER)
+    challenge.add_organizer(organizer)
     dataset = Dataset.objects.create(challenge=challenge, name="Radiographs", created_by=organizer)
     api = APIClient()
     api.force_authenticate(organizer)

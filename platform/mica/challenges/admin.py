@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Challenge, ChallengeRole, Phase, Team, TeamMembership, TestSet
+from .models import Challenge, ChallengeRole, OrganizerRequest, Phase, Team, TeamMembership, TestSet
 
 
 class PhaseInline(admin.TabularInline):
@@ -10,14 +10,14 @@ class PhaseInline(admin.TabularInline):
 
 @admin.register(Challenge)
 class ChallengeAdmin(admin.ModelAdmin):
-    list_display = ["title", "slug", "task_type", "primary_metric", "created_at"]
+    list_display = ["title", "slug", "task_type", "state", "created_at"]
     prepopulated_fields = {"slug": ["title"]}
     inlines = [PhaseInline]
 
 
 @admin.register(ChallengeRole)
 class ChallengeRoleAdmin(admin.ModelAdmin):
-    list_display = ["challenge", "user", "role", "accepted_terms_at"]
+    list_display = ["challenge", "user", "role", "accepted_terms_at", "approved_at"]
     list_filter = ["role"]
 
 
@@ -37,3 +37,9 @@ class TeamAdmin(admin.ModelAdmin):
 @admin.register(TestSet)
 class TestSetAdmin(admin.ModelAdmin):
     list_display = ["name", "challenge", "created_at"]
+
+
+@admin.register(OrganizerRequest)
+class OrganizerRequestAdmin(admin.ModelAdmin):
+    list_display = ["user", "created_at", "decided_at", "approved"]
+    readonly_fields = ["decided_at", "decided_by", "approved"]

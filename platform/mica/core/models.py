@@ -1,7 +1,19 @@
-"""Behaviour shared by the models whose rows move through statuses."""
+"""Behaviour shared by the models whose rows move through statuses, and by units of work."""
 
-from django.db import models, transaction
+import logging
+import os
+import socket
+import threading
+import uuid
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.db.models import F, Q
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 
 class IllegalMove(Exception):
@@ -42,3 +54,141 @@ class StatusMachine(models.Model):
 
     def record_move(self, from_status, to_status, reason):
         """Called inside the move's transaction; a model that keeps a history writes it here."""
+
+
+class LeasedWork(StatusMachine):
+    """A row that is a unit of background work: it waits, a worker holds it under a lease, it ends.
+
+    The row is its own outbox: it is written in the caller's transaction, and its task is sent
+    after the commit; a broker that is down leaves it undispatched, and the sweep sends it once
+    the broker is back. A worker *claims* the row with a lease (who, until when) and renews the
+    lease while it works, so a redelivered message never takes work whose lease is live, and work
+    whose worker died is taken over once its lease runs out. Attempts are counted and capped, so
+    work that keeps killing its worker ends as failed instead of being redelivered forever.
+
+    Subclasses set ``WAITING``, ``RUNNING`` and ``FAILED`` (statuses), ``ENDED`` (the final
+    statuses) and ``task()`` (the Celery task that takes the primary key).
+    """
+
+    WAITING = RUNNING = FAILED = None
+    ENDED = ()
+
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_by = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_count = models.PositiveIntegerField(default=0)
+    redispatch_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def task(cls):
+        raise NotImplementedError
+
+    # -- dispatch ---------------------------------------------------------------------------
+    def dispatch(self):
+        """Sends this row's task now; False (and the row left for the sweep) when the broker is down."""
+        try:
+            self.task().apply_async(args=[self.pk], retry=False)
+        except Exception:  # kombu raises its OperationalError, or the socket's own error
+            logger.warning("broker unreachable: %s %s stays in the outbox", self._meta.label, self.pk)
+            return False
+        now = timezone.now()
+        # Another message is sent only after a growing pause, for the rare message a broker
+        # loses (a restart without persistence): a long queue on deadline day is not flooded.
+        pause = min(settings.MICA_REDISPATCH_SECONDS * 2 ** self.dispatch_count, 86400)
+        type(self).objects.filter(pk=self.pk).update(
+            dispatched_at=now, dispatch_count=F("dispatch_count") + 1, redispatch_at=now + timedelta(seconds=pause)
+        )
+        return True
+
+    def dispatch_on_commit(self):
+        transaction.on_commit(self.dispatch)
+
+    # -- the worker's side ------------------------------------------------------------------
+    @classmethod
+    def claimable(cls, now):
+        return Q(status=cls.WAITING) | Q(status=cls.RUNNING, lease_expires_at__lt=now)
+
+    def claim(self, reason="Started."):
+        """Takes the lease for this worker. False when the row ended, another worker holds a
+        live lease, or the row has used its attempts (it is then failed with a reason)."""
+        now = timezone.now()
+        worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        with transaction.atomic():
+            row = type(self).objects.select_for_update().filter(self.claimable(now), pk=self.pk).first()
+            if row is None:
+                return False
+            if row.attempts >= settings.MICA_MAX_ATTEMPTS:
+                self.refresh_from_db()
+                self.move(self.FAILED, self.too_many_attempts_reason())
+                return False
+            type(self).objects.filter(pk=self.pk).update(
+                status=self.RUNNING, status_reason=reason, status_changed_at=now, attempts=F("attempts") + 1,
+                claimed_by=worker, lease_expires_at=now + timedelta(seconds=settings.MICA_LEASE_SECONDS),
+                started_at=now,
+            )
+            self.record_move(row.status, self.RUNNING, reason)
+        self.refresh_from_db()
+        return True
+
+    def too_many_attempts_reason(self):
+        return f"It stopped its worker {self.attempts} times; the organizers have been told."
+
+    @contextmanager
+    def lease_held(self):
+        """Renews the lease in a background thread while the block runs."""
+        stop = threading.Event()
+        interval = settings.MICA_LEASE_SECONDS / 4
+
+        def renew():
+            try:
+                while not stop.wait(interval):
+                    type(self).objects.filter(pk=self.pk, status=self.RUNNING, claimed_by=self.claimed_by).update(
+                        lease_expires_at=timezone.now() + timedelta(seconds=settings.MICA_LEASE_SECONDS)
+                    )
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=renew, name=f"lease-{self._meta.label}-{self.pk}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def finish(self, to_status, reason, **fields):
+        """Ends the work this worker holds; False when the lease was lost (taken over, cancelled)."""
+        with transaction.atomic():
+            updated = type(self).objects.filter(pk=self.pk, status=self.RUNNING, claimed_by=self.claimed_by).update(
+                status=to_status, status_reason=reason, status_changed_at=timezone.now(), lease_expires_at=None,
+                **fields,
+            )
+            if not updated:
+                return False
+            self.record_move(self.RUNNING, to_status, reason)
+        self.refresh_from_db()
+        return True
+
+    # -- the sweep --------------------------------------------------------------------------
+    @classmethod
+    def sweep(cls, now=None):
+        """Sends work whose message may be gone, and fails only work that used its attempts or
+        ran past the time limit. Work waiting in the queue is never failed for waiting."""
+        now = now or timezone.now()
+        rows = cls.objects.all()
+        for row in rows.filter(status=cls.RUNNING, lease_expires_at__lt=now):
+            if row.attempts >= settings.MICA_MAX_ATTEMPTS:
+                row.move(cls.FAILED, row.too_many_attempts_reason())
+            else:
+                row.dispatch()  # the next worker's claim takes the expired lease over
+        limit = now - timedelta(seconds=settings.MICA_WORK_TIME_LIMIT)
+        for row in rows.filter(status=cls.RUNNING, started_at__lt=limit):
+            row.move(cls.FAILED, f"It did not finish within {settings.MICA_WORK_TIME_LIMIT / 60:g} minutes.")
+        undispatched = Q(dispatched_at=None, created_at__lt=now - timedelta(seconds=5)) | Q(redispatch_at__lt=now)
+        for row in rows.filter(undispatched, status=cls.WAITING):
+            row.dispatch()

@@ -1,11 +1,13 @@
-"""The one task decorator of Mica.
+"""The one task decorator of Mica, and the sweep of leased work.
 
 Every task is acknowledged late (after it finished) and requeued when its worker dies, so a
 killed worker never loses work; it must therefore be idempotent: it takes a primary key,
-reloads its row, checks the row is in the status it expects and does one step.
+reloads its row, claims it with a lease (mica.core.models.LeasedWork) and does one step.
 """
 
 from celery import shared_task
+from django.apps import apps
+from django.conf import settings
 
 QUEUES = ("ingest", "cpu", "gpu")
 
@@ -15,6 +17,20 @@ def mica_task(queue):
         raise ValueError(f"unknown queue {queue!r}; Mica's queues are {', '.join(QUEUES)}")
 
     def decorate(function):
-        return shared_task(acks_late=True, reject_on_worker_lost=True, queue=queue)(function)
+        # The hard limit stops a worker that outlives the work's time limit; the sweep has
+        # failed that work by then, so nothing it would still write is kept.
+        return shared_task(acks_late=True, reject_on_worker_lost=True, queue=queue,
+                           time_limit=settings.MICA_WORK_TIME_LIMIT + 60)(function)
 
     return decorate
+
+
+@mica_task(queue="cpu")
+def sweep_leased_work():
+    """Re-sends work whose message may be lost and takes back expired leases, for every kind of
+    leased work (uploads, submissions, evaluations, re-scores)."""
+    from .models import LeasedWork
+
+    for model in apps.get_models():
+        if issubclass(model, LeasedWork):
+            model.sweep()

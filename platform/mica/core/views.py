@@ -1,7 +1,8 @@
 from django.shortcuts import render
 
-from mica.challenges.models import Challenge
+from mica.challenges.access import visible_challenges
 
 
 def home(request):
-    return render(request, "core/home.html", {"challenges": Challenge.objects.all()})
+    challenges = visible_challenges(request.user).prefetch_related("phases")
+    return render(request, "core/home.html", {"challenges": challenges})

@@ -9,11 +9,10 @@ import uuid
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import F
 from django.urls import reverse
 
 import anonymizer
-from mica.core.models import StatusMachine
+from mica.core.models import LeasedWork
 from mica.core.storage import private_storage
 
 
@@ -47,7 +46,7 @@ class Dataset(models.Model):
         return challenge.is_organizer(user) or (self.visible_to_participants and challenge.is_participant(user))
 
 
-class Upload(StatusMachine):
+class Upload(LeasedWork):
     class Status(models.TextChoices):
         RECEIVED = "received", "Received"
         PROCESSING = "processing", "Anonymizing"
@@ -61,6 +60,7 @@ class Upload(StatusMachine):
         Status.PROCESSED: set(),
         Status.FAILED: set(),
     }
+    WAITING, RUNNING, FAILED = Status.RECEIVED, Status.PROCESSING, Status.FAILED
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="uploads")
@@ -70,7 +70,6 @@ class Upload(StatusMachine):
     created_at = models.DateTimeField(auto_now_add=True)
 
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
-    attempts = models.PositiveSmallIntegerField(default=0)
     files_done = models.PositiveIntegerField(default=0)
     files_total = models.PositiveIntegerField(null=True, blank=True)
     action_counts = models.JSONField(default=dict, blank=True)
@@ -87,8 +86,6 @@ class Upload(StatusMachine):
     @classmethod
     def receive(cls, *, dataset, user, uploaded_file):
         """Stores the .zip privately and queues its anonymization."""
-        from .tasks import ingest_upload
-
         if not uploaded_file.name.lower().endswith(".zip"):
             raise ValueError(f"{uploaded_file.name}: upload a .zip of DICOM, PNG or JPEG files.")
         if uploaded_file.size == 0:
@@ -98,14 +95,20 @@ class Upload(StatusMachine):
         try:
             with transaction.atomic():
                 upload.save()
-                transaction.on_commit(lambda: ingest_upload.delay(upload.pk))
+                upload.dispatch_on_commit()
         except BaseException:
             upload.file.delete(save=False)
             raise
         return upload
 
-    def start_processing(self):
-        return self.move(self.Status.PROCESSING, "Anonymizing.", attempts=F("attempts") + 1, files_done=0)
+    @classmethod
+    def task(cls):
+        from .tasks import ingest_upload
+
+        return ingest_upload
+
+    def too_many_attempts_reason(self):
+        return f"Anonymizing it stopped its worker {self.attempts} times; the organizers have been told."
 
     def record_progress(self, done, total):
         type(self).objects.filter(pk=self.pk).update(files_done=done, files_total=total)

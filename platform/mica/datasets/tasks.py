@@ -25,22 +25,22 @@ PROGRESS_INTERVAL_SECONDS = 0.5
 @mica_task(queue="ingest")
 def ingest_upload(upload_pk):
     upload = Upload.objects.select_related("dataset").filter(pk=upload_pk).first()
-    if upload is None or upload.status not in (Upload.Status.RECEIVED, Upload.Status.PROCESSING):
-        return
-    if not upload.start_processing():
-        return
+    if upload is None or not upload.claim("Anonymizing."):
+        return  # ended, or held by a live lease of another worker
+    Upload.objects.filter(pk=upload.pk).update(files_done=0)
 
     work_dir = Path(tempfile.mkdtemp(prefix="ingest-", dir=_scratch_dir()))
     try:
-        report = anonymizer.anonymize_tree(
-            upload.file.path, work_dir / "out", key=bytes(upload.dataset.anonymization_key),
-            progress=_throttled_progress(upload),
-        )
-        _store(upload, report, work_dir / "out")
+        with upload.lease_held():
+            report = anonymizer.anonymize_tree(
+                upload.file.path, work_dir / "out", key=bytes(upload.dataset.anonymization_key),
+                progress=_throttled_progress(upload),
+            )
+            _store(upload, report, work_dir / "out")
     except Exception as error:  # the anonymizer names what was wrong with the upload as a whole
         logger.exception("ingesting upload %s failed", upload.pk)
         _discard_original(upload)
-        upload.move(Upload.Status.FAILED, f"The upload could not be processed: {error}")
+        upload.finish(Upload.Status.FAILED, f"The upload could not be processed: {error}")
         return
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -48,7 +48,7 @@ def ingest_upload(upload_pk):
     _discard_original(upload)
     anonymized = sum(outcome.status == "anonymized" for outcome in report.files)
     quarantined = len(report.files) - anonymized
-    upload.move(
+    upload.finish(
         Upload.Status.PROCESSED,
         f"{anonymized} file{'s' if anonymized != 1 else ''} anonymized, {quarantined} quarantined.",
         action_counts=report.action_counts,

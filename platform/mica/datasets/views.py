@@ -25,7 +25,7 @@ def _viewable_dataset(request, pk):
 
 @login_required
 def create(request, slug):
-    challenge = organized_challenge(request, slug)
+    challenge = organized_challenge(request.user, slug)
     form = DatasetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         form.instance.challenge = challenge

@@ -1,33 +1,52 @@
 from dataclasses import asdict
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mica.challenges.models import Phase
+from mica.challenges import access
+from mica.challenges.models import Split
 
 from .ranking import leaderboard
 
 
 class LeaderboardRowSerializer(serializers.Serializer):
-    rank = serializers.IntegerField()
+    rank = serializers.IntegerField(allow_null=True, help_text="None for a baseline, which is not ranked.")
     team = serializers.CharField()
+    is_baseline = serializers.BooleanField()
     score = serializers.FloatField()
     interval = serializers.ListField(child=serializers.FloatField(), allow_null=True)
-    metrics = serializers.DictField(child=serializers.FloatField())
+    metrics = serializers.DictField(child=serializers.FloatField(allow_null=True))
     submitted_at = serializers.DateTimeField()
     n_scored = serializers.IntegerField()
 
 
+def _rows(request, phase, split):
+    rows = leaderboard(phase, split)
+    if not phase.challenge.is_organizer(request.user):
+        rows = [row.rounded(phase) for row in rows]
+    rows = [asdict(row) for row in rows]
+    for row in rows:
+        del row["submission_uuid"]  # another team's submission is not theirs to look up
+    return Response(LeaderboardRowSerializer(rows, many=True).data)
+
+
 class LeaderboardView(APIView):
+    """A phase's public leaderboard; scores rounded to the phase's precision for participants."""
+
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(responses=LeaderboardRowSerializer(many=True))
     def get(self, request, phase_pk):
-        phase = get_object_or_404(Phase.objects.select_related("challenge"), pk=phase_pk)
-        rows = [asdict(row) for row in leaderboard(phase)]
-        for row in rows:
-            del row["submission_uuid"]  # another team's submission is not theirs to look up
-        return Response(LeaderboardRowSerializer(rows, many=True).data)
+        return _rows(request, access.leaderboard_phase(request.user, phase_pk), Split.PUBLIC)
+
+
+class PrivateLeaderboardView(APIView):
+    """The private leaderboard: organizers, and everyone who sees the public one once revealed."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses=LeaderboardRowSerializer(many=True))
+    def get(self, request, phase_pk):
+        return _rows(request, access.private_leaderboard_phase(request.user, phase_pk), Split.PRIVATE)

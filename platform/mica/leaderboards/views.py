@@ -1,14 +1,30 @@
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
-from mica.challenges.models import Phase
+from mica.challenges import access
+from mica.challenges.models import Split
 
 from .ranking import leaderboard
 
 
+def _render(request, phase, split):
+    challenge = phase.challenge
+    rows = leaderboard(phase, split)
+    is_organizer = challenge.is_organizer(request.user)
+    if not is_organizer:
+        rows = [row.rounded(phase) for row in rows]
+    version = phase.test_set.latest_version
+    rescore = getattr(version, "rescore", None) if version else None
+    return render(request, "leaderboards/phase.html", {
+        "phase": phase, "challenge": challenge, "rows": rows, "split": split, "is_organizer": is_organizer,
+        "version": version, "rescore_progress": rescore.progress() if rescore and is_organizer else None,
+        "private_visible": phase.private_visible_to(request.user),
+        "metric_names": phase.metrics[1:],
+    })
+
+
 def phase_leaderboard(request, phase_pk):
-    phase = get_object_or_404(Phase.objects.select_related("challenge"), pk=phase_pk)
-    return render(
-        request,
-        "leaderboards/phase.html",
-        {"phase": phase, "challenge": phase.challenge, "rows": leaderboard(phase)},
-    )
+    return _render(request, access.leaderboard_phase(request.user, phase_pk), Split.PUBLIC)
+
+
+def private_leaderboard(request, phase_pk):
+    return _render(request, access.private_leaderboard_phase(request.user, phase_pk), Split.PRIVATE)

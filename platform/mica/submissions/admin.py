@@ -12,8 +12,9 @@ class EventInline(admin.TabularInline):
 
 @admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
-    list_display = ["pk", "team", "phase", "status", "primary_score", "hidden_from_leaderboard", "created_at"]
-    list_filter = ["status", "hidden_from_leaderboard"]
-    # Status changes only through Submission.move, never by editing the field here.
-    readonly_fields = ["status", "status_reason", "status_changed_at", "scoring_attempts", "result", "primary_score"]
+    list_display = ["pk", "team", "phase", "status", "is_baseline", "selected", "created_at"]
+    list_filter = ["status", "is_baseline"]
+    # Status changes only through the model's moves, never by editing the field here.
+    readonly_fields = ["status", "status_reason", "status_changed_at", "attempts", "claimed_by", "lease_expires_at",
+                       "problems"]
     inlines = [EventInline]

@@ -1,26 +1,22 @@
-"""Submissions and the one place where their status changes.
+"""Submissions: what a team sent, its validation, and who sent it.
 
-A submission's status moves queued → scoring → scored | failed. Every move goes through
-`Submission.move`, a conditional update that happens only if the row is still in the status
-the caller expects, and leaves a `SubmissionEvent` behind: the history a participant reads.
-Visibility on the leaderboard is a field of its own, never a status.
+A submission is not its scoring: once its file is valid it is *accepted*, and each scoring of
+it (the public and the private part of the test set, a re-score on a corrected truth) is an
+`Evaluation` (mica.evaluations). Its own status moves received → validating → accepted |
+invalid (| failed, when validation itself broke), through the leased-work machinery of core.
 """
 
-import dataclasses
 import uuid
-from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import F
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 import evaluator
-from mica.core.archives import delete_with_unpacked, extract_flat, unpacked_path
-from mica.core.models import StatusMachine
+from mica.core.models import LeasedWork
 from mica.core.storage import private_storage
 
 
@@ -29,65 +25,91 @@ def _submission_path(submission, filename):
     return f"submissions/{submission.phase_id}/{submission.uuid}{submission.phase.challenge.submission_suffix}"
 
 
-class Status(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    SCORING = "scoring", "Scoring"
-    SCORED = "scored", "Scored"
-    FAILED = "failed", "Failed"
+class SubmissionQuerySet(models.QuerySet):
+    def in_progress(self):
+        """Being validated, or accepted with its public scoring not yet ended (the private
+        scoring is left out: its timing must tell the team nothing)."""
+        from mica.evaluations.models import Evaluation
+
+        busy = Evaluation.objects.filter(
+            submission=models.OuterRef("pk"), split="public", status__in=Evaluation.UNFINISHED
+        )
+        return self.filter(
+            Q(status__in=Submission.VALIDATION_UNFINISHED) | (Q(status=Submission.Status.ACCEPTED) & models.Exists(busy))
+        )
+
+    def passed(self):
+        """Accepted submissions with a successful public evaluation (a sanity check passed)."""
+        return self.filter(status=Submission.Status.ACCEPTED, evaluations__split="public",
+                           evaluations__status="succeeded").distinct()
 
 
-# The legal moves, written once. A crashed worker leaves a submission in SCORING; the task
-# that is delivered again moves it from SCORING to SCORING, counting one more attempt.
-TRANSITIONS = {
-    Status.QUEUED: {Status.SCORING, Status.FAILED},
-    Status.SCORING: {Status.SCORING, Status.SCORED, Status.FAILED},
-    Status.SCORED: set(),
-    Status.FAILED: set(),
-}
+class Submission(LeasedWork):
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        VALIDATING = "validating", "Validating"
+        ACCEPTED = "accepted", "Accepted"
+        INVALID = "invalid", "Invalid"
+        FAILED = "failed", "Failed"
 
+    TRANSITIONS = {
+        Status.RECEIVED: {Status.VALIDATING, Status.FAILED},
+        # VALIDATING → VALIDATING: taken over by another worker after the first one died.
+        Status.VALIDATING: {Status.VALIDATING, Status.ACCEPTED, Status.INVALID, Status.FAILED},
+        Status.ACCEPTED: set(),
+        Status.INVALID: set(),
+        Status.FAILED: set(),
+    }
+    WAITING, RUNNING, FAILED = Status.RECEIVED, Status.VALIDATING, Status.FAILED
+    VALIDATION_UNFINISHED = [Status.RECEIVED, Status.VALIDATING]
 
-class Submission(StatusMachine):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     phase = models.ForeignKey("challenges.Phase", on_delete=models.PROTECT, related_name="submissions")
-    team = models.ForeignKey("challenges.Team", on_delete=models.PROTECT, related_name="submissions")
+    # None for an organizer's baseline, which is shown marked and unranked.
+    team = models.ForeignKey("challenges.Team", on_delete=models.PROTECT, related_name="submissions",
+                             null=True, blank=True)
+    is_baseline = models.BooleanField(default=False)
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    file = models.FileField(storage=private_storage, upload_to=_submission_path)
+    file = models.FileField(storage=private_storage, upload_to=_submission_path, max_length=300)
     original_filename = models.CharField(max_length=255)
     comment = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
-    TRANSITIONS = TRANSITIONS
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    scoring_attempts = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
+    problems = models.JSONField(default=list, blank=True, help_text="What validation found, each with its place.")
+    selected = models.BooleanField(default=False, help_text="Chosen by the team for the final ranking.")
 
-    result = models.JSONField(null=True, blank=True, help_text="The evaluator's output, per-case values included.")
-    primary_score = models.FloatField(null=True, blank=True)
-    hidden_from_leaderboard = models.BooleanField(default=False)
+    objects = SubmissionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "status_changed_at"])]
+        indexes = [models.Index(fields=["phase", "team", "created_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(is_baseline=True) | Q(team__isnull=False), name="a_team_or_a_baseline")
+        ]
 
     def __str__(self):
-        return f"Submission {self.pk} by {self.team} ({self.status})"
+        return f"Submission {self.pk} by {self.team or 'the organizers'} ({self.status})"
 
     def get_absolute_url(self):
         return reverse("submissions:detail", args=[self.uuid])
 
     @classmethod
-    def create(cls, *, phase, user, uploaded_file, comment=""):
-        """Checks the rules and the file, then stores the submission and queues its scoring.
+    def task(cls):
+        from .tasks import validate_submission
 
-        Raises ValidationError naming what is wrong; on any error nothing is stored.
+        return validate_submission
+
+    @classmethod
+    def create(cls, *, phase, user, uploaded_file, comment="", baseline=False):
+        """Checks the rules and stores the submission; raises ValidationError naming what is
+        wrong, and then nothing is stored.
+
+        A small CSV is validated at once, so the answer names its problems; anything larger
+        (a 150,000-row CSV, a .zip of masks) is validated by a task on the ``cpu`` queue while
+        the submission shows "validating". Either way the same check runs: `problems_in`.
         """
-        from .tasks import score_submission
-
         challenge = phase.challenge
-        team = challenge.team_of(user)
-        if team is None:
-            raise ValidationError("Join or create a team before submitting.")
-        if not phase.is_open():
-            raise ValidationError(f"The phase {phase.name!r} is not open for submissions.")
         if uploaded_file.size == 0:
             raise ValidationError(f"{uploaded_file.name}: the file is empty (0 bytes).")
         if uploaded_file.size > settings.MICA_MAX_SUBMISSION_BYTES:
@@ -95,79 +117,137 @@ class Submission(StatusMachine):
                 f"{uploaded_file.name}: {uploaded_file.size} bytes is over the limit of "
                 f"{settings.MICA_MAX_SUBMISSION_BYTES} bytes."
             )
-
-        submission = cls(phase=phase, team=team, submitted_by=user, original_filename=uploaded_file.name[:255],
-                         comment=comment)
+        team = None if baseline else challenge.team_of(user)
+        if baseline and not challenge.is_organizer(user):
+            raise ValidationError("Only organizers post baselines.")
+        submission = cls(phase=phase, team=team, is_baseline=baseline, submitted_by=user, comment=comment,
+                         original_filename=uploaded_file.name[:255])
         submission.file.save("predictions", uploaded_file, save=False)
-        stored_name = submission.predictions_path.name
         try:
-            if challenge.takes_masks:
-                extract_flat(submission.file.path, submission.predictions_path, uploaded_file.name)
-            evaluator.validate(challenge.task_type, submission.predictions_path, truth=phase.test_set.truth_path)
+            inline = not challenge.takes_masks and uploaded_file.size <= settings.MICA_INLINE_VALIDATION_BYTES
+            if inline:
+                problems = submission.problems_in()
+                if problems:
+                    raise ValidationError(problems)
             with transaction.atomic():
-                # Locking the team row serialises a team's concurrent uploads, so the daily
-                # limit cannot be overrun by two requests at once.
-                type(team).objects.select_for_update().get(pk=team.pk)
-                if phase.remaining_submissions(team) <= 0:
-                    raise ValidationError(
-                        f"Your team has used its {challenge.daily_submission_limit} submissions for today (UTC)."
-                    )
-                submission.save()
-                SubmissionEvent.objects.create(submission=submission, to_status=Status.QUEUED, reason="Uploaded.")
-                transaction.on_commit(lambda: score_submission.delay(submission.pk))
-        except ValueError as error:
-            submission.delete_files()
-            if not isinstance(error, evaluator.SubmissionInvalid):
-                raise ValidationError(str(error)) from error
-            invalid = error
-            # Name the participant's own file, not the path it was stored under.
-            problems = [
-                str(dataclasses.replace(problem, file=problem.file.replace(stored_name, uploaded_file.name, 1)))
-                for problem in invalid.problems
-            ]
-            raise ValidationError(problems or [str(invalid)]) from invalid
+                if not baseline:
+                    if team is not None:
+                        # Locking the team row serialises a team's concurrent uploads, so no
+                        # limit can be overrun by two requests at once.
+                        type(team).objects.select_for_update().get(pk=team.pk)
+                    problem = phase.submission_problem(team)
+                    if problem:
+                        raise ValidationError(problem)
+                if inline:
+                    submission.status = cls.Status.ACCEPTED
+                    submission.save()
+                    submission.record_move("", cls.Status.ACCEPTED, "Uploaded; the file is valid.")
+                    submission.queue_evaluations()
+                else:
+                    submission.save()
+                    submission.record_move("", cls.Status.RECEIVED, "Uploaded; waiting for validation.")
+                    submission.dispatch_on_commit()
         except BaseException:
-            submission.delete_files()
+            submission.file.delete(save=False)
             raise
         return submission
 
-    @property
-    def predictions_path(self):
-        """What the evaluator reads: the CSV, or the folder the masks were unpacked into."""
-        return unpacked_path(self.file) if self.phase.challenge.takes_masks else Path(self.file.path)
+    def problems_in(self):
+        """Every problem of the stored file, each naming the participant's file and its place."""
+        version = self.phase.test_set.latest_version
+        try:
+            evaluator.validate(self.phase.challenge.task_type, self.file.path, truth_info=version.info,
+                               options=self.phase.metric_options, name=self.original_filename)
+        except evaluator.SubmissionInvalid as invalid:
+            return [str(problem) for problem in invalid.problems] or [str(invalid)]
+        except ValueError as error:
+            return [str(error)]
+        return []
 
-    def delete_files(self):
-        delete_with_unpacked(self.file)
+    def queue_evaluations(self, truth_version=None):
+        """One evaluation per part of the test set, against the given (default: latest) truth."""
+        from mica.evaluations.models import Evaluation
+
+        return Evaluation.queue_for(self, truth_version or self.phase.test_set.latest_version)
 
     def record_move(self, from_status, to_status, reason):
         SubmissionEvent.objects.create(submission=self, from_status=from_status, to_status=to_status, reason=reason)
 
-    def start_scoring(self):
-        """Claims the submission for scoring: one more attempt, status SCORING."""
-        return self.move(Status.SCORING, "Scoring started.", scoring_attempts=F("scoring_attempts") + 1)
-
-    def record_score(self, result):
-        primary = result["metrics"].get(self.phase.challenge.primary_metric)
-        return self.move(Status.SCORED, "Scored.", result=result, primary_score=primary)
-
-    def fail(self, reason):
-        return self.move(Status.FAILED, reason)
-
-    @classmethod
-    def stuck(cls, now=None):
-        """Submissions still waiting or scoring past the time limit."""
-        now = now or timezone.now()
-        limit = now - timedelta(seconds=settings.MICA_SCORING_TIME_LIMIT)
-        return cls.objects.filter(status__in=[Status.QUEUED, Status.SCORING], status_changed_at__lt=limit)
-
     def can_be_read_by(self, user):
-        return self.team.has_member(user) or self.phase.challenge.is_organizer(user)
+        if self.phase.challenge.is_organizer(user):
+            return True
+        return self.team is not None and self.team.has_member(user)
+
+    def set_selected(self, selected, user):
+        """A team member selects (or unselects) this submission for the final ranking."""
+        phase = self.phase
+        if not (self.team and self.team.has_member(user)):
+            raise ValidationError("Only the team's members select its submissions.")
+        if phase.selection != phase.Selection.SELECTED:
+            raise ValidationError("This phase ranks every team's best or latest submission; nothing to select.")
+        if phase.has_ended():
+            raise ValidationError("The phase has ended; the selection is final.")
+        if self.status != self.Status.ACCEPTED:
+            raise ValidationError("Only a valid submission can be selected.")
+        with transaction.atomic():
+            type(self.team).objects.select_for_update().get(pk=self.team_id)
+            if selected:
+                chosen = phase.submissions.filter(team=self.team, selected=True).exclude(pk=self.pk).count()
+                if chosen >= phase.max_selected:
+                    raise ValidationError(
+                        f"Your team has selected {chosen} submissions, the most this phase counts; unselect one first."
+                    )
+            type(self).objects.filter(pk=self.pk).update(selected=selected)
+        self.selected = selected
+
+    def cancel_scoring(self, user):
+        """Cancels the unfinished evaluations. A team may cancel only while its public scoring
+        is unfinished (then both parts are cancelled), so the answer tells it nothing about the
+        private part; organizers cancel at any time."""
+        from mica.evaluations.models import Evaluation
+
+        if not self.phase.challenge.is_organizer(user):
+            public = self.public_evaluation()
+            if public is None or public.status not in Evaluation.UNFINISHED:
+                raise ValidationError("This submission's scoring has ended; nothing to cancel.")
+        for evaluation in self.evaluations.filter(status__in=Evaluation.UNFINISHED):
+            evaluation.cancel(f"Cancelled by {user.username}.")
+
+    def delete_files(self):
+        self.file.delete(save=False)
+
+    # -- what a team sees: the public part only --------------------------------------------
+    def public_evaluation(self):
+        """The evaluation on the public part against the test set's latest truth, if any."""
+        return self.evaluations.filter(split="public", truth_version=self.phase.test_set.latest_version).first()
+
+    def team_view(self):
+        """Status, reason and scores as the team sees them: the public evaluation alone, its
+        scores rounded to the phase's precision (none in a blind phase), no per-case values and
+        no count of cases, so nothing tells the team about the private part."""
+        phase = self.phase
+        view = {"status": self.status, "status_display": self.get_status_display(), "reason": self.status_reason,
+                "problems": self.problems, "metrics": None}
+        evaluation = self.public_evaluation() if self.status == self.Status.ACCEPTED else None
+        if evaluation is None:
+            return view
+        view.update(status=evaluation.status, status_display=evaluation.get_status_display(),
+                    reason=evaluation.status_reason)
+        if evaluation.status == evaluation.Status.SUCCEEDED and not phase.blind:
+            metrics = evaluation.metrics or {}
+            view["metrics"] = {}
+            for name in phase.metrics:
+                view["metrics"][name] = phase.shown_score(metrics.get(name))
+                interval = metrics.get(f"{name}_ci")
+                if interval:
+                    view["metrics"][f"{name}_ci"] = [phase.shown_score(value) for value in interval]
+        return view
 
 
 class SubmissionEvent(models.Model):
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=10, choices=Status.choices, blank=True)
-    to_status = models.CharField(max_length=10, choices=Status.choices)
+    from_status = models.CharField(max_length=12, choices=Submission.Status.choices, blank=True)
+    to_status = models.CharField(max_length=12, choices=Submission.Status.choices)
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -20,3 +20,9 @@ def metric(value, digits=4):
     if isinstance(value, (list, tuple)):
         return " – ".join(metric(part, digits) for part in value)
     return f"{value:.{int(digits)}f}"
+
+
+@register.filter
+def get(mapping, key):
+    """mapping[key] in a template, None when absent."""
+    return (mapping or {}).get(key)

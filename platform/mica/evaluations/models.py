@@ -1,0 +1,178 @@
+"""Evaluations: one scoring of one submission on one part of a test set against one version of
+its ground truth. Leaderboards read evaluations, never submissions.
+
+An evaluation is leased work (mica.core.models.LeasedWork): queued → running → succeeded |
+failed | cancelled, with its events. A re-score after a corrected truth is a `Rescore` job that
+queues a new evaluation of every accepted submission against the new version.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+import evaluator
+from mica.challenges.models import Split
+from mica.core.models import LeasedWork
+
+
+class Evaluation(LeasedWork):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Scoring"
+        SUCCEEDED = "succeeded", "Scored"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    TRANSITIONS = {
+        Status.QUEUED: {Status.RUNNING, Status.FAILED, Status.CANCELLED},
+        # RUNNING → RUNNING: another worker took over the expired lease of one that died.
+        Status.RUNNING: {Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CANCELLED},
+        Status.SUCCEEDED: set(),
+        Status.FAILED: set(),
+        Status.CANCELLED: set(),
+    }
+    WAITING, RUNNING, FAILED = Status.QUEUED, Status.RUNNING, Status.FAILED
+    UNFINISHED = [Status.QUEUED, Status.RUNNING]
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    submission = models.ForeignKey("submissions.Submission", on_delete=models.CASCADE, related_name="evaluations")
+    split = models.CharField(max_length=10, choices=Split.choices)
+    truth_version = models.ForeignKey("challenges.TruthVersion", on_delete=models.PROTECT, related_name="evaluations")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    result = models.JSONField(null=True, blank=True, help_text="The evaluator's output, per-case values included.")
+    # The metrics alone, so that a leaderboard never loads per-case values.
+    metrics = models.JSONField(null=True, blank=True)
+    primary_score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "split", "truth_version"], name="one_evaluation_per_part_and_truth")
+        ]
+        indexes = [
+            models.Index(fields=["truth_version", "split", "status"]),
+            models.Index(fields=["status", "lease_expires_at"]),
+        ]
+
+    def __str__(self):
+        return f"Evaluation of submission {self.submission_id} on the {self.split} part ({self.status})"
+
+    @classmethod
+    def task(cls):
+        from .tasks import run_evaluation
+
+        return run_evaluation
+
+    @classmethod
+    def queue_for(cls, submission, truth_version):
+        """Queues the evaluations of a submission against a truth version, one per part of the
+        test set that has cases; those that exist already are left as they are."""
+        test_set = truth_version.test_set
+        parts = test_set.cases.values_list("split", flat=True).distinct()
+        created = []
+        for split in sorted(set(parts)):
+            evaluation, is_new = cls.objects.get_or_create(submission=submission, split=split, truth_version=truth_version)
+            if is_new:
+                evaluation.record_move("", cls.Status.QUEUED, "Queued.")
+                evaluation.dispatch_on_commit()
+                created.append(evaluation)
+        return created
+
+    def record_move(self, from_status, to_status, reason):
+        EvaluationEvent.objects.create(evaluation=self, from_status=from_status, to_status=to_status, reason=reason)
+
+    def compute(self):
+        """Runs the evaluator on this part of the test set; the submission's file is the very
+        file the team uploaded."""
+        submission = self.submission
+        phase = submission.phase
+        return evaluator.score(
+            phase.challenge.task_type, self.truth_version.path, submission.file.path, phase.metric_options,
+            case_ids=self.truth_version.test_set.case_ids(self.split), name=submission.original_filename,
+        )
+
+    def record_result(self, result):
+        primary = result["metrics"].get(self.submission.phase.primary_metric)
+        return self.finish(self.Status.SUCCEEDED, "Scored.", result=result, metrics=result["metrics"],
+                           primary_score=primary, completed_at=timezone.now())
+
+    def fail(self, reason):
+        return self.finish(self.Status.FAILED, reason, completed_at=timezone.now())
+
+    def cancel(self, reason="Cancelled."):
+        if self.status not in self.UNFINISHED:
+            return False
+        return self.move(self.Status.CANCELLED, reason, completed_at=timezone.now(), lease_expires_at=None)
+
+
+class EvaluationEvent(models.Model):
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=10, choices=Evaluation.Status.choices, blank=True)
+    to_status = models.CharField(max_length=10, choices=Evaluation.Status.choices)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+
+class Rescore(LeasedWork):
+    """Re-scoring every accepted submission of a test set's phases against a truth version."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Queuing evaluations"
+        DONE = "done", "Evaluations queued"
+        FAILED = "failed", "Failed"
+
+    TRANSITIONS = {
+        Status.QUEUED: {Status.RUNNING, Status.FAILED},
+        Status.RUNNING: {Status.RUNNING, Status.DONE, Status.FAILED},
+        Status.DONE: set(),
+        Status.FAILED: set(),
+    }
+    WAITING, RUNNING, FAILED = Status.QUEUED, Status.RUNNING, Status.FAILED
+    BATCH = 500
+
+    truth_version = models.OneToOneField("challenges.TruthVersion", on_delete=models.CASCADE, related_name="rescore")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="Evaluations this re-score queues.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    @classmethod
+    def task(cls):
+        from .tasks import run_rescore
+
+        return run_rescore
+
+    @classmethod
+    def start(cls, truth_version, user):
+        with transaction.atomic():
+            rescore = cls.objects.create(truth_version=truth_version, created_by=user)
+            rescore.dispatch_on_commit()
+        return rescore
+
+    def submissions(self):
+        from mica.submissions.models import Submission
+
+        return Submission.objects.filter(
+            phase__test_set=self.truth_version.test_set, status=Submission.Status.ACCEPTED
+        ).order_by("pk")
+
+    def queue_all(self):
+        """Queues the evaluations in batches; running it again after a crash queues only the rest."""
+        n_parts = self.truth_version.test_set.cases.values("split").distinct().count()
+        type(self).objects.filter(pk=self.pk).update(total=self.submissions().count() * n_parts)
+        for submission in self.submissions().select_related("phase__test_set").iterator(chunk_size=self.BATCH):
+            with transaction.atomic():
+                Evaluation.queue_for(submission, self.truth_version)
+
+    def progress(self):
+        """(ended, total) evaluations of this truth version."""
+        ended = self.truth_version.evaluations.exclude(status__in=Evaluation.UNFINISHED).count()
+        return ended, self.total

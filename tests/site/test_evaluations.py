@@ -1,0 +1,199 @@
+"""Evaluations: one per part of the test set, leased by workers, swept, cancelled, re-scored.
+
+The task bodies run in this process here; a real worker runs them in test_worker.py.
+"""
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+from django.utils import timezone
+from sklearn.metrics import roc_auc_score
+
+from mica.challenges.models import Split, TruthVersion
+from mica.core.models import IllegalMove
+from mica.core.tasks import sweep_leased_work
+from mica.evaluations.models import Evaluation, Rescore
+from mica.evaluations.tasks import run_evaluation, run_rescore
+from mica.submissions.models import Submission
+
+from .conftest import csv_bytes, make_scores, run_evaluations, split_labels, upload
+from .workers import flush_broker
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def empty_broker():
+    flush_broker()
+    yield
+    flush_broker()
+
+
+@pytest.fixture
+def submission(phase, team, participant, predictions):
+    return Submission.create(phase=phase, user=participant, uploaded_file=upload("p.csv", predictions))
+
+
+def test_the_test_set_is_split_stratified_and_recorded(phase, truth):
+    case_ids, labels = truth
+    test_set = phase.test_set
+    public, private = test_set.case_ids(Split.PUBLIC), test_set.case_ids(Split.PRIVATE)
+    assert sorted(public + private) == sorted(case_ids)
+    assert len(private) == 20
+    for split in (Split.PUBLIC, Split.PRIVATE):
+        _, part_labels, _ = split_labels(phase, truth, split)
+        assert sum(part_labels) in (sum(labels) // 2, (sum(labels) + 1) // 2)  # stratified by label
+    assert test_set.split_seed == 7
+
+
+def test_each_part_is_scored_with_the_auc_scikit_learn_gives(submission, phase, truth):
+    scores = make_scores(truth[1])
+    evaluations = run_evaluations(submission)
+    assert set(evaluations) == {"public", "private"}
+    for split, evaluation in evaluations.items():
+        part_ids, part_labels, kept = split_labels(phase, truth, split)
+        assert evaluation.status == Evaluation.Status.SUCCEEDED
+        assert evaluation.primary_score == pytest.approx(roc_auc_score(part_labels, scores[kept]), abs=1e-9)
+        assert evaluation.result["n_cases"] == len(part_ids)
+        assert evaluation.metrics["auc"] == evaluation.primary_score
+        assert [e.to_status for e in evaluation.events.all()] == ["queued", "running", "succeeded"]
+
+
+def test_missing_cases_score_as_failures_in_their_part(phase, team, participant, truth):
+    case_ids, labels = truth
+    kept = len(case_ids) // 2
+    content = csv_bytes(["case_id", "score"], zip(case_ids[:kept], [float(y) for y in labels[:kept]]))
+    submission = Submission.create(phase=phase, user=participant, uploaded_file=upload("p.csv", content))
+    public = run_evaluations(submission)["public"]
+    part_ids, part_labels, _ = split_labels(phase, truth, Split.PUBLIC)
+    given = set(case_ids[:kept])
+    scores = [float(y) if c in given else (-1.0 if y else 2.0) for c, y in zip(part_ids, part_labels)]
+    assert public.result["missing_cases"] == sum(c not in given for c in part_ids)
+    assert public.primary_score == pytest.approx(roc_auc_score(part_labels, scores), abs=1e-9)
+
+
+def test_a_second_delivery_changes_nothing(submission):
+    evaluation = run_evaluations(submission)["public"]
+    events = evaluation.events.count()
+    run_evaluation(evaluation.pk)
+    assert evaluation.events.count() == events
+
+
+def test_a_live_lease_is_never_taken(submission):
+    evaluation = submission.evaluations.get(split=Split.PUBLIC)
+    assert evaluation.claim()  # a worker is scoring it right now
+    run_evaluation(evaluation.pk)  # a redelivered message
+    evaluation.refresh_from_db()
+    assert evaluation.status == Evaluation.Status.RUNNING
+    assert evaluation.attempts == 1
+
+
+def test_an_expired_lease_is_taken_over(submission):
+    evaluation = submission.evaluations.get(split=Split.PUBLIC)
+    assert evaluation.claim()  # the worker that died
+    Evaluation.objects.filter(pk=evaluation.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    run_evaluation(evaluation.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.status == Evaluation.Status.SUCCEEDED
+    assert evaluation.attempts == 2
+    assert [e.to_status for e in evaluation.events.all()] == ["queued", "running", "running", "succeeded"]
+
+
+@override_settings(MICA_MAX_ATTEMPTS=2)
+def test_work_that_keeps_killing_workers_is_failed(submission):
+    evaluation = submission.evaluations.get(split=Split.PUBLIC)
+    for _ in range(2):
+        assert evaluation.claim()
+        Evaluation.objects.filter(pk=evaluation.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    run_evaluation(evaluation.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.status == Evaluation.Status.FAILED
+    assert "2 times" in evaluation.status_reason
+
+
+def test_only_the_legal_moves(submission):
+    evaluation = submission.evaluations.get(split=Split.PUBLIC)
+    with pytest.raises(IllegalMove):
+        evaluation.move(Evaluation.Status.SUCCEEDED, "skipping scoring")
+    evaluation.cancel()
+    with pytest.raises(IllegalMove):
+        evaluation.move(Evaluation.Status.RUNNING)
+
+
+def test_two_claims_one_winner(submission):
+    evaluation = submission.evaluations.get(split=Split.PUBLIC)
+    stale = Evaluation.objects.get(pk=evaluation.pk)
+    assert evaluation.claim()
+    assert stale.claim() is False
+    assert evaluation.events.filter(to_status="running").count() == 1
+
+
+def test_a_cancelled_evaluation_keeps_no_result_from_its_worker(submission):
+    evaluation = submission.evaluations.get(split=Split.PUBLIC)
+    assert evaluation.claim()
+    Evaluation.objects.get(pk=evaluation.pk).cancel("by the organizers")
+    assert evaluation.record_result({"metrics": {"auc": 0.9}}) is False  # the worker finishes too late
+    evaluation.refresh_from_db()
+    assert evaluation.status == Evaluation.Status.CANCELLED and evaluation.result is None
+
+
+@override_settings(MICA_WORK_TIME_LIMIT=600)
+def test_the_sweep_fails_only_what_ran_too_long_and_never_what_waits(submission, phase, team, participant, predictions):
+    running = submission.evaluations.get(split=Split.PUBLIC)
+    assert running.claim()
+    Evaluation.objects.filter(pk=running.pk).update(started_at=timezone.now() - timedelta(minutes=11))
+    waiting = submission.evaluations.get(split=Split.PRIVATE)
+    Evaluation.objects.filter(pk=waiting.pk).update(created_at=timezone.now() - timedelta(days=2),
+                                                   status_changed_at=timezone.now() - timedelta(days=2))
+    sweep_leased_work()
+    running.refresh_from_db()
+    waiting.refresh_from_db()
+    assert running.status == Evaluation.Status.FAILED
+    assert running.status_reason == "It did not finish within 10 minutes."
+    assert waiting.status == Evaluation.Status.QUEUED
+
+
+def test_the_sweep_sends_again_work_whose_message_is_gone(submission):
+    evaluation = submission.evaluations.get(split=Split.PUBLIC)
+    Evaluation.objects.filter(pk=evaluation.pk).update(dispatched_at=None, dispatch_count=0, redispatch_at=None,
+                                                       created_at=timezone.now() - timedelta(minutes=1))
+    flush_broker()  # the broker lost its messages
+    sweep_leased_work()
+    evaluation.refresh_from_db()
+    assert evaluation.dispatched_at is not None and evaluation.dispatch_count == 1
+    from redis import Redis
+    from django.conf import settings
+    assert Redis.from_url(settings.CELERY_BROKER_URL).llen("gpu") >= 1
+
+
+def test_a_corrected_truth_rescores_every_submission(submission, phase, organizer, truth):
+    run_evaluations(submission)
+    case_ids, labels = truth
+    corrected = np.array(labels).copy()
+    corrected[2:6] = 1 - corrected[2:6]
+    version = TruthVersion.store(phase.test_set, SimpleUploadedFile(
+        "truth-v2.csv", csv_bytes(["case_id", "pneumonia"], zip(case_ids, corrected))), user=organizer, note="fixed 4 labels")
+    rescore = Rescore.start(version, organizer)
+    run_rescore(rescore.pk)
+    rescore.refresh_from_db()
+    assert rescore.status == Rescore.Status.DONE and rescore.progress() == (0, 2)
+    for evaluation in version.evaluations.all():
+        run_evaluation(evaluation.pk)
+    assert rescore.progress() == (2, 2)
+    scores = make_scores(labels)
+    part_ids, _, kept = split_labels(phase, truth, Split.PUBLIC)
+    new_public = version.evaluations.get(split=Split.PUBLIC)
+    assert new_public.primary_score == pytest.approx(roc_auc_score(corrected[kept], scores[kept]), abs=1e-9)
+    assert submission.evaluations.count() == 4  # the version-1 evaluations are kept
+
+
+def test_a_corrected_truth_must_keep_the_cases(phase, organizer, truth):
+    case_ids, labels = truth
+    bad = SimpleUploadedFile("truth-v2.csv", csv_bytes(["case_id", "pneumonia"], zip(case_ids[:-1], labels[:-1])))
+    from django.core.exceptions import ValidationError
+    with pytest.raises(ValidationError, match="1 missing"):
+        TruthVersion.store(phase.test_set, bad, user=organizer)
+    assert phase.test_set.versions.count() == 1
