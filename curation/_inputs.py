@@ -18,7 +18,7 @@ def where(case_id=None, reader=None) -> str:
         parts.append(f"case {case_id!r}")
     if reader is not None:
         parts.append(f"reader {reader!r}")
-    return ", ".join(parts)
+    return ", ".join(parts) or "input"
 
 
 def table(answers, what="answers", *, allow_empty_cases=False) -> dict:

@@ -81,7 +81,7 @@ def cohen_kappa(answers, reader_a, reader_b, *, weights=None, categories=None) -
     weights : None, "linear" or "quadratic".
     categories : the possible answers in their order (needed for weights when answers do not
         sort naturally, and so that an unused category between two used ones keeps its place);
-        default: the answers given, sorted.
+        default: every answer in the table (all readers), sorted, as :func:`pairwise_kappa` uses.
     """
     answers = I.table(answers, allow_empty_cases=True)
     _disagreement_weights(1, weights)
@@ -91,9 +91,8 @@ def cohen_kappa(answers, reader_a, reader_b, *, weights=None, categories=None) -
     common = {c: row for c, row in answers.items() if reader_a in row and reader_b in row}
     if not common:
         raise ValueError(f"readers {reader_a!r} and {reader_b!r} answered no case in common")
-    pair = {c: {reader_a: row[reader_a], reader_b: row[reader_b]} for c, row in common.items()}
-    index = I.category_index([pair], categories, ordered=weights is not None)
-    return _kappa_from_pairs([r[reader_a] for r in pair.values()], [r[reader_b] for r in pair.values()],
+    index = I.category_index([answers], categories, ordered=weights is not None)
+    return _kappa_from_pairs([r[reader_a] for r in common.values()], [r[reader_b] for r in common.values()],
                              index, weights, "Cohen's kappa")
 
 

@@ -8,6 +8,7 @@ not answer) and returns ``{case_id: result}``. A case that the rule cannot settl
 - :func:`fuse_boxes`: weighted box fusion (Solovyev et al. 2021, ``ensemble-boxes``) keeping the
   fused boxes that enough readers agree on.
 - :func:`staple`: STAPLE (Warfield et al. 2004, SimpleITK's ``STAPLEImageFilter``) for binary masks.
+- :func:`multilabel_staple`: multi-label STAPLE (SimpleITK's ``MultiLabelSTAPLEImageFilter``).
 - :func:`majority_vote_mask`: per-pixel label voting, ties flagged.
 """
 
@@ -21,8 +22,8 @@ import numpy as np
 
 from . import _inputs as I
 
-__all__ = ["Vote", "majority_vote", "FusedBoxes", "fuse_boxes", "StapleResult", "staple",
-           "MaskVote", "majority_vote_mask", "needing_adjudication"]
+__all__ = ["Vote", "majority_vote", "FusedBoxes", "fuse_boxes", "StapleResult", "staple", "LabelStaple",
+           "multilabel_staple", "MaskVote", "majority_vote_mask", "needing_adjudication"]
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,57 @@ def staple(masks, *, threshold: float = 0.5, max_iterations: int = 1000) -> dict
         out[case_id] = StapleResult(probability >= threshold, probability,
                                     dict(zip(readers, f.GetSensitivity())), dict(zip(readers, f.GetSpecificity())),
                                     int(f.GetElapsedIterations()))
+    return out
+
+
+@dataclass(frozen=True)
+class LabelStaple:
+    """Multi-label STAPLE for one case: ``mask`` holds the estimated label (0 where undecided);
+    ``undecided`` marks the pixels whose top posterior probability is shared by two labels."""
+
+    mask: np.ndarray
+    undecided: np.ndarray
+
+    @property
+    def needs_adjudication(self) -> bool:
+        return bool(self.undecided.any())
+
+
+def multilabel_staple(masks, *, max_iterations: int | None = None) -> dict:
+    """Label masks by multi-label STAPLE (Rohlfing et al. 2004), SimpleITK's
+    ``MultiLabelSTAPLEImageFilter``.
+
+    Each reader is modelled by a confusion matrix (the probability of answering label k where the
+    truth is label c), estimated by expectation–maximisation together with the label of each
+    pixel, starting from a majority vote. A pixel whose top probability is shared by two labels
+    is undecided: 0 in ``mask`` and marked in ``undecided``. For the readers' estimated
+    sensitivities and specificities of one structure, use :func:`staple` on that label.
+
+    Parameters
+    ----------
+    masks : ``{case_id: {reader: 2-D or 3-D array of non-negative integer labels}}``.
+    max_iterations : int, default SimpleITK's (until the estimate stops changing).
+
+    Returns
+    -------
+    ``{case_id: LabelStaple}``.
+    """
+    import SimpleITK as sitk
+
+    masks = I.table(masks, "masks")
+    out = {}
+    for case_id, row in masks.items():
+        arrays = {r: I.label_mask(m, case_id, r) for r, m in row.items()}
+        I.same_shapes(arrays, case_id)
+        top = max(int(a.max(initial=0)) for a in arrays.values())
+        dtype = np.uint8 if top < 255 else np.uint16 if top < 65535 else np.uint32
+        f = sitk.MultiLabelSTAPLEImageFilter()
+        f.SetLabelForUndecidedPixels(top + 1)
+        if max_iterations is not None:
+            f.SetMaximumNumberOfIterations(int(max_iterations))
+        labels = sitk.GetArrayFromImage(f.Execute([sitk.GetImageFromArray(a.astype(dtype)) for a in arrays.values()]))
+        undecided = labels == top + 1
+        out[case_id] = LabelStaple(np.where(undecided, 0, labels).astype(np.int64), undecided)
     return out
 
 

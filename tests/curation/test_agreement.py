@@ -248,3 +248,12 @@ def test_workload_counts_what_each_reader_was_given_and_has_done():
     assert got["A"] == {"assigned": 2, "rereads_assigned": 1, "done": 2, "rereads_done": 1, "remaining": 0,
                         "share": 0.75, "relative_load": 1.5}
     assert got["B"]["remaining"] == 0 and got["B"]["relative_load"] == 0.5
+
+
+def test_a_pairs_kappa_uses_the_scale_of_the_whole_table_as_the_matrix_does():
+    # A and B never use 1, but C does: the weighted distance from 0 to 2 is 2 steps for both
+    answers = {"c1": {"A": 0, "B": 2, "C": 1}, "c2": {"A": 2, "B": 2, "C": 1}, "c3": {"A": 0, "B": 0, "C": 0}}
+    m = curation.pairwise_kappa(answers, weights="linear")
+    got = curation.cohen_kappa(answers, "A", "B", weights="linear")
+    assert got == pytest.approx(m.values[0, 1])
+    assert got == pytest.approx(cohen_kappa_score([0, 2, 0], [2, 2, 0], labels=[0, 1, 2], weights="linear"))

@@ -176,3 +176,32 @@ def test_binary_mask_vote_is_more_than_half_of_the_readers():
     assert not got.needs_adjudication
     even = curation.majority_vote_mask({"c": {"A": a, "B": b}})["c"]
     assert even.tied.tolist() == [[False, True, True, False]] and even.needs_adjudication
+
+
+def test_multilabel_staple_outvotes_a_careless_reader_and_flags_undecided_pixels(rng):
+    truth = np.zeros((30, 30), np.int64)
+    truth[2:12, 2:12] = 1
+    truth[15:28, 5:25] = 2
+    masks = {}
+    for i, p in enumerate((0.02, 0.05, 0.4)):
+        m = truth.copy()
+        flip = rng.random(truth.shape) < p
+        m[flip] = rng.integers(0, 3, flip.sum())
+        masks[f"r{i}"] = m
+    got = curation.multilabel_staple({"c": masks})["c"]
+    assert (got.mask != truth).sum() < (masks["r2"] != truth).sum()
+    assert (got.mask != truth).sum() <= 0.02 * truth.size
+    f = sitk.MultiLabelSTAPLEImageFilter()
+    ref = sitk.GetArrayFromImage(f.Execute([sitk.GetImageFromArray(m.astype(np.uint8)) for m in masks.values()]))
+    assert np.array_equal(got.mask, np.where(ref == 3, 0, ref)) and np.array_equal(got.undecided, ref == 3)
+    # two readers, one structure, symmetric disagreement: the disputed pixels are undecided, not guessed
+    square = (truth == 1).astype(np.int64)
+    split = curation.multilabel_staple({"c": {"A": square, "B": np.zeros_like(square)}})["c"]
+    assert np.array_equal(split.undecided, square > 0) and not split.mask.any() and split.needs_adjudication
+
+
+def test_multilabel_staple_keeps_labels_above_255():
+    m = np.zeros((6, 6), np.int64)
+    m[1:4, 1:4] = 300
+    got = curation.multilabel_staple({"c": {"A": m, "B": m, "C": np.zeros_like(m)}})["c"]
+    assert np.array_equal(got.mask, m) and not got.needs_adjudication
