@@ -160,11 +160,9 @@ def boxes_array(boxes, case_id, reader) -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] != 4:
         raise ValueError(f"{where(case_id, reader)}: boxes must have shape (k, 4) "
                          f"(x, y, width, height), got {arr.shape}")
-    for i, (x, y, w, h) in enumerate(arr):
-        if not np.isfinite([x, y, w, h]).all():
-            raise ValueError(f"{where(case_id, reader)}: box {i} holds NaN or inf")
-        if w < 0 or h < 0:
-            raise ValueError(f"{where(case_id, reader)}: box {i} has a negative width or height")
-        if w == 0 or h == 0:
-            raise ValueError(f"{where(case_id, reader)}: box {i} has zero width or height")
+    for bad, problem in ((~np.isfinite(arr).all(axis=1), "holds NaN or inf"),
+                         ((arr[:, 2:] < 0).any(axis=1), "has a negative width or height"),
+                         ((arr[:, 2:] == 0).any(axis=1), "has zero width or height")):
+        if bad.any():
+            raise ValueError(f"{where(case_id, reader)}: box {int(np.argmax(bad))} {problem}")
     return arr

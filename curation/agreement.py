@@ -119,7 +119,7 @@ def pairwise_kappa(answers, *, weights=None, categories=None) -> ReaderMatrix:
     Categories are taken from all answers (or ``categories``), so every pair uses one scale.
     A pair with no common case, or an undefined kappa, is NaN.
     """
-    answers = I.table(answers)
+    answers = I.table(answers, allow_empty_cases=True)
     index = I.category_index([answers], categories, ordered=weights is not None)
     readers = I.readers_of(answers)
     n = len(readers)
@@ -318,7 +318,7 @@ def pairwise_mask_agreement(masks, *, metric: str = "dice") -> ReaderMatrix:
     measure = {"dice": dice, "iou": iou}.get(metric)
     if measure is None:
         raise ValueError(f"metric must be 'dice' or 'iou', got {metric!r}")
-    masks = I.table(masks, "masks")
+    masks = I.table(masks, "masks", allow_empty_cases=True)
     checked = {}
     for case_id, row in masks.items():
         checked[case_id] = {r: I.binary_mask(m, case_id, r) for r, m in row.items()}
@@ -335,7 +335,7 @@ def pairwise_box_agreement(boxes, *, metric: str = "dice", iou_threshold: float 
     """
     if metric not in ("dice", "iou", "mean_iou"):
         raise ValueError(f"metric must be 'dice', 'iou' or 'mean_iou', got {metric!r}")
-    boxes = I.table(boxes, "boxes")
+    boxes = I.table(boxes, "boxes", allow_empty_cases=True)
     checked = {c: {r: I.boxes_array(b, c, r) for r, b in row.items()} for c, row in boxes.items()}
     return _pairwise_mean(checked, lambda a, b: box_agreement(a, b, iou_threshold=iou_threshold)[metric])
 
@@ -358,7 +358,7 @@ def reader_accuracy(answers, consensus, *, positive) -> dict:
     -------
     ``{reader: {"sensitivity", "specificity", "tp", "fn", "tn", "fp", "n_cases"}}``.
     """
-    answers = I.table(answers)
+    answers = I.table(answers, allow_empty_cases=True)
     tallies = {r: {"tp": 0, "fn": 0, "tn": 0, "fp": 0} for r in I.readers_of(answers)}
     for case_id, row in answers.items():
         if case_id not in consensus:

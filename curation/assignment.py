@@ -29,7 +29,8 @@ def reader_quotas(n_cases: int, readers: list, readers_per_case: int, weights=No
         if not over.any():
             break
         capped |= over
-    quota = np.floor(share + 1e-9).astype(np.int64)
+    share = np.round(share, 9)  # so that a share of exactly 50 is not floored to 49 by rounding error
+    quota = np.floor(share).astype(np.int64)
     remainder = share - quota
     short = int(total - quota.sum())
     order = np.lexsort((rng.random(len(readers)), -remainder))

@@ -257,3 +257,12 @@ def test_a_pairs_kappa_uses_the_scale_of_the_whole_table_as_the_matrix_does():
     got = curation.cohen_kappa(answers, "A", "B", weights="linear")
     assert got == pytest.approx(m.values[0, 1])
     assert got == pytest.approx(cohen_kappa_score([0, 2, 0], [2, 2, 0], labels=[0, 1, 2], weights="linear"))
+
+
+def test_cases_nobody_has_read_yet_are_left_out_of_the_agreement_figures():
+    answers = {"c1": {"A": 1, "B": 1}, "c2": {"A": 0, "B": 1}, "c3": {}, "c4": {"A": None, "B": None}}
+    read = {c: answers[c] for c in ("c1", "c2")}
+    assert curation.pairwise_kappa(answers).n_cases.tolist() == curation.pairwise_kappa(read).n_cases.tolist()
+    assert curation.krippendorff_alpha(answers) == pytest.approx(curation.krippendorff_alpha(read))
+    assert curation.reader_accuracy(answers, {"c1": 1, "c2": 1, "c3": 1, "c4": None}, positive=1)["A"]["n_cases"] == 2
+    assert curation.pairwise_box_agreement({"c1": {"A": [], "B": []}, "c2": {}}).n_cases.tolist() == [[1, 1], [1, 1]]
