@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -424,10 +425,16 @@ def workload(assignments, answers=None, rereads=None) -> dict:
     their assigned reads over the mean per reader (1 = an average load, 2 = twice as much).
     An answer for a case not assigned to that reader raises ValueError.
     """
+    if not isinstance(assignments, Mapping):
+        raise ValueError(f"assignments must be a mapping {{reader: [(case_id, is_reread), ...]}}, "
+                         f"got {type(assignments).__name__}")
     out, given = {}, {}
     for reader, queue in assignments.items():
-        first = [c for c, again in queue if not again]
-        again = [c for c, is_reread in queue if is_reread]
+        if isinstance(queue, (str, bytes)) or not all(isinstance(e, (tuple, list)) and len(e) == 2 for e in queue):
+            raise ValueError(f"{I.where(reader=reader)}: a queue must be a list of (case_id, is_reread) pairs")
+        pairs = [(case_id, bool(is_reread)) for case_id, is_reread in queue]
+        first = [c for c, again in pairs if not again]
+        again = [c for c, is_reread in pairs if is_reread]
         given[reader] = (set(first), set(again))
         out[reader] = {"assigned": len(first), "rereads_assigned": len(again), "done": 0, "rereads_done": 0}
     for table, slot, key in ((answers, 0, "done"), (rereads, 1, "rereads_done")):

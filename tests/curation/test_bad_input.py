@@ -4,7 +4,8 @@ Tried here: a reader with no answers, a case nobody answered, an unknown case (n
 consensus, not assigned, no first read, no image size), masks of different shapes, non-binary
 and non-integer masks, a box with negative or zero width, NaN coordinates, a box outside the
 image, a label outside the categories, NaN and unhashable labels, text for a number, unequal
-numbers of readers for Fleiss' kappa, an unknown weighting or level, a table that is not a mapping.
+numbers of readers for Fleiss' kappa, an unknown weighting or level, a table that is not a mapping,
+a reader's queue that is not (case_id, is_reread) pairs.
 """
 
 import math
@@ -33,6 +34,8 @@ BOX = [[10, 10, 20, 20]]
      "case 'c2', reader 'A': answered a read that was not assigned"),
     (lambda: curation.workload({"A": [("c1", False)]}, answers={"c1": {"B": 1}}),
      "case 'c1', reader 'B': answered a read that was not assigned"),
+    (lambda: curation.workload({"A": ["c1"]}), "reader 'A': a queue must be a list of"),
+    (lambda: curation.workload([("A", "c1")]), "assignments must be a mapping"),
     (lambda: curation.fuse_boxes({"c1": {"A": BOX}}, {"c2": (64, 64)}), "case 'c1': no image size"),
     (lambda: curation.fuse_boxes({"c1": {"A": [[1, 2, -3, 4]]}}, {"c1": (64, 64)}),
      "case 'c1', reader 'A': box 0 has a negative width or height"),
