@@ -1,5 +1,6 @@
 """Seeds a demo challenge: synthetic chest radiographs run through the real anonymization
-pipeline, a hidden test set, two teams with scored submissions, and the accounts to log in with."""
+pipeline, a hidden test set split into a public and a private part, a phase, two teams with
+submissions scored on both parts, a baseline, and the accounts to log in with."""
 
 import csv
 import io
@@ -16,11 +17,11 @@ from django.db import transaction
 from django.utils import timezone
 
 import anonymizer.synthetic
-from mica.challenges.models import Challenge, ChallengeRole, Phase, Role, Team, TestSet
+from mica.challenges.models import Challenge, Phase, Team, TestSet
 from mica.datasets.models import Dataset, Upload
 from mica.datasets.tasks import ingest_upload
+from mica.evaluations.tasks import run_evaluation
 from mica.submissions.models import Submission
-from mica.submissions.tasks import score_submission
 
 SLUG = "demo-pneumonia"
 PASSWORD = "mica-demo-password"
@@ -63,10 +64,9 @@ class Command(BaseCommand):
             challenge = Challenge.objects.create(
                 slug=SLUG, title="Pneumonia on chest radiographs (demo)", description=DESCRIPTION,
                 terms="Use the data for this challenge only, and never try to re-identify anyone.",
-                task_type="classification", primary_metric="auc", daily_submission_limit=10,
-                created_by=users["organizer"],
+                task_type="classification", state=Challenge.State.PUBLISHED, created_by=users["organizer"],
             )
-            ChallengeRole.objects.create(challenge=challenge, user=users["organizer"], role=Role.ORGANIZER)
+            challenge.add_organizer(users["organizer"])
             dataset = Dataset.objects.create(
                 challenge=challenge, name="Chest radiographs", visible_to_participants=True,
                 created_by=users["organizer"],
@@ -82,23 +82,38 @@ class Command(BaseCommand):
         rng = np.random.default_rng(2026)
         labels = (rng.random(len(case_ids)) < 0.35).astype(int)
         labels[:2] = [0, 1]
-        test_set = TestSet.create_from_upload(challenge, "Hidden test set", _csv("truth.csv", ["case_id", "pneumonia"],
-                                                                                  zip(case_ids, labels)))
+        test_set = TestSet.create_from_upload(
+            challenge, "Hidden test set", _csv("truth.csv", ["case_id", "pneumonia"], zip(case_ids, labels)),
+            user=users["organizer"], private_fraction=0.5, seed=2026,
+        )
         now = timezone.now()
-        phase = Phase.objects.create(challenge=challenge, name="Final", test_set=test_set,
-                                     starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=60))
+        phase = Phase.objects.create(
+            challenge=challenge, name="Final", test_set=test_set, starts_at=now - timedelta(days=1),
+            ends_at=now + timedelta(days=60), primary_metric="auc", secondary_metrics=["sensitivity", "specificity"],
+            daily_limit=10, selection=Phase.Selection.SELECTED,
+        )
 
         for username, team_name, signal in (("alice", "Alveoli", 1.6), ("bob", "Bronchi", 0.6)):
             challenge.register(users[username])
             Team.create_for(challenge, users[username], team_name)
             noise = rng.normal(0, 1, len(labels))
             scores = 1 / (1 + np.exp(-(signal * (2 * labels - 1) + noise)))
-            submission = Submission.create(
+            self.score(Submission.create(
                 phase=phase, user=users[username],
                 uploaded_file=_csv(f"{username}.csv", ["case_id", "score"], zip(case_ids, np.round(scores, 4))),
-            )
-            score_submission(submission.pk)
+            ))
+        baseline = 1 / (1 + np.exp(-(0.3 * (2 * labels - 1) + rng.normal(0, 1, len(labels)))))
+        self.score(Submission.create(
+            phase=phase, user=users["organizer"], baseline=True, comment="Logistic regression baseline",
+            uploaded_file=_csv("baseline.csv", ["case_id", "score"], zip(case_ids, np.round(baseline, 4))),
+        ))
         challenge.register(users["carol"])
+
+    @staticmethod
+    def score(submission):
+        """The worker's step, run here so that the demo starts with a leaderboard."""
+        for evaluation in submission.evaluations.all():
+            run_evaluation(evaluation.pk)
 
     def user(self, username):
         user, created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.org"})
