@@ -157,7 +157,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing fails fast when the broker is down: the row stays in the outbox for the sweep.
 CELERY_BROKER_CONNECTION_TIMEOUT = 4
 CELERY_BEAT_SCHEDULE = {
-    "sweep-leased-work": {"task": "mica.core.tasks.sweep_leased_work",
+    "sweep": {"task": "mica.core.tasks.sweep",
                           "schedule": float(env_int("MICA_SWEEP_SECONDS", 30, minimum=1))},
 }
 

@@ -148,9 +148,11 @@ def run_evaluations(submission):
     """Runs the submission's queued evaluations in this process (a real worker runs the same
     task in test_worker.py) and returns them by part: {"public": ..., "private": ...}."""
     from mica.evaluations.tasks import run_evaluation
+    from mica.leaderboards.tasks import refresh_leaderboards
 
     for evaluation in submission.evaluations.all():
         run_evaluation(evaluation.pk)
+    refresh_leaderboards(submission.phase_id)
     return {evaluation.split: evaluation for evaluation in submission.evaluations.all()}
 
 

@@ -95,6 +95,7 @@ def test_a_challenge_from_draft_to_the_revealed_private_leaderboard(live_server,
     from django.utils import timezone
 
     from mica.challenges.models import Challenge, Split
+    from mica.leaderboards.tasks import refresh_leaderboards
 
     from .conftest import csv_bytes, make_scores, make_truth, make_user
 
@@ -158,6 +159,7 @@ def test_a_challenge_from_draft_to_the_revealed_private_leaderboard(live_server,
     page.screenshot(path=str(tmp_path / "submissions.png"), full_page=True)
     chosen = Submission.objects.get(original_filename="run-2.csv")
     assert chosen.selected
+    refresh_leaderboards(phase.pk)  # the worker's step after the selection changed the ranking
     # The participant cannot see the private leaderboard yet.
     assert page.goto(f"{live_server.url}/leaderboards/phases/{phase.pk}/private/").status == 404
     page.goto(f"{live_server.url}/")

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from mica.challenges.models import Split, TruthVersion
 from mica.core.models import IllegalMove
-from mica.core.tasks import sweep_leased_work
+from mica.core.tasks import sweep
 from mica.evaluations.models import Evaluation, Rescore
 from mica.evaluations.tasks import run_evaluation, run_rescore
 from mica.submissions.models import Submission
@@ -148,7 +148,7 @@ def test_the_sweep_fails_only_what_ran_too_long_and_never_what_waits(submission,
     waiting = submission.evaluations.get(split=Split.PRIVATE)
     Evaluation.objects.filter(pk=waiting.pk).update(created_at=timezone.now() - timedelta(days=2),
                                                    status_changed_at=timezone.now() - timedelta(days=2))
-    sweep_leased_work()
+    sweep()
     running.refresh_from_db()
     waiting.refresh_from_db()
     assert running.status == Evaluation.Status.FAILED
@@ -161,7 +161,7 @@ def test_the_sweep_sends_again_work_whose_message_is_gone(submission):
     Evaluation.objects.filter(pk=evaluation.pk).update(dispatched_at=None, dispatch_count=0, redispatch_at=None,
                                                        created_at=timezone.now() - timedelta(minutes=1))
     flush_broker()  # the broker lost its messages
-    sweep_leased_work()
+    sweep()
     evaluation.refresh_from_db()
     assert evaluation.dispatched_at is not None and evaluation.dispatch_count == 1
     from redis import Redis

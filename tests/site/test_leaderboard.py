@@ -183,3 +183,29 @@ def test_a_changed_primary_metric_reranks(phase, team, participant, rival, truth
     phase.refresh_primary_scores()
     rows = leaderboard(phase)
     assert rows[0].team == "Team Paul" and rows[0].score == rows[0].metrics["log_loss"] < rows[1].score
+
+
+def test_pages_read_the_stored_board_and_a_change_refreshes_it(client, phase, team, participant, rival, truth):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mica.leaderboards.models import LeaderboardSnapshot
+    from mica.leaderboards.tasks import refresh_leaderboards
+
+    scored(phase, participant, truth, signal=3.0)
+    url = reverse("leaderboards:phase", args=[phase.pk])
+    assert "Team Paul" in client.get(url).content.decode()
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    for seed in range(3):
+        scored(phase, rival[1], truth, signal=0.5, seed=seed)
+    with CaptureQueriesContext(connection) as more:
+        page = client.get(url).content.decode()
+    assert len(more) == len(few)  # a page view reads the snapshot, whatever the number of submissions
+    team.disqualify("Shared an account.")
+    assert LeaderboardSnapshot.objects.filter(phase=phase, stale=True).count() == 2
+    assert "Team Paul" in client.get(url).content.decode()  # until the worker refreshes it
+    refresh_leaderboards(phase.pk)
+    page = client.get(url).content.decode()
+    assert "Team Paul" not in page and "Rivals" in page
+    assert not LeaderboardSnapshot.objects.filter(phase=phase, stale=True).exists()

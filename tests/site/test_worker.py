@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 from django.contrib.auth.models import Permission
 
 from mica.challenges.models import Challenge, Phase, Split
-from mica.core.tasks import sweep_leased_work
+from mica.core.tasks import sweep
 from mica.evaluations.models import Evaluation
 from mica.submissions.models import Submission
 
@@ -139,10 +139,10 @@ def test_an_evaluation_survives_its_worker_being_killed_while_scoring(client, wo
     connection.close()
     # The redelivered message would wait for Redis's visibility timeout (an hour); the lease runs
     # out in 3 s and the sweep (Celery beat runs it every 30 s) sends the work again.
-    sweep_leased_work()
+    sweep()
     assert Evaluation.objects.get(pk=evaluation.pk).status == "running"  # the lease is still live
     time.sleep(3.5)
-    sweep_leased_work()
+    sweep()
     second = Worker(worker_log, MICA_LEASE_SECONDS="3")
     try:
         wait_for(lambda: ended(submission), 180, what="the rescore")

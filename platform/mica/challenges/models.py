@@ -25,6 +25,13 @@ from mica.core.storage import private_storage
 RESERVED_SLUGS = {"new", "create", "edit", "delete", "phases", "teams", "api", "admin", "requests"}
 
 
+def leaderboards_changed(phase):
+    # The leaderboards app reads this one's models: imported when called, not at load time.
+    from mica.leaderboards.models import leaderboards_changed as mark_stale
+
+    mark_stale(phase)
+
+
 def validate_slug_not_reserved(slug):
     if slug.lower() in RESERVED_SLUGS:
         raise ValidationError(f"{slug!r} is a word the site's addresses use; choose another slug.")
@@ -143,6 +150,10 @@ class Challenge(models.Model):
             return None
         membership = TeamMembership.objects.filter(challenge=self, user=user).select_related("team").first()
         return membership.team if membership else None
+
+    def leaderboards_changed(self):
+        for phase in self.phases.all():
+            leaderboards_changed(phase)
 
     def dependents(self):
         """What would be lost with the challenge: deleting is allowed only while this is empty."""
@@ -280,6 +291,7 @@ class Team(models.Model):
         self._check_name_free(self.challenge, name, keep=self)
         self.name = name
         self.save(update_fields=["name"])
+        self.challenge.leaderboards_changed()
 
     def merge_into(self, other):
         """Moves this team's members and submissions into `other` and deletes this team.
@@ -300,6 +312,7 @@ class Team(models.Model):
             self.memberships.update(team=other)
             self.submissions.update(team=other)
             self.delete()
+            challenge.leaderboards_changed()
         return other
 
     def disqualify(self, reason):
@@ -308,10 +321,12 @@ class Team(models.Model):
         self.disqualified_at = timezone.now()
         self.disqualification_reason = reason
         self.save(update_fields=["disqualified_at", "disqualification_reason"])
+        self.challenge.leaderboards_changed()
 
     def reinstate(self):
         self.disqualified_at = None
         self.save(update_fields=["disqualified_at"])
+        self.challenge.leaderboards_changed()
 
 
 class TeamMembership(models.Model):
@@ -455,6 +470,8 @@ class TruthVersion(models.Model):
                         ] if part)
                     )
             version.save()
+            for phase in test_set.phases.all():  # the boards now show this version
+                leaderboards_changed(phase)
         except ValueError as error:
             version.file.delete(save=False)
             raise ValidationError(f"{uploaded_file.name}: {error}") from error
@@ -646,6 +663,10 @@ class Phase(models.Model):
             raise ValidationError(f"Together the teams made {today} submissions today in {self.name!r}, "
                                   f"over its daily limit of {self.daily_limit}; merge tomorrow.")
 
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        leaderboards_changed(self)  # its rules may rank differently now
+
     def refresh_primary_scores(self):
         """After the primary metric changed: every evaluation's primary score read anew from its metrics."""
         from mica.evaluations.models import Evaluation
@@ -653,6 +674,7 @@ class Phase(models.Model):
         Evaluation.objects.filter(submission__phase=self).update(
             primary_score=Cast(KeyTextTransform(self.primary_metric, "metrics"), models.FloatField())
         )
+        leaderboards_changed(self)
 
     def dependents(self):
         n = self.submissions.count()

@@ -26,11 +26,10 @@ def mica_task(queue):
 
 
 @mica_task(queue="cpu")
-def sweep_leased_work():
-    """Re-sends work whose message may be lost and takes back expired leases, for every kind of
-    leased work (uploads, submissions, evaluations, re-scores)."""
-    from .models import LeasedWork
-
+def sweep():
+    """Every model that keeps work for workers has a `sweep` class method: leased work (uploads,
+    submissions, evaluations, re-scores) re-sends what may be lost and takes back expired leases;
+    leaderboard snapshots re-send a lost refresh."""
     for model in apps.get_models():
-        if issubclass(model, LeasedWork):
+        if callable(getattr(model, "sweep", None)):
             model.sweep()

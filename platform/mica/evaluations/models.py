@@ -96,9 +96,16 @@ class Evaluation(LeasedWork):
         )
 
     def record_result(self, result):
-        primary = result["metrics"].get(self.submission.phase.primary_metric)
-        return self.finish(self.Status.SUCCEEDED, "Scored.", result=result, metrics=result["metrics"],
-                           primary_score=primary, completed_at=timezone.now())
+        from mica.leaderboards.models import leaderboards_changed
+
+        phase = self.submission.phase
+        with transaction.atomic():
+            recorded = self.finish(self.Status.SUCCEEDED, "Scored.", result=result, metrics=result["metrics"],
+                                   primary_score=result["metrics"].get(phase.primary_metric),
+                                   completed_at=timezone.now())
+            if recorded:
+                leaderboards_changed(phase)
+        return recorded
 
     def fail(self, reason):
         return self.finish(self.Status.FAILED, reason, completed_at=timezone.now())

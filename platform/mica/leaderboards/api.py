@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from mica.challenges import access
 from mica.challenges.models import Split
 
-from .ranking import leaderboard
+from .models import LeaderboardSnapshot
 
 
 class LeaderboardRowSerializer(serializers.Serializer):
@@ -23,7 +23,7 @@ class LeaderboardRowSerializer(serializers.Serializer):
 
 
 def _rows(request, phase, split):
-    rows = leaderboard(phase, split)
+    rows, _ = LeaderboardSnapshot.rows_for(phase, split)
     if not phase.challenge.is_organizer(request.user):
         rows = [row.rounded(phase) for row in rows]
     rows = [asdict(row) for row in rows]

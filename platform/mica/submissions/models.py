@@ -18,6 +18,7 @@ from django.utils import timezone
 import evaluator
 from mica.core.models import LeasedWork
 from mica.core.storage import private_storage
+from mica.leaderboards.models import leaderboards_changed
 
 
 def _submission_path(submission, filename):
@@ -198,6 +199,7 @@ class Submission(LeasedWork):
                         f"Your team has selected {chosen} submissions, the most this phase counts; unselect one first."
                     )
             type(self).objects.filter(pk=self.pk).update(selected=selected)
+            leaderboards_changed(phase)
         self.selected = selected
 
     def cancel_scoring(self, user):
