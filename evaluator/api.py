@@ -142,24 +142,15 @@ def predictions_header(task, truth) -> list[str] | None:
     return _module(task).describe(_truth_path(truth), None, strict=False)["predictions_header"]
 
 
-_COMMON_HELP = {"max_bytes": ("int", "Size limit of a predictions CSV in bytes."),
-                "max_line_bytes": ("int", "Length limit of one CSV line in bytes.")}
-
-
 def task_options(task) -> dict:
     """The options a task accepts: ``{name: {"default", "type", "help"}}`` (JSON-safe).
 
     ``type`` is one of "float", "int", "list", "dict"; a default of None means "not set".
-    Segmentation masks are not CSV files: ``max_bytes`` and ``max_line_bytes`` apply to the
-    CSV tasks only.
     """
-    from .tasks._common import COMMON_OPTIONS
-
     mod = _module(task)
     out = {}
-    common = COMMON_OPTIONS if task != "segmentation" else {}
-    for key, default in {**common, **mod.DEFAULTS}.items():
-        kind, text = {**_COMMON_HELP, **mod.HELP}[key]
+    for key, default in mod.DEFAULTS.items():
+        kind, text = mod.HELP[key]
         out[key] = {"default": list(default) if isinstance(default, tuple) else default, "type": kind, "help": text}
     return out
 

@@ -9,13 +9,15 @@ import numpy as np
 from ..problems import ProblemLog
 from ..readers import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE_BYTES
 
-COMMON_OPTIONS = {"max_bytes": DEFAULT_MAX_BYTES, "max_line_bytes": DEFAULT_MAX_LINE_BYTES}
+#: The options every CSV task adds to its own, and their (type, help).
+CSV_OPTIONS = {"max_bytes": DEFAULT_MAX_BYTES, "max_line_bytes": DEFAULT_MAX_LINE_BYTES}
+CSV_HELP = {"max_bytes": ("int", "Size limit of a predictions CSV in bytes."),
+            "max_line_bytes": ("int", "Length limit of one CSV line in bytes.")}
 
 
 def resolve_options(options, defaults: dict, task: str) -> dict:
     """Merge ``options`` into ``defaults``; an unknown key is a ValueError naming it."""
-    merged = dict(COMMON_OPTIONS)
-    merged.update(defaults)
+    merged = dict(defaults)
     for key, value in (options or {}).items():
         if key not in merged:
             raise ValueError(f"unknown option {key!r} for task {task!r}; known: {', '.join(sorted(merged))}")

@@ -7,9 +7,9 @@ task; several are a multi-label task.
 
 Predictions: one probability in [0, 1] per truth label, with the **same header as the truth**;
 when the truth has a single label column, ``case_id,score`` is accepted too (and is the
-header :func:`evaluator.predictions_header` gives). One row per case; a case may be missing (it is then scored as the worst
-possible prediction: a positive below every other score, a negative above every other, and
-counted in ``missing_cases``).
+header :func:`evaluator.predictions_header` gives). One row per case; a case may be missing
+(it is then scored as the worst possible prediction: a positive below every other score, a
+negative above every other, and counted in ``missing_cases``).
 
 Options
 -------
@@ -34,11 +34,13 @@ import numpy as np
 from .. import classification as C
 from ..problems import ProblemLog
 from ..readers import read_numeric_table
-from ._common import case_facts, clean, label_of, resolve_options, subset_rows, truth_log
+from ._common import (CSV_HELP, CSV_OPTIONS, case_facts, clean, label_of, resolve_options, subset_rows,
+                      truth_log)
 
-DEFAULTS = {"threshold": 0.5, "target_sensitivity": None, "log_loss_weights": None, "labels": None,
-            "alpha": 0.05}
-HELP = {"threshold": ("float", "A case is positive when its score is at least this (sensitivity, specificity)."),
+DEFAULTS = {**CSV_OPTIONS, "threshold": 0.5, "target_sensitivity": None, "log_loss_weights": None,
+            "labels": None, "alpha": 0.05}
+HELP = {**CSV_HELP,
+        "threshold": ("float", "A case is positive when its score is at least this (sensitivity, specificity)."),
         "target_sensitivity": ("float", "Also report the operating point: the highest threshold reaching "
                                "this sensitivity, and the specificity there."),
         "log_loss_weights": ("dict", "{label: weight} for the weighted multi-label log loss (RSNA: {\"any\": 2})."),

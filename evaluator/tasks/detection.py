@@ -28,10 +28,13 @@ import numpy as np
 from .. import detection as D
 from ..problems import ProblemLog
 from ..readers import iter_csv, format_header, parse_float
-from ._common import case_facts, clean, label_of, resolve_options, subset_rows, truth_log
+from ._common import (CSV_HELP, CSV_OPTIONS, case_facts, clean, label_of, resolve_options, subset_rows,
+                      truth_log)
 
-DEFAULTS = {"iou_thresholds": D.RSNA_IOU_THRESHOLDS, "froc_iou": None, "froc_fp_rates": D.FROC_FP_RATES}
-HELP = {"iou_thresholds": ("list", "IoU thresholds of the mAP (RSNA: 0.40, 0.45, ..., 0.75)."),
+DEFAULTS = {**CSV_OPTIONS, "iou_thresholds": D.RSNA_IOU_THRESHOLDS, "froc_iou": None,
+            "froc_fp_rates": D.FROC_FP_RATES}
+HELP = {**CSV_HELP,
+        "iou_thresholds": ("list", "IoU thresholds of the mAP (RSNA: 0.40, 0.45, ..., 0.75)."),
         "froc_iou": ("float", "FROC hit rule: empty for centre-in-box (LUNA16), or an IoU a hit must exceed."),
         "froc_fp_rates": ("list", "False positives per image at which the FROC reads the sensitivity.")}
 TRUTH_HEADER = ["patientId", "x", "y", "width", "height", "Target"]

@@ -20,10 +20,12 @@ import numpy as np
 from ..problems import ProblemLog
 from ..readers import read_numeric_table
 from .. import regression as R
-from ._common import case_facts, clean, label_of, quartile_bins, resolve_options, subset_rows, truth_log
+from ._common import (CSV_HELP, CSV_OPTIONS, case_facts, clean, label_of, quartile_bins, resolve_options,
+                      subset_rows, truth_log)
 
-DEFAULTS = {"value_range": None, "alpha": 0.05, "n_resamples": 1000, "seed": 0}
-HELP = {"value_range": ("list", "[low, high], the values allowed; a missing case scores the largest error "
+DEFAULTS = {**CSV_OPTIONS, "value_range": None, "alpha": 0.05, "n_resamples": 1000, "seed": 0}
+HELP = {**CSV_HELP,
+        "value_range": ("list", "[low, high], the values allowed; a missing case scores the largest error "
                         "this allows (default: the truth's range)."),
         "alpha": ("float", "1 − confidence level of mae_ci."),
         "n_resamples": ("int", "Bootstrap resamples of mae_ci."),

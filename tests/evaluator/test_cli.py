@@ -48,7 +48,8 @@ def main(capsys, *args):
 def test_validate_takes_the_case_ids_csv_the_site_serves(write, capsys):
     ok = write("ok.csv", "case_id,score\na,0.8\n")
     served = write("case-ids.csv", "case_id\r\na\r\n\"b,2\"\r\n")  # the site's csv.writer output
-    code, out, _ = main(capsys, "validate", "--task", "classification", "--case-ids", str(served), "--predictions", str(ok))
+    code, out, _ = main(capsys, "validate", "--task", "classification", "--case-ids", str(served),
+                        "--predictions", str(ok))
     assert (code, out.strip()) == (0, "OK: 2 cases")
     unknown = write("unknown.csv", "case_id,score\ncase_id,0.5\n")  # the header line is not a case
     code, out, _ = main(capsys, "validate", "--task", "classification", "--case-ids", str(served),

@@ -29,7 +29,8 @@ def test_huge_finite_predictions_give_a_json_safe_result_with_notes(write):
     text = json.dumps(result, allow_nan=False)
     assert "Infinity" not in text and "NaN" not in text
     assert result["metrics"]["rmse"] is None and result["metrics"]["mae"] is None
-    assert "rmse: too large to represent (the predictions are too far from the truth); reported as null" in result["notes"]
+    assert ("rmse: too large to represent (the predictions are too far from the truth); reported as null"
+            in result["notes"])
     assert result["per_case"][0]["absolute_error"] == pytest.approx(1e308)
 
 

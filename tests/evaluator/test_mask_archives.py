@@ -196,7 +196,8 @@ def test_a_bad_crc_and_lying_size_headers_are_named(tmp_path, png_truth):
 
 def test_not_a_zip_is_named(tmp_path, png_truth):
     (tmp_path / "p.zip").write_bytes(b"PK\x03\x04 but nothing more")
-    assert "p.zip: is neither a folder nor a .zip archive of masks" in problems_of(tmp_path / "p.zip", png_truth[3], "p.zip")
+    text = problems_of(tmp_path / "p.zip", png_truth[3], "p.zip")
+    assert "p.zip: is neither a folder nor a .zip archive of masks" in text
 
 
 # ----------------------------------------------------------------------------- caps from the truth
@@ -261,7 +262,8 @@ def test_a_30000_square_png_truth_is_refused_with_a_named_problem(tmp_path):
 
 
 def test_a_participants_own_check_without_shapes_still_caps_the_voxels(tmp_path):
-    archive = make_zip(tmp_path / "p.zip", {"c1.png": png_bytes(size=(20000, 20000), encoded_rows=10)}, zipfile.ZIP_STORED)
+    archive = make_zip(tmp_path / "p.zip", {"c1.png": png_bytes(size=(20000, 20000), encoded_rows=10)},
+                       zipfile.ZIP_STORED)
     with pytest.raises(SubmissionInvalid, match="has 400,000,000 voxels, more than the 268,435,456 allowed"):
         evaluator.validate("segmentation", archive, case_ids=["c1"])
 
