@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections import Counter
 from pathlib import Path
 
 from .problems import Problem, SubmissionInvalid
@@ -177,10 +178,12 @@ def _json_safe(result):
         if bad:
             why = _UNDEFINED if all(math.isnan(v) for v in bad) else _TOO_LARGE
             notes.append(f"{key}: {why}; reported as null")
-    too_large = {}
+    too_large = Counter()  # per-case NaN is a convention (e.g. detection's empty images), not news
     for row in result["per_case"]:
         for key, value in row.items():
-            row[key] = fix(value, lambda v, k=key: too_large.update({k: too_large.get(k, 0) + (not math.isnan(v))}))
+            bad = []
+            row[key] = fix(value, bad.append)
+            too_large[key] += sum(not math.isnan(v) for v in bad)
     for key, n in too_large.items():
         if n:
             notes.append(f"per-case {key}: {n} value{'s' if n != 1 else ''} {_TOO_LARGE}; reported as null")

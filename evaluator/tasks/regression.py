@@ -79,9 +79,13 @@ def score(truth, predictions, options=None, case_ids=None, name=None):
     present[rows] = True
     keep = subset_rows(ids, case_ids)
     ids, y, yhat, present = [ids[i] for i in keep], y[keep], yhat[keep], present[keep]
-    err = np.abs(y - yhat)
-    low, high = bootstrap_ci(err, n_resamples=int(options["n_resamples"]), alpha=float(options["alpha"]),
-                             seed=int(options["seed"]))
+    with np.errstate(over="ignore"):  # an overflow is reported in the result's notes
+        err = np.abs(y - yhat)
+    if np.isfinite(err).all():
+        low, high = bootstrap_ci(err, n_resamples=int(options["n_resamples"]), alpha=float(options["alpha"]),
+                                 seed=int(options["seed"]))
+    else:  # an error beyond float64 (1e308 against -1e308): no interval; the result notes it
+        low = high = float("inf")
     metrics = {"mae": R.mean_absolute_error(y, yhat), "mae_ci": [clean(low), clean(high)],
                "rmse": R.root_mean_squared_error(y, yhat)}
     per_case = [{"case_id": c, "missing": bool(not present[i]), "absolute_error": float(err[i])}

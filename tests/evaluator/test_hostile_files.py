@@ -97,3 +97,13 @@ def test_an_unterminated_quote_is_named_as_such(write):
 def test_text_after_a_closing_quote_is_named(write):
     exc = problems(write, 'case_id,score\na,"0.1"x\n')
     assert str(exc.problems[0]) == "predictions.csv, row 2: is not valid CSV (',' expected after '\"')"
+
+
+def test_per_case_overflow_is_noted(write):
+    result = evaluator.score("classification", write("t.csv", TRUTH), write("p.csv", "case_id,score\na,0.5\n"))
+    assert result["notes"] == []  # nothing undefined, nothing too large
+    huge = evaluator.score("regression", write("t2.csv", "case_id,value\na,-1e308\nb,1\n"),
+                           write("p2.csv", "case_id,value\na,1e308\nb,1\n"))
+    assert huge["per_case"][0]["absolute_error"] is None
+    assert "per-case absolute_error: 1 value too large to represent" in " ".join(huge["notes"])
+    json.dumps(huge, allow_nan=False)
