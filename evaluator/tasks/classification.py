@@ -80,7 +80,8 @@ def expected_header(labels):
 
 def accepted_headers(labels):
     """The predictions headers accepted: the truth's own, and ``case_id,score`` for one label."""
-    return [["case_id", "score"], ["case_id", *labels]] if len(labels) == 1 else [["case_id", *labels]]
+    own = ["case_id", *labels]
+    return [["case_id", "score"], own] if len(labels) == 1 and labels[0] != "score" else [own]
 
 
 def describe(truth, options, *, strict=True, name=None):

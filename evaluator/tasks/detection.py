@@ -44,7 +44,7 @@ PRED_HEADER = ["patientId", "PredictionString"]
 def read_truth(path, name=None):
     """Return ``(ids, boxes)`` with ``boxes[i]`` an (k, 4) array; a bad file raises ValueError."""
     log = truth_log(path, name)
-    got = iter_csv(path, log, max_bytes=None, max_line_bytes=None)
+    got = iter_csv(path, log, max_bytes=None)
     if got is None:
         log.raise_if_any(ValueError)
     header, rows = got

@@ -35,7 +35,7 @@ HEADER = ["case_id", "value"]
 
 def read_truth(path, name=None):
     log = truth_log(path, name)
-    got = read_numeric_table(path, log, expected_header=HEADER, max_bytes=None, max_line_bytes=None)
+    got = read_numeric_table(path, log, expected_header=HEADER, max_bytes=None)
     log.raise_if_any(ValueError)
     return got[0], got[1][:, 0]
 

@@ -299,3 +299,19 @@ def test_a_truth_zip_gives_the_same_facts_as_its_folder(png_truth):
     bad = np.where(masks["c2"] > 0, 3, 0)
     assert "labels [3] are not among the truth's labels [1]" in \
         problems_of(make_zip(archive.parent / "bad.zip", {"c2.png": png_bytes(bad)}), info)
+
+
+def test_a_corrupt_truth_zip_is_a_named_value_error(tmp_path, png_truth):
+    masks = png_truth[0]
+    good = png_bytes(masks["c1"])
+    data = bytearray(make_zip(tmp_path / "t.zip", {"c1.png": good}, zipfile.ZIP_STORED).read_bytes())
+    data[data.find(good) + len(good) - 40] ^= 0xFF
+    (tmp_path / "t.zip").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="^truth t.zip, entry 'c1.png': is corrupt: its data fails the archive's CRC-32"):
+        evaluator.describe_truth("segmentation", tmp_path / "t.zip")
+    make_zip(tmp_path / "two.zip", {"a/c1.png": good, "b/c1.png": good})
+    with pytest.raises(ValueError, match="entry 'b/c1.png': has the same file name as entry 'a/c1.png'"):
+        evaluator.describe_truth("segmentation", tmp_path / "two.zip")
+    make_zip(tmp_path / "empty.zip", {"__MACOSX/._c1.png": b"", "readme/": b""})
+    with pytest.raises(ValueError, match="truth empty.zip holds no masks"):
+        evaluator.describe_truth("segmentation", tmp_path / "empty.zip")
