@@ -367,8 +367,13 @@ def read_mask(mask: MaskFile, header: MaskHeader):
     """The mask's labels as an integer array in its stored width (after :func:`read_header`
     has accepted ``header``); ValueError with the reason when the data is bad.
 
-    Reads the whole file (checking a ``.zip`` entry's CRC-32 and size) before decoding it.
+    Reads the whole file (checking a ``.zip`` entry's CRC-32 and size) before decoding it, and
+    refuses first a file larger than any encoding of a mask of that shape needs.
     """
+    limit = _max_file_bytes(header)
+    if mask.size > limit:
+        raise ValueError(f"is {mask.size:,} bytes, more than a mask of shape {tuple(header.shape)} "
+                         f"can need ({limit:,})")
     try:
         with mask.open() as fh:
             data = fh.read(mask.size + 1)
@@ -383,6 +388,13 @@ def read_mask(mask: MaskFile, header: MaskHeader):
     if arr.shape != tuple(header.shape):
         raise ValueError(f"its pixels have shape {arr.shape}, unlike its header's {tuple(header.shape)}")
     return _labels(arr)
+
+
+def _max_file_bytes(header: MaskHeader) -> int:
+    """The most bytes a PNG or gzipped NIfTI of this shape and type can take: its pixels (with
+    PNG's filter byte per row), deflate's worst-case growth (under 1%), header and extensions."""
+    raw = header.n_voxels * np.dtype(header.dtype).itemsize + header.shape[0]
+    return raw + raw // 100 + _MAX_NIFTI_OFFSET + (1 << 16)
 
 
 def _decode_png(data):

@@ -315,3 +315,11 @@ def test_a_corrupt_truth_zip_is_a_named_value_error(tmp_path, png_truth):
     make_zip(tmp_path / "empty.zip", {"__MACOSX/._c1.png": b"", "readme/": b""})
     with pytest.raises(ValueError, match="truth empty.zip holds no masks"):
         evaluator.describe_truth("segmentation", tmp_path / "empty.zip")
+
+
+def test_an_entry_larger_than_its_shape_can_need_is_refused_before_it_is_read(tmp_path, png_truth):
+    masks, _, _, info = png_truth
+    padded = png_bytes(masks["c1"]) + bytes(3 << 20)  # a real 16 × 20 PNG with 3 MiB of trailing bytes
+    archive = make_zip(tmp_path / "p.zip", {"c1.png": padded})
+    text = problems_of(archive, info)
+    assert f"entry 'c1.png', case 'c1': is {len(padded):,} bytes, more than a mask of shape (16, 20) can need" in text
