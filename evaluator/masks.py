@@ -156,6 +156,9 @@ def _open_folder(folder, log, name, ext, limits):
         if found is None:
             log.add(_unexpected(ext), file=where)
             continue
+        if found[0] in files:
+            log.add(f"is a second mask of case {found[0]!r}, after {files[found[0]].where!r}", file=where)
+            continue
         size = f.stat().st_size
         total += size
         files[found[0]] = MaskFile(found[0], found[1], where, size, _opener(f))
@@ -214,7 +217,7 @@ def _open_zip(path, log, name, ext, limits):
         archive.close()
         log.add(f"lists {len(infos):,} entries, more than the {limits.max_records:,} allowed", file=name)
         return MaskSet({})
-    files, taken, total = {}, {}, 0
+    files, taken, taken_by_case, total = {}, {}, {}, 0
     for info in infos:
         entry = info.filename.replace("\\", "/")
         where = f"{name}, entry {entry!r}"
@@ -241,6 +244,10 @@ def _open_zip(path, log, name, ext, limits):
         if found is None:
             log.add(_unexpected(ext), file=where)
             continue
+        if found[0] in files:
+            log.add(f"is a second mask of case {found[0]!r}, after entry {taken_by_case[found[0]]!r}", file=where)
+            continue
+        taken_by_case[found[0]] = entry
         total += info.file_size
         files[found[0]] = MaskFile(found[0], found[1], where, info.file_size, _entry_opener(archive, info))
     if limits.max_masks is not None and len(files) > limits.max_masks:

@@ -145,6 +145,13 @@ def test_bad_entries_are_named(tmp_path, png_truth, entries, expected):
     assert expected in problems_of(archive, info)
 
 
+def test_two_formats_of_one_case_are_refused_in_a_participants_own_check(tmp_path):
+    archive = make_zip(tmp_path / "p.zip", {"c1.png": png_bytes(np.zeros((4, 4))), "x/c1.nii.gz": b"3-D"})
+    second = "entry 'x/c1.nii.gz': is a second mask of case 'c1', after entry 'c1.png'"
+    with pytest.raises(SubmissionInvalid, match=second):
+        evaluator.validate("segmentation", archive, case_ids=["c1"], name="p.zip")
+
+
 def test_a_link_and_an_encrypted_entry_are_refused(tmp_path, png_truth):
     masks, _, _, info = png_truth
     link = zipfile.ZipInfo("c1.png")
@@ -307,7 +314,8 @@ def test_a_corrupt_truth_zip_is_a_named_value_error(tmp_path, png_truth):
     data = bytearray(make_zip(tmp_path / "t.zip", {"c1.png": good}, zipfile.ZIP_STORED).read_bytes())
     data[data.find(good) + len(good) - 40] ^= 0xFF
     (tmp_path / "t.zip").write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="^truth t.zip, entry 'c1.png': is corrupt: its data fails the archive's CRC-32"):
+    corrupt = "^truth t.zip, entry 'c1.png': is corrupt: its data fails the archive's CRC-32"
+    with pytest.raises(ValueError, match=corrupt):
         evaluator.describe_truth("segmentation", tmp_path / "t.zip")
     make_zip(tmp_path / "two.zip", {"a/c1.png": good, "b/c1.png": good})
     with pytest.raises(ValueError, match="entry 'b/c1.png': has the same file name as entry 'a/c1.png'"):
