@@ -268,13 +268,6 @@ class _Unreadable(ValueError):
     pass
 
 
-def _read_exactly(fh, n):
-    data = fh.read(n)
-    if len(data) < n:
-        raise _Unreadable("is cut short")
-    return data
-
-
 def read_header(mask: MaskFile, *, png_spacing=None) -> MaskHeader:
     """The shape, stored type and spacing of a mask, from its first bytes only.
 
