@@ -226,6 +226,72 @@ def bench_bootstrap(teams, cases, reps):
         note=f"(loop timed on {k} replicates)")
 
 
+def bench_mask_zip(n_vol, shape):
+    """Validating a participant's .zip of masks in place, next to unpacking it first (the old way)."""
+    import shutil
+    import tempfile
+    import tracemalloc
+    import zipfile
+
+    import nibabel as nib
+
+    print(f"\nValidate a .zip of {n_vol} NIfTI masks of {shape[0]}x{shape[1]}x{shape[2]} against the truth's facts")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = os.path.join(tmp, "masks")
+        os.mkdir(folder)
+        for i in range(n_vol):
+            m = volume(np.random.default_rng(i), shape).astype(np.uint8)
+            nib.save(nib.Nifti1Image(m, np.diag([0.8, 0.8, 2.5, 1.0])), os.path.join(folder, f"case{i}.nii.gz"))
+        archive = os.path.join(tmp, "upload.zip")
+        with zipfile.ZipFile(archive, "w") as z:
+            for f in sorted(os.listdir(folder)):
+                z.write(os.path.join(folder, f), f"results/{f}")
+        facts = evaluator.describe_truth("segmentation", folder)
+
+        def unpack_then_validate():
+            out = os.path.join(tmp, "unpacked")
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(out)
+            evaluator.validate("segmentation", os.path.join(out, "results"), truth_info=facts)
+            shutil.rmtree(out)
+
+        ours_t, _ = timed(evaluator.validate, "segmentation", archive, truth_info=facts, name="upload.zip")
+        ref_t, _ = timed(unpack_then_validate)
+        tracemalloc.start()
+        evaluator.validate("segmentation", archive, truth_info=facts, name="upload.zip")
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        row("validate in place", ours_t, ref_t, "extractall, then the folder", nbytes=os.path.getsize(archive),
+            note=f"(peak traced memory {peak / 2**20:.1f} MiB; one mask is {np.prod(shape) / 2**20:.1f} MiB)")
+
+
+def bench_split(n):
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    print(f"\nPublic/private split of {n:,} cases, 4 strata, patients of 1-3 cases")
+    rng = np.random.default_rng(4)
+    ids = [f"c{i}" for i in range(n)]
+    strata = {c: f"s{rng.integers(0, 4)}" for c in ids}
+    groups = {c: f"p{i // int(rng.integers(1, 4))}" for i, c in enumerate(ids)}
+
+    def sklearn_split():
+        folds = StratifiedGroupKFold(2, shuffle=True, random_state=0)
+        return next(folds.split(np.zeros(n), [strata[c] for c in ids], [groups[c] for c in ids]))[1]
+
+    def imbalance(private):
+        return sum(abs(sum(c in private for c in ids if strata[c] == s) - n_s / 2)
+                   for s, n_s in zip(*np.unique(list(strata.values()), return_counts=True)))
+
+    ours_t, ours = timed(evaluator.split_cases, ids, strata=strata, groups=groups, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_t, ref = timed(sklearn_split)
+    mine = imbalance({c for c, part in ours.items() if part == "private"})
+    theirs = imbalance({ids[i] for i in ref})
+    row("split_cases (stratified, grouped)", ours_t, ref_t, "StratifiedGroupKFold(2)",
+        note=f"(cases off target, summed over strata: {mine:g} vs {theirs:g})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="reduced sizes")
@@ -249,11 +315,15 @@ def main():
         bench_map(3_000)
         bench_segmentation(3, (128, 128, 64), monai_ok)
         bench_bootstrap(10, 2_000, 200)
+        bench_mask_zip(5, (128, 128, 64))
+        bench_split(10_000)
     else:
         bench_auc(1_000_000)
         bench_map(30_000)
         bench_segmentation(50, (256, 256, 128), monai_ok)
         bench_bootstrap(50, 10_000, 1_000)
+        bench_mask_zip(50, (256, 256, 128))
+        bench_split(150_000)
 
 
 if __name__ == "__main__":

@@ -6,16 +6,16 @@ A framework-free library: it never imports Django, Celery or the site.
 >>> result = evaluator.score("classification", "truth.csv", "predictions.csv")  # doctest: +SKIP
 >>> result["metrics"]["auc"], result["metrics"]["auc_ci"]                        # doctest: +SKIP
 
-See ``evaluator.tasks.<task>`` for each task's file formats and options, and METRICS.md for
-the definitions.
+See ``evaluator.tasks.<task>`` and README.md for each task's file formats and options.
 """
 
 from ._device import pick_device
-from .api import TASKS, predictions_header, truth_case_ids
-from .interim import describe_truth, score, split_cases, task_options, validate
+from .api import TASKS, describe_truth, predictions_header, score, task_options, truth_case_ids, validate
 from .problems import Problem, SubmissionInvalid
 from .registry import Metric, METRICS, _load
+from .splits import split_cases
 
 _load()
 
-__all__ = ["TASKS", "score", "validate", "truth_case_ids", "predictions_header", "SubmissionInvalid", "Problem", "METRICS", "Metric", "pick_device"]
+__all__ = ["TASKS", "score", "validate", "describe_truth", "truth_case_ids", "predictions_header", "task_options",
+           "split_cases", "SubmissionInvalid", "Problem", "METRICS", "Metric", "pick_device"]

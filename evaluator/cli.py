@@ -6,10 +6,11 @@ Exit codes: 0 ok, 1 invalid submission, 2 usage error or bad truth/options.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 
-from .api import TASKS, score, validate
+from .api import TASKS, describe_truth, score, validate
 from .problems import SubmissionInvalid
 
 
@@ -37,7 +38,8 @@ def _parser():
     s.add_argument("--truth", required=True)
     g = v.add_mutually_exclusive_group(required=True)
     g.add_argument("--truth")
-    g.add_argument("--case-ids", help="a text file with one case id per line (the participant's check)")
+    g.add_argument("--case-ids", help="the case ids (the participant's check): the CSV the site serves "
+                                      "(a 'case_id' header line, then one id per line), or one id per line")
     return p
 
 
@@ -48,13 +50,14 @@ def main(argv=None) -> int:
         if args.command == "score":
             print(json.dumps(score(args.task, args.truth, args.predictions, options)))
             return 0
-        case_ids = None
         if args.case_ids:
-            with open(args.case_ids, encoding="utf-8") as fh:
-                case_ids = [line.strip() for line in fh if line.strip()]
-        validate(args.task, args.predictions, truth=args.truth, case_ids=case_ids, options=options)
-        n = len(case_ids) if case_ids is not None else _count_cases(args.task, args.truth, options)
-        print(f"OK: {n} cases")
+            case_ids = read_case_ids(args.case_ids)
+            validate(args.task, args.predictions, case_ids=case_ids, options=options)
+        else:
+            facts = describe_truth(args.task, args.truth, options)
+            validate(args.task, args.predictions, truth_info=facts, options=options)
+            case_ids = facts["case_ids"]
+        print(f"OK: {len(case_ids)} cases")
         return 0
     except SubmissionInvalid as exc:
         print(str(exc), file=sys.stdout if args.command == "validate" else sys.stderr)
@@ -64,10 +67,16 @@ def main(argv=None) -> int:
         return 2
 
 
-def _count_cases(task, truth, options):
-    import importlib
-
-    mod = importlib.import_module(f"evaluator.tasks.{task}")
-    if task == "segmentation":
-        return len(mod._truth(truth, mod.resolve_options(options, mod.DEFAULTS, task))[0])
-    return len(mod.read_truth(truth)[1 if task == "classification" else 0])
+def read_case_ids(path) -> list[str]:
+    """The ids of a case-ids file: the site's CSV (header ``case_id``) or a plain list."""
+    ids = []
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        for row in reader:
+            if not row or not any(f.strip() for f in row):
+                continue
+            if len(row) != 1:
+                raise ValueError(f"{path}, row {reader.line_num}: expected one case id per line, "
+                                 f"found {len(row)} columns")
+            ids.append(row[0].strip())
+    return ids[1:] if ids[:1] == ["case_id"] else ids

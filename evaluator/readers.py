@@ -1,27 +1,37 @@
 """Streaming CSV reading shared by the submission formats.
 
 The reader never loads a whole file: it refuses a file over ``max_bytes`` from its size
-alone, reads line by line, stops at the first NUL byte or invalid UTF-8, and stops once a
-file has more data rows than ``max_rows``.
+alone, reads line by line with a length limit, stops at the first NUL byte, invalid UTF-8 or
+unterminated quote, and stops a few rows after a file has more data rows than ``max_rows``.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import math
 import os
 from pathlib import Path
 
 from .problems import ProblemLog
 
-__all__ = ["DEFAULT_MAX_BYTES", "iter_csv", "parse_float", "format_header"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_LINE_BYTES", "iter_csv", "parse_float", "format_header"]
 
 #: Default size limit of a submitted CSV file (option ``max_bytes``).
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 
 
+#: Default length limit of one CSV line (option ``max_line_bytes``).
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+
+#: How many rows past the truth's case count are read (and named) before reading stops.
+EXTRA_ROWS = 16
+
+
 class _BinaryFile(Exception):
+    pass
+
+
+class _LongLine(Exception):
     pass
 
 
@@ -29,11 +39,16 @@ def format_header(fields) -> str:
     return ",".join(fields)
 
 
-def iter_csv(path, log: ProblemLog, *, max_bytes=DEFAULT_MAX_BYTES, max_rows=None):
+def iter_csv(path, log: ProblemLog, *, max_bytes=DEFAULT_MAX_BYTES, max_rows=None,
+             max_line_bytes=DEFAULT_MAX_LINE_BYTES):
     """Yield ``(header, rows)`` where rows yields ``(row_number, fields)``.
 
     Returns ``None`` (after logging the problem) when the file cannot be read as CSV.
     Row numbers are 1-based line numbers; the header is row 1. Blank lines are skipped.
+    Lines are read with a length limit (``max_line_bytes``), so that a one-line file of many
+    megabytes costs no more memory than the limit. Reading stops ``EXTRA_ROWS`` rows past
+    ``max_rows``, so that the rows beyond the truth's case count are still named (as
+    duplicates or unknown cases) before the file is called too long.
     """
     path = Path(path)
     try:
@@ -51,63 +66,85 @@ def iter_csv(path, log: ProblemLog, *, max_bytes=DEFAULT_MAX_BYTES, max_rows=Non
         log.add(f"is {size:,} bytes, over the limit of {int(max_bytes):,} bytes")
         return None
     raw = open(path, "rb")
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    line_limit = int(max_line_bytes) if max_line_bytes is not None else -1
 
     def lines():
-        for line in text:
-            if "\x00" in line:
+        first = True
+        while True:
+            line = raw.readline(line_limit + 1 if line_limit >= 0 else -1)
+            if not line:
+                return
+            if line_limit >= 0 and len(line) > line_limit:
+                raise _LongLine
+            if b"\x00" in line:
                 raise _BinaryFile
-            yield line
+            yield line.decode("utf-8-sig" if first else "utf-8")
+            first = False
 
-    reader = csv.reader(lines())
+    reader = csv.reader(lines(), strict=True)
+    last_row = [0]  # the line number of the last row read: a bad quote starts after it
+
+    def read_one():
+        fields = next(reader)
+        start, last_row[0] = last_row[0] + 1, reader.line_num
+        return start, fields
+
+    def problem(exc):
+        """The message for what stopped the reading, or None for a clean end."""
+        if isinstance(exc, _BinaryFile):
+            return "is a binary file, not CSV text (contains NUL bytes)"
+        if isinstance(exc, UnicodeDecodeError):
+            return "is not UTF-8 text (is it a binary file?)"
+        if isinstance(exc, _LongLine):
+            return f"has a line longer than the limit of {line_limit:,} bytes"
+        if "unexpected end of data" in str(exc):
+            return f"has an unterminated quote (\") starting in row {last_row[0] + 1}"
+        if "field larger than field limit" in str(exc):
+            return (f"has a field longer than {csv.field_size_limit():,} characters "
+                    f"(an unterminated quote (\") after row {last_row[0]}?)")
+        return f"is not valid CSV ({exc})"
 
     def first_row():
-        for fields in reader:
+        while True:
+            try:
+                _, fields = read_one()
+            except StopIteration:
+                return None
             if fields and any(f.strip() for f in fields):
                 return [f.strip() for f in fields]
-        return None
 
     try:
         header = first_row()
-    except _BinaryFile:
-        log.add("is a binary file, not CSV text (contains NUL bytes)")
-        text.close()
-        return None
-    except UnicodeDecodeError:
-        log.add("is not UTF-8 text (is it a binary file?)")
-        text.close()
-        return None
-    except csv.Error as exc:
-        log.add(f"is not valid CSV ({exc})")
-        text.close()
+    except (_BinaryFile, _LongLine, UnicodeDecodeError, csv.Error) as exc:
+        log.add(problem(exc), row=1 if isinstance(exc, _LongLine) else None)
+        raw.close()
         return None
     if header is None:
         log.add("has no header and no rows")
-        text.close()
+        raw.close()
         return None
 
     def rows():
         n = 0
         try:
-            for fields in reader:
+            while True:
+                try:
+                    start, fields = read_one()
+                except StopIteration:
+                    break
                 if not fields or not any(f.strip() for f in fields):
                     continue
                 n += 1
-                if max_rows is not None and n > max_rows:
-                    log.add(f"has more rows than the {max_rows} allowed; reading stopped here",
-                            row=reader.line_num)
+                if max_rows is not None and n > max_rows + EXTRA_ROWS:
+                    log.add(f"has more rows than the {max_rows} allowed; reading stopped here", row=start)
                     return
-                yield reader.line_num, [f.strip() for f in fields]
+                yield start, [f.strip() for f in fields]
             if n == 0:
                 log.add("has a header but no rows")
-        except _BinaryFile:
-            log.add("is a binary file, not CSV text (contains NUL bytes)", row=reader.line_num + 1)
-        except UnicodeDecodeError:
-            log.add("is not UTF-8 text (is it a binary file?)", row=reader.line_num + 1)
-        except csv.Error as exc:
-            log.add(f"is not valid CSV ({exc})", row=reader.line_num)
+        except (_BinaryFile, _LongLine, UnicodeDecodeError, csv.Error) as exc:
+            log.add(problem(exc), row=last_row[0] + 1)
         finally:
-            text.close()
+            raw.close()
 
     return header, rows()
 
@@ -117,6 +154,8 @@ def parse_float(text: str, log: ProblemLog, *, row, column, case_id=None, lo=Non
     try:
         value = float(text)
     except ValueError:
+        value = None
+    if value is None or "_" in text or not text.isascii():  # float() takes "1_000" and "١٢" too
         log.add(f"{text!r} is not a number", row=row, column=column, case_id=case_id)
         return None
     if not math.isfinite(value):
@@ -129,8 +168,8 @@ def parse_float(text: str, log: ProblemLog, *, row, column, case_id=None, lo=Non
 
 
 def read_numeric_table(path, log: ProblemLog, *, expected_header, allowed_ids=None, lo=None, hi=None,
-                       max_bytes=DEFAULT_MAX_BYTES, max_rows=None):
-    """Read ``case_id,<k numeric columns>`` with the exact ``expected_header``.
+                       max_bytes=DEFAULT_MAX_BYTES, max_rows=None, max_line_bytes=DEFAULT_MAX_LINE_BYTES):
+    """Read ``case_id,<k numeric columns>`` with the ``expected_header`` (or one of several).
 
     Returns ``(ids, values, rows)`` (``values`` of shape (n, k), ``rows`` the line numbers) or
     ``None`` when the file could not be read; every problem goes to ``log``. ``allowed_ids``
@@ -138,13 +177,15 @@ def read_numeric_table(path, log: ProblemLog, *, expected_header, allowed_ids=No
     """
     import numpy as np
 
-    got = iter_csv(path, log, max_bytes=max_bytes, max_rows=max_rows)
+    got = iter_csv(path, log, max_bytes=max_bytes, max_rows=max_rows, max_line_bytes=max_line_bytes)
     if got is None:
         return None
     header, rows = got
-    if header != list(expected_header):
-        log.add(f"wrong header: expected {format_header(expected_header)!r}, found {format_header(header)!r}",
-                row=1)
+    accepted = [list(h) for h in expected_header] if isinstance(expected_header[0], (list, tuple)) \
+        else [list(expected_header)]
+    if header not in accepted:
+        wanted = " or ".join(repr(format_header(h)) for h in accepted)
+        log.add(f"wrong header: expected {wanted}, found {format_header(header)!r}", row=1)
         rows.close()
         return None
     k = len(header)

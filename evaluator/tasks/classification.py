@@ -5,11 +5,11 @@ Formats
 Truth: CSV ``case_id,<label 1>,...,<label k>`` with 0/1 values. One label column is a binary
 task; several are a multi-label task.
 
-Predictions: one probability in [0, 1] per truth label, with the **same header as the truth**,
-except that when the truth has a single label column the predictions header is exactly
-``case_id,score``. One row per case; a case may be missing (it is then scored as the worst
-possible prediction: a positive below every other score, a negative above every other, and
-counted in ``missing_cases``).
+Predictions: one probability in [0, 1] per truth label, with the **same header as the truth**;
+when the truth has a single label column, ``case_id,score`` is accepted too (and is the
+header :func:`evaluator.predictions_header` gives). One row per case; a case may be missing
+(it is then scored as the worst possible prediction: a positive below every other score, a
+negative above every other, and counted in ``missing_cases``).
 
 Options
 -------
@@ -22,7 +22,7 @@ log_loss_weights (None): ``{label: weight}`` for the weighted multi-label log lo
     (RSNA hemorrhage: ``{"any": 2}``; unlisted labels weigh 1).
 labels (None): label names, for validating with ``case_ids`` instead of the truth.
 alpha (0.05): 1 − confidence level of ``auc_ci``.
-max_bytes (200 MB): size limit of the predictions file.
+max_bytes (200 MB), max_line_bytes (1 MiB): size limits of the predictions file and of a line.
 """
 
 from __future__ import annotations
@@ -34,16 +34,24 @@ import numpy as np
 from .. import classification as C
 from ..problems import ProblemLog
 from ..readers import read_numeric_table
-from ._common import clean, ids_from, label_of, resolve_options, truth_log
+from ._common import (CSV_HELP, CSV_OPTIONS, case_facts, clean, label_of, resolve_options, subset_rows,
+                      truth_log)
 
-DEFAULTS = {"threshold": 0.5, "target_sensitivity": None, "log_loss_weights": None, "labels": None,
-            "alpha": 0.05}
+DEFAULTS = {**CSV_OPTIONS, "threshold": 0.5, "target_sensitivity": None, "log_loss_weights": None,
+            "labels": None, "alpha": 0.05}
+HELP = {**CSV_HELP,
+        "threshold": ("float", "A case is positive when its score is at least this (sensitivity, specificity)."),
+        "target_sensitivity": ("float", "Also report the operating point: the highest threshold reaching "
+                               "this sensitivity, and the specificity there."),
+        "log_loss_weights": ("dict", "{label: weight} for the weighted multi-label log loss (RSNA: {\"any\": 2})."),
+        "labels": ("list", "Label names, for validating with case ids instead of the truth."),
+        "alpha": ("float", "1 − confidence level of auc_ci (DeLong).")}
 MISSING_POSITIVE, MISSING_NEGATIVE = -1.0, 2.0
 
 
-def read_truth(path):
+def read_truth(path, name=None):
     """Return ``(labels, ids, Y)``; a bad truth file raises ValueError."""
-    log = truth_log(path)
+    log = truth_log(path, name)
     from ..readers import iter_csv
 
     got = iter_csv(path, log, max_bytes=None)
@@ -52,16 +60,16 @@ def read_truth(path):
     header, rows = got
     rows.close()
     if len(header) < 2 or header[0] != "case_id":
-        raise ValueError(f"truth {label_of(path)}: header must be 'case_id,<label>...', found {','.join(header)!r}")
+        raise ValueError(f"{log.file}: header must be 'case_id,<label>...', found {','.join(header)!r}")
     if len(set(header)) != len(header):
-        raise ValueError(f"truth {label_of(path)}: header has duplicate column names")
+        raise ValueError(f"{log.file}: header has duplicate column names")
     got = read_numeric_table(path, log, expected_header=header, max_bytes=None)
     log.raise_if_any(ValueError)
     ids, Y, lines = got
     bad = ~np.isin(Y, (0.0, 1.0))
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise ValueError(f"truth {label_of(path)}, row {lines[i]}, column {header[1 + j]!r}: "
+        raise ValueError(f"{log.file}, row {lines[i]}, column {header[1 + j]!r}: "
                          f"labels must be 0 or 1, found {Y[i, j]:g}")
     return header[1:], ids, Y
 
@@ -70,60 +78,83 @@ def expected_header(labels):
     return ["case_id", "score"] if len(labels) == 1 else ["case_id", *labels]
 
 
-def read_predictions(path, labels, ids, options):
-    """Validate and read the predictions; raise SubmissionInvalid listing every problem."""
-    log = ProblemLog(label_of(path))
-    got = read_numeric_table(path, log, expected_header=expected_header(labels), allowed_ids=set(ids),
-                             lo=0.0, hi=1.0, max_bytes=options["max_bytes"], max_rows=len(ids))
+def accepted_headers(labels):
+    """The predictions headers accepted: the truth's own, and ``case_id,score`` for one label."""
+    own = ["case_id", *labels]
+    return [["case_id", "score"], own] if len(labels) == 1 and labels[0] != "score" else [own]
+
+
+def describe(truth, options, *, strict=True, name=None):
+    """The facts of a truth; with ``strict``, a label with one class is a ValueError."""
+    labels, ids, Y = read_truth(truth, name)
+    if strict:
+        for j, label in enumerate(labels):
+            classes = set(Y[:, j].tolist())
+            if len(classes) < 2:
+                raise ValueError(
+                    f"truth {label_of(truth, name)}: label {label!r} has only one class (all {int(classes.pop())}); "
+                    "a test set needs positive and negative cases, or its AUC is undefined"
+                )
+    if len(labels) == 1:
+        strata = [str(int(y)) for y in Y[:, 0]]
+    else:
+        strata = ["+".join(lab for lab, y in zip(labels, row) if y) or "none" for row in Y]
+    return case_facts("classification", ids, header=expected_header(labels), labels=list(labels),
+                      strata=dict(zip(ids, strata)))
+
+
+def read_predictions(path, labels, ids, options, name=None):
+    """Validate and read the predictions; raise SubmissionInvalid listing every problem.
+
+    Returns ``(ids, P)`` with the columns of ``P`` in the order of ``labels``.
+    """
+    log = ProblemLog(label_of(path, name))
+    got = read_numeric_table(path, log, expected_header=accepted_headers(labels), allowed_ids=set(ids),
+                             lo=0.0, hi=1.0, max_bytes=options["max_bytes"], max_rows=len(ids),
+                             max_line_bytes=options["max_line_bytes"])
     log.raise_if_any()
     return got[0], got[1]
 
 
-def validate(predictions, *, truth=None, case_ids=None, options=None):
+def validate(predictions, facts, options=None, name=None):
     options = resolve_options(options, DEFAULTS, "classification")
-    if truth is not None:
-        labels, ids, _ = read_truth(truth)
-    else:
-        ids = ids_from(case_ids)
-        labels = options["labels"]
-        if labels is None:
-            labels = _labels_from_header(predictions)
-    read_predictions(predictions, list(labels), ids, options)
+    labels = facts["labels"] or options["labels"] or _labels_from_header(predictions, name)
+    read_predictions(predictions, list(labels), facts["case_ids"], options, name)
 
 
-def _labels_from_header(path):
+def _labels_from_header(path, name):
     """Without truth or ``labels``: take the labels from the predictions header."""
     from ..readers import iter_csv
 
-    log = ProblemLog(label_of(path))
+    log = ProblemLog(label_of(path, name))
     got = iter_csv(path, log, max_bytes=None)
     if got is None:
         log.raise_if_any()
     header, rows = got
     rows.close()
-    if header == ["case_id", "score"]:
-        return ["score"]
     if len(header) < 2 or header[0] != "case_id":
         log.add(f"wrong header: expected 'case_id,score' or 'case_id,<label>,...', found {','.join(header)!r}", row=1)
         log.raise_if_any()
     return header[1:]
 
 
-def score(truth, predictions, options=None):
+def score(truth, predictions, options=None, case_ids=None, name=None):
     options = resolve_options(options, DEFAULTS, "classification")
     labels, ids, Y = read_truth(truth)
-    pred_ids, P = read_predictions(predictions, labels, ids, options)
+    pred_ids, P = read_predictions(predictions, labels, ids, options, name)
     index = {c: i for i, c in enumerate(ids)}
     S = np.where(Y == 1, MISSING_POSITIVE, MISSING_NEGATIVE)
     present = np.zeros(len(ids), dtype=bool)
     rows = np.fromiter((index[c] for c in pred_ids), dtype=np.int64, count=len(pred_ids))
     S[rows] = P
     present[rows] = True
+    keep = subset_rows(ids, case_ids)
+    ids, Y, S, present = [ids[i] for i in keep], Y[keep], S[keep], present[keep]
     weights = np.ones(len(labels))
-    for name, w in (options["log_loss_weights"] or {}).items():
-        if name not in labels:
-            raise ValueError(f"log_loss_weights names {name!r}, which is not a truth label ({', '.join(labels)})")
-        weights[labels.index(name)] = float(w)
+    for label, w in (options["log_loss_weights"] or {}).items():
+        if label not in labels:
+            raise ValueError(f"log_loss_weights names {label!r}, which is not a truth label ({', '.join(labels)})")
+        weights[labels.index(label)] = float(w)
     metrics = compute_metrics(Y, S, labels, options, weights)
     Sc = np.clip(S, np.finfo(np.float64).eps, 1 - np.finfo(np.float64).eps)
     per_case_loss = -(Y * np.log(Sc) + (1 - Y) * np.log1p(-Sc)) @ weights / weights.sum()

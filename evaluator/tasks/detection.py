@@ -17,35 +17,40 @@ images with neither truth nor predictions left out), ``froc`` (LUNA16 CPM, sensi
 Options
 -------
 iou_thresholds (0.40, 0.45, ..., 0.75); froc_iou (None: a hit is a prediction whose centre is
-inside the truth box; a number: IoU above it); froc_fp_rates (1/8 ... 8); max_bytes (200 MB).
+inside the truth box; a number: IoU above it); froc_fp_rates (1/8 ... 8); max_bytes (200 MB),
+max_line_bytes (1 MiB).
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from .. import detection as D
 from ..problems import ProblemLog
 from ..readers import iter_csv, format_header, parse_float
-from ._common import clean, ids_from, label_of, resolve_options, truth_log
+from ._common import (CSV_HELP, CSV_OPTIONS, case_facts, clean, label_of, resolve_options, subset_rows,
+                      truth_log)
 
-DEFAULTS = {"iou_thresholds": D.RSNA_IOU_THRESHOLDS, "froc_iou": None, "froc_fp_rates": D.FROC_FP_RATES}
+DEFAULTS = {**CSV_OPTIONS, "iou_thresholds": D.RSNA_IOU_THRESHOLDS, "froc_iou": None,
+            "froc_fp_rates": D.FROC_FP_RATES}
+HELP = {**CSV_HELP,
+        "iou_thresholds": ("list", "IoU thresholds of the mAP (RSNA: 0.40, 0.45, ..., 0.75)."),
+        "froc_iou": ("float", "FROC hit rule: empty for centre-in-box (LUNA16), or an IoU a hit must exceed."),
+        "froc_fp_rates": ("list", "False positives per image at which the FROC reads the sensitivity.")}
 TRUTH_HEADER = ["patientId", "x", "y", "width", "height", "Target"]
 PRED_HEADER = ["patientId", "PredictionString"]
 
 
-def read_truth(path):
+def read_truth(path, name=None):
     """Return ``(ids, boxes)`` with ``boxes[i]`` an (k, 4) array; a bad file raises ValueError."""
-    log = truth_log(path)
+    log = truth_log(path, name)
     got = iter_csv(path, log, max_bytes=None)
     if got is None:
         log.raise_if_any(ValueError)
     header, rows = got
     if header != TRUTH_HEADER:
         rows.close()
-        raise ValueError(f"truth {label_of(path)}: expected header {format_header(TRUTH_HEADER)!r}, "
+        raise ValueError(f"{log.file}: expected header {format_header(TRUTH_HEADER)!r}, "
                          f"found {format_header(header)!r}")
     boxes: dict[str, list] = {}
     for row, f in rows:
@@ -70,10 +75,17 @@ def read_truth(path):
     return ids, [np.asarray(boxes[i], dtype=np.float64).reshape(-1, 4) for i in ids]
 
 
-def read_predictions(path, ids, options):
+def describe(truth, options, *, strict=True, name=None):
+    ids, boxes = read_truth(truth, name)
+    strata = {i: "positive" if len(b) else "negative" for i, b in zip(ids, boxes)}
+    return case_facts("detection", ids, header=list(PRED_HEADER), strata=strata)
+
+
+def read_predictions(path, ids, options, name=None):
     """Return ``{patientId: (p, 5) array}``; raise SubmissionInvalid listing every problem."""
-    log = ProblemLog(label_of(path))
-    got = iter_csv(path, log, max_bytes=options["max_bytes"], max_rows=len(ids))
+    log = ProblemLog(label_of(path, name))
+    got = iter_csv(path, log, max_bytes=options["max_bytes"], max_rows=len(ids),
+                   max_line_bytes=options["max_line_bytes"])
     out = {}
     if got is not None:
         header, rows = got
@@ -110,13 +122,8 @@ def _parse_prediction_string(text, log, row, pid):
         return None
     vals = []
     for tok in tokens:
-        try:
-            v = float(tok)
-        except ValueError:
-            log.add(f"{tok!r} is not a number", row=row, column="PredictionString", case_id=pid)
-            return None
-        if not math.isfinite(v):
-            log.add(f"{tok!r} is not a finite number", row=row, column="PredictionString", case_id=pid)
+        v = parse_float(tok, log, row=row, column="PredictionString", case_id=pid)
+        if v is None:
             return None
         vals.append(v)
     arr = np.asarray(vals, dtype=np.float64).reshape(-1, 5)
@@ -126,16 +133,17 @@ def _parse_prediction_string(text, log, row, pid):
     return arr
 
 
-def validate(predictions, *, truth=None, case_ids=None, options=None):
+def validate(predictions, facts, options=None, name=None):
     options = resolve_options(options, DEFAULTS, "detection")
-    ids = read_truth(truth)[0] if truth is not None else ids_from(case_ids)
-    read_predictions(predictions, ids, options)
+    read_predictions(predictions, facts["case_ids"], options, name)
 
 
-def score(truth, predictions, options=None):
+def score(truth, predictions, options=None, case_ids=None, name=None):
     options = resolve_options(options, DEFAULTS, "detection")
     ids, boxes = read_truth(truth)
-    preds = read_predictions(predictions, ids, options)
+    preds = read_predictions(predictions, ids, options, name)
+    keep = subset_rows(ids, case_ids)
+    ids, boxes = [ids[i] for i in keep], [boxes[i] for i in keep]
     plist = [preds.get(i, np.zeros((0, 5))) for i in ids]
     per_image = D.rsna_map_per_image(boxes, plist, thresholds=tuple(options["iou_thresholds"]))
     kept = per_image[~np.isnan(per_image)]

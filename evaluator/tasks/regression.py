@@ -8,9 +8,9 @@ Options
 -------
 value_range (None): ``[low, high]``, the range the organizer allows. A missing case is scored
     as the largest error the range allows, max(|y − low|, |y − high|); without the option the
-    range of the truth values is used.
+    range of all the truth's values is used (also when scoring a subset of its cases).
 alpha (0.05), n_resamples (1000), seed (0): the bootstrap percentile interval ``mae_ci``.
-max_bytes (200 MB): size limit of the predictions file.
+max_bytes (200 MB), max_line_bytes (1 MiB): size limits of the predictions file and of a line.
 """
 
 from __future__ import annotations
@@ -20,39 +20,51 @@ import numpy as np
 from ..problems import ProblemLog
 from ..readers import read_numeric_table
 from .. import regression as R
-from ._common import clean, ids_from, label_of, resolve_options, truth_log
+from ._common import (CSV_HELP, CSV_OPTIONS, case_facts, clean, label_of, quartile_bins, resolve_options,
+                      subset_rows, truth_log)
 
-DEFAULTS = {"value_range": None, "alpha": 0.05, "n_resamples": 1000, "seed": 0}
+DEFAULTS = {**CSV_OPTIONS, "value_range": None, "alpha": 0.05, "n_resamples": 1000, "seed": 0}
+HELP = {**CSV_HELP,
+        "value_range": ("list", "[low, high], the values allowed; a missing case scores the largest error "
+                        "this allows (default: the truth's range)."),
+        "alpha": ("float", "1 − confidence level of mae_ci."),
+        "n_resamples": ("int", "Bootstrap resamples of mae_ci."),
+        "seed": ("int", "Seed of the bootstrap of mae_ci.")}
 HEADER = ["case_id", "value"]
 
 
-def read_truth(path):
-    log = truth_log(path)
+def read_truth(path, name=None):
+    log = truth_log(path, name)
     got = read_numeric_table(path, log, expected_header=HEADER, max_bytes=None)
     log.raise_if_any(ValueError)
     return got[0], got[1][:, 0]
 
 
-def read_predictions(path, ids, options):
-    log = ProblemLog(label_of(path))
+def describe(truth, options, *, strict=True, name=None):
+    ids, y = read_truth(truth, name)
+    return case_facts("regression", ids, header=list(HEADER), strata=dict(zip(ids, quartile_bins(y))))
+
+
+def read_predictions(path, ids, options, name=None):
+    log = ProblemLog(label_of(path, name))
     got = read_numeric_table(path, log, expected_header=HEADER, allowed_ids=set(ids),
-                             max_bytes=options["max_bytes"], max_rows=len(ids))
+                             max_bytes=options["max_bytes"], max_rows=len(ids),
+                             max_line_bytes=options["max_line_bytes"])
     log.raise_if_any()
     return got[0], got[1][:, 0]
 
 
-def validate(predictions, *, truth=None, case_ids=None, options=None):
+def validate(predictions, facts, options=None, name=None):
     options = resolve_options(options, DEFAULTS, "regression")
-    ids = read_truth(truth)[0] if truth is not None else ids_from(case_ids)
-    read_predictions(predictions, ids, options)
+    read_predictions(predictions, facts["case_ids"], options, name)
 
 
-def score(truth, predictions, options=None):
+def score(truth, predictions, options=None, case_ids=None, name=None):
     from ..statistics import bootstrap_ci
 
     options = resolve_options(options, DEFAULTS, "regression")
     ids, y = read_truth(truth)
-    pred_ids, p = read_predictions(predictions, ids, options)
+    pred_ids, p = read_predictions(predictions, ids, options, name)
     if options["value_range"] is not None:
         lo, hi = (float(v) for v in options["value_range"])
         if not lo < hi:
@@ -65,9 +77,15 @@ def score(truth, predictions, options=None):
     rows = np.fromiter((index[c] for c in pred_ids), dtype=np.int64, count=len(pred_ids))
     yhat[rows] = p
     present[rows] = True
-    err = np.abs(y - yhat)
-    low, high = bootstrap_ci(err, n_resamples=int(options["n_resamples"]), alpha=float(options["alpha"]),
-                             seed=int(options["seed"]))
+    keep = subset_rows(ids, case_ids)
+    ids, y, yhat, present = [ids[i] for i in keep], y[keep], yhat[keep], present[keep]
+    with np.errstate(over="ignore"):  # an overflow is reported in the result's notes
+        err = np.abs(y - yhat)
+    if np.isfinite(err).all():
+        low, high = bootstrap_ci(err, n_resamples=int(options["n_resamples"]), alpha=float(options["alpha"]),
+                                 seed=int(options["seed"]))
+    else:  # an error beyond float64 (1e308 against -1e308): no interval; the result notes it
+        low = high = float("inf")
     metrics = {"mae": R.mean_absolute_error(y, yhat), "mae_ci": [clean(low), clean(high)],
                "rmse": R.root_mean_squared_error(y, yhat)}
     per_case = [{"case_id": c, "missing": bool(not present[i]), "absolute_error": float(err[i])}

@@ -71,9 +71,14 @@ def test_multi_label_uses_the_truth_header_and_macro_averages(write, rng):
     assert "operating_specificity/any" in m
 
 
-def test_binary_predictions_must_be_named_score(write):
-    exc = problems(write, "case_id,label\na,0.5\n")
-    assert "expected 'case_id,score', found 'case_id,label'" in str(exc)
+def test_binary_predictions_take_score_or_the_truths_own_label_header(write):
+    t = write("t.csv", TRUTH)
+    with_label = evaluator.score("classification", t, write("p1.csv", GOOD.replace("score", "label")))
+    with_score = evaluator.score("classification", t, write("p2.csv", GOOD))
+    assert with_label["metrics"] == with_score["metrics"]
+    evaluator.validate("classification", write("p3.csv", "case_id,label\na,0.5\n"), case_ids=list("abcdef"))
+    exc = problems(write, "case_id,prob\na,0.5\n")
+    assert "expected 'case_id,score' or 'case_id,label', found 'case_id,prob'" in str(exc)
     assert exc.problems[0].row == 1
 
 
@@ -82,7 +87,7 @@ def test_binary_predictions_must_be_named_score(write):
     ("case_id,score\n", "has a header but no rows"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
     (b"case_id,score\na,0.5\n\xff\xfe\xfa,0.3\n", "not UTF-8"),
-    ("id,prob\na,0.5\n", "expected 'case_id,score', found 'id,prob'"),
+    ("id,prob\na,0.5\n", "expected 'case_id,score' or 'case_id,label', found 'id,prob'"),
     ("case_id,score\na,0.5\nb,0.2\na,0.3\n", "duplicate case id 'a': rows 2 and 4"),
     ("case_id,score\nzz,0.5\n", "unknown case id 'zz'"),
     ("case_id,score\na,abc\n", "'abc' is not a number"),

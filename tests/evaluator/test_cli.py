@@ -33,3 +33,47 @@ def test_validate_exit_codes(write):
     assert r.returncode == 2
     r = run("score", "--task", "nope", "--truth", str(t), "--predictions", str(ok))
     assert r.returncode == 2
+
+
+
+def main(capsys, *args):
+    """The CLI in this process (the subprocess tests above show it runs as ``python -m``)."""
+    from evaluator.cli import main as cli_main
+
+    code = cli_main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_validate_takes_the_case_ids_csv_the_site_serves(write, capsys):
+    ok = write("ok.csv", "case_id,score\na,0.8\n")
+    served = write("case-ids.csv", "case_id\r\na\r\n\"b,2\"\r\n")  # the site's csv.writer output
+    code, out, _ = main(capsys, "validate", "--task", "classification", "--case-ids", str(served),
+                        "--predictions", str(ok))
+    assert (code, out.strip()) == (0, "OK: 2 cases")
+    unknown = write("unknown.csv", "case_id,score\ncase_id,0.5\n")  # the header line is not a case
+    code, out, _ = main(capsys, "validate", "--task", "classification", "--case-ids", str(served),
+                        "--predictions", str(unknown))
+    assert code == 1 and "unknown case id 'case_id'" in out
+    two_columns = write("bad-ids.csv", "case_id\na,1\n")
+    code, _, err = main(capsys, "validate", "--task", "classification", "--case-ids", str(two_columns),
+                        "--predictions", str(ok))
+    assert code == 2 and "row 2: expected one case id per line, found 2 columns" in err
+
+
+def test_validate_and_score_read_a_zip_of_masks(tmp_path, capsys):
+    import numpy as np
+
+    from .test_mask_archives import make_zip, png_bytes
+
+    mask = np.zeros((8, 8), np.uint8)
+    mask[2:5, 2:5] = 1
+    truth = make_zip(tmp_path / "truth.zip", {"a.png": png_bytes(mask), "b.png": png_bytes(mask)})
+    good = make_zip(tmp_path / "good.zip", {"out/a.png": png_bytes(mask)})
+    bad = make_zip(tmp_path / "bad.zip", {"a.png": png_bytes(mask[:, :4])})
+    code, out, _ = main(capsys, "validate", "--task", "segmentation", "--truth", str(truth), "--predictions", str(good))
+    assert (code, out.strip()) == (0, "OK: 2 cases")
+    code, out, _ = main(capsys, "validate", "--task", "segmentation", "--truth", str(truth), "--predictions", str(bad))
+    assert code == 1 and "bad.zip, entry 'a.png', case 'a': mask size (8, 4) differs from the truth's (8, 8)" in out
+    code, out, _ = main(capsys, "score", "--task", "segmentation", "--truth", str(truth), "--predictions", str(good))
+    assert code == 0 and json.loads(out)["metrics"]["dice"] == 0.5

@@ -401,9 +401,12 @@ class TestSet(models.Model):
                 raise ValidationError(
                     f"The patients file has no patient for {len(missing)} case(s), e.g. {missing[0]!r}."
                 )
-        parts = evaluator.split_cases(case_ids, strata=strata if self.split_stratified else None,
-                                      groups=patients or None, private_fraction=self.private_fraction,
-                                      seed=self.split_seed)
+        if self.private_fraction == 0:  # no private part: every case is on the public board
+            parts = dict.fromkeys(case_ids, Split.PUBLIC)
+        else:
+            parts = evaluator.split_cases(case_ids, strata=strata if self.split_stratified else None,
+                                          groups=patients or None, private_fraction=self.private_fraction,
+                                          seed=self.split_seed)
         Case.objects.bulk_create(
             Case(test_set=self, case_id=case_id, split=parts[case_id], patient=patients.get(case_id, ""))
             for case_id in case_ids
