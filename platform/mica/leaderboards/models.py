@@ -87,7 +87,8 @@ class LeaderboardSnapshot(models.Model):
 def leaderboards_changed(phase):
     """Marks the phase's boards stale and sends one refresh, after the caller's commit."""
     snapshots = LeaderboardSnapshot.objects.filter(phase=phase)
-    snapshots.update(stale=True)
+    if not snapshots.update(stale=True):
+        return  # never shown yet: the first view computes it
     if snapshots.filter(refresh_sent_at__isnull=False).exists():
         return  # a refresh is on its way; it sees the mark when it ends
     snapshots.update(refresh_sent_at=timezone.now())
