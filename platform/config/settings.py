@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "mica.datasets",
     "mica.submissions",
     "mica.leaderboards",
+    "mica.annotations",
 ]
 
 MIDDLEWARE = [
