@@ -63,3 +63,12 @@ def majority_vote(values):
 
 def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
+
+
+def label_consensus(kind, values):
+    """The readers' consensus on one label of one case, or None when it needs an adjudicator.
+    Case-level answers: majority vote. Marks (boxes, points, masks) wait for the curation
+    library's fusion (weighted box fusion, STAPLE): until then they always go to adjudication."""
+    if kind in ("boxes", "points", "masks"):
+        return None
+    return majority_vote(values)

@@ -171,7 +171,7 @@ class Label(models.Model):
             raise ValidationError({"maximum": "The maximum is below the minimum."})
 
     def validate(self, value, case_instance_uids):
-        """The value as stored, or ValueError naming the label and the entry that is wrong."""
+        """The value as stored, or ValueError whose arguments name each label and entry that is wrong."""
         where = f"label {self.key!r}"
         kind = self.kind
         if kind == LabelKind.CHOICE:
@@ -194,7 +194,15 @@ class Label(models.Model):
             return value
         if not isinstance(value, list) or len(value) > MAX_MARKS:
             raise ValueError(f"{where}: give a list of at most {MAX_MARKS} marks")
-        return [self._validate_mark(index, mark, case_instance_uids) for index, mark in enumerate(value)]
+        marks, problems = [], []
+        for index, mark in enumerate(value):
+            try:
+                marks.append(self._validate_mark(index, mark, case_instance_uids))
+            except ValueError as error:
+                problems.append(str(error))
+        if problems:
+            raise ValueError(*problems)
+        return marks
 
     def _validate_mark(self, index, mark, case_instance_uids):
         where = f"label {self.key!r}, mark {index}"
@@ -269,7 +277,7 @@ class Assignment(models.Model):
             try:
                 clean[key] = label.validate(value, uids)
             except ValueError as error:
-                problems.append(str(error))
+                problems.extend(error.args)
         if problems:
             raise ValueError(problems)
         self.answers.exclude(label__key__in=clean).delete()
@@ -301,3 +309,41 @@ class Adjudication(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "case", "label"], name="one_decision_per_label")]
+
+
+def readings(project):
+    """{case: {reader: {label key: value}}} of the submitted first reads of the project."""
+    by_case = {}
+    submitted = (Assignment.objects.filter(project=project, is_reread=False, submitted_at__isnull=False)
+                 .select_related("case", "reader__user").prefetch_related("answers__label"))
+    for assignment in submitted:
+        answers = {answer.label.key: answer.value for answer in assignment.answers.all()}
+        by_case.setdefault(assignment.case, {})[assignment.reader] = answers
+    return by_case
+
+
+def consensus_table(project):
+    """One row per fully read case: each label's consensus (or adjudication), and what is missing."""
+    from .curation_calls import label_consensus
+
+    labels = [label for label in project.labels.all() if label.kind != LabelKind.TEXT]
+    decided = {(item.case_id, item.label_id): item.value for item in project.adjudications.all()}
+    rows = []
+    for case, by_reader in sorted(readings(project).items(), key=lambda item: item[0].case_id):
+        if len(by_reader) < project.readers_per_case:
+            continue
+        values, undecided = {}, []
+        for label in labels:
+            if (case.pk, label.pk) in decided:
+                values[label.key] = decided[(case.pk, label.pk)]
+                continue
+            given = [answers.get(label.key) for answers in by_reader.values()]
+            if all(value is None for value in given):  # nobody answered it: nothing to decide
+                values[label.key] = None
+                continue
+            consensus = label_consensus(label.kind, given)
+            if consensus is None:
+                undecided.append(label.key)
+            values[label.key] = consensus
+        rows.append({"case": case, "by_reader": by_reader, "values": values, "undecided": undecided})
+    return rows

@@ -395,7 +395,24 @@ def retrieve_frames(request, dataset, study_uid, series_uid, sop_uid, frames):
     return _multipart(parts, "application/octet-stream", f"; transfer-syntax={transfer_syntax}")
 
 
-def _rendered(header, frame_number):
+def _window(request):
+    """The ``window=center,width[,linear]`` query parameter of a rendered request (PS3.18 8.3.5.1.4)."""
+    text = request.GET.get("window")
+    if not text:
+        return None
+    parts = text.split(",")
+    try:
+        center, width = float(parts[0]), float(parts[1])
+    except (IndexError, ValueError):
+        raise DicomWebError(400, "window must be center,width[,linear] with numbers.") from None
+    if width <= 0 or (len(parts) > 2 and parts[2] != "linear"):
+        raise DicomWebError(400, "window: the width must be positive and the function linear.")
+    return center, width
+
+
+def _rendered(header, frame_number, window=None):
+    if window:
+        header.WindowCenter, header.WindowWidth = window
     n_frames = int(header.get("NumberOfFrames", 1) or 1)
     (frame_number,) = _frame_numbers(str(frame_number), n_frames)
     if n_frames > 1:
@@ -412,12 +429,13 @@ def _rendered(header, frame_number):
 
 @dicomweb_view
 def rendered_instance(request, dataset, study_uid, series_uid, sop_uid):
-    return _rendered(_read(_instance(dataset, study_uid, series_uid, sop_uid), pixels=True), 1)
+    return _rendered(_read(_instance(dataset, study_uid, series_uid, sop_uid), pixels=True), 1, _window(request))
 
 
 @dicomweb_view
 def rendered_frame(request, dataset, study_uid, series_uid, sop_uid, frames):
-    return _rendered(_read(_instance(dataset, study_uid, series_uid, sop_uid), pixels=True), frames)
+    return _rendered(_read(_instance(dataset, study_uid, series_uid, sop_uid), pixels=True), frames,
+                     _window(request))
 
 
 _STUDY = "studies/<str:study_uid>"
