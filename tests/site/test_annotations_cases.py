@@ -93,6 +93,7 @@ def test_labels_by_original_identifiers_are_mapped_onto_cases_and_every_unmatche
                            {"labels": SimpleUploadedFile("labels.csv", "\n".join(lines).encode())})
     assert response.status_code == 400
     page = response.content.decode()
+    assert "3 problems in labels.csv" in page
     assert "row 4: no case has this original_series_uid" in page
     assert "row 5: the same case as row 3 with other labels" in page
     assert "row 6: 1 columns, the header has 3" in page

@@ -196,6 +196,10 @@ class LabelImport:
                     labels_of_case[case_id] = (row_number, labels)
         self.rows = [[case_id, *labels] for case_id, (_, labels) in sorted(labels_of_case.items())]
 
+    @property
+    def all_problems(self):
+        return self.problems + self.unmatched
+
     def to_csv(self):
         return write_csv(self.header, self.rows)
 

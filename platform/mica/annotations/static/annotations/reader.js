@@ -26,7 +26,8 @@ async function slicesOf(root, images) {
 }
 
 class MicaViewer {
-  constructor(element, { root, images, markLabels, marks, overlays = [], editable = true, onChange = () => {} }) {
+  constructor(element, { root, images, markLabels, marks, overlays = [], editable = true, color = COLORS[0], onChange = () => {} }) {
+    this.color = color;
     this.element = element;
     this.root = root;
     this.images = images;
@@ -61,17 +62,33 @@ class MicaViewer {
     this.index = Math.max(0, Math.min(this.slices.length - 1, index));
     const s = this.slice;
     const windowQuery = this.window ? `?window=${this.window[0]},${this.window[1]},linear` : "";
-    this.image.onload = () => { this.fit(); this.draw(); };
-    this.image.src = `${this.root}/studies/${s.study_uid}/series/${s.series_uid}/instances/${s.sop_instance_uid}/frames/${s.frame}/rendered${windowQuery}`;
+    const url = `${this.root}/studies/${s.study_uid}/series/${s.series_uid}/instances/${s.sop_instance_uid}/frames/${s.frame}/rendered${windowQuery}`;
+    if (url === this.shownUrl) { this.draw(); this.updateStatus(); return; }
+    // The status changes once the image is drawn, so that what it says is what is shown.
+    this.image.onload = () => {
+      this.shownUrl = url;
+      if (!this.base) this.fit();
+      this.draw();
+      this.updateStatus();
+    };
+    this.image.onerror = () => { this.status.textContent = `Image ${this.index + 1} could not be loaded; scroll to retry.`; };
+    this.image.src = url;
+  }
+
+  updateStatus() {
     const preset = this.window ? ` · window ${this.window[1]}/${this.window[0]}` : " · default window";
     this.status.textContent = `Image ${this.index + 1} of ${this.slices.length}${preset} · tool: ${this.tool} · zoom ${this.zoom.toFixed(1)}×`;
   }
 
+  // The whole image in view, centred, at zoom 1 (once per case: slices share the geometry).
   fit() {
     const width = this.element.clientWidth || 640;
+    const height = Math.max(320, Math.min(width * 1.2, window.innerHeight - 240));
     this.canvas.width = width;
-    this.canvas.height = Math.round(width * Math.min(1.2, this.image.naturalHeight / this.image.naturalWidth));
+    this.canvas.height = Math.round(Math.min(height, width * this.image.naturalHeight / this.image.naturalWidth));
     this.base = Math.min(this.canvas.width / this.image.naturalWidth, this.canvas.height / this.image.naturalHeight);
+    this.panX = (this.canvas.width - this.image.naturalWidth * this.base) / 2;
+    this.panY = (this.canvas.height - this.image.naturalHeight * this.base) / 2;
   }
 
   get scale() { return this.base * this.zoom; }
@@ -90,7 +107,7 @@ class MicaViewer {
     context.fillRect(0, 0, this.canvas.width, this.canvas.height);
     context.setTransform(this.scale, 0, 0, this.scale, this.panX, this.panY);
     context.drawImage(this.image, 0, 0);
-    const layers = [{ marks: this.marks, color: COLORS[0] }, ...this.overlays.map((overlay, i) => ({ marks: overlay.marks, color: COLORS[(i + 1) % COLORS.length] }))];
+    const layers = [{ marks: this.marks, color: this.color }, ...this.overlays.map((overlay, i) => ({ marks: overlay.marks, color: COLORS[(i + 1) % COLORS.length] }))];
     context.lineWidth = 2 / this.scale;
     for (const layer of layers) {
       context.strokeStyle = context.fillStyle = layer.color;
@@ -157,7 +174,7 @@ class MicaViewer {
     else if (event.key === "ArrowUp" || event.key === "ArrowLeft") this.show(this.index - 1);
     else if (event.key === "+" || event.key === "=") { this.zoom = Math.min(8, this.zoom * 1.25); this.show(this.index); }
     else if (event.key === "-") { this.zoom = Math.max(0.5, this.zoom / 1.25); this.show(this.index); }
-    else if (event.key === "r") { this.zoom = 1; this.panX = this.panY = 0; this.show(this.index); }
+    else if (event.key === "r") { this.zoom = 1; this.fit(); this.show(this.index); }
     else if (event.key === "h") { this.tool = "pan"; this.show(this.index); }
     else if (event.key === "b" || event.key === "p") {
       const kind = event.key === "b" ? "boxes" : "points";
@@ -288,7 +305,7 @@ window.MicaReader = async function (state) {
 window.MicaAdjudicator = async function (state) {
   const markLabels = state.labels.filter((label) => label.kind === "boxes" || label.kind === "points");
   const panels = document.getElementById("reader-panels");
-  for (const [name, answers] of Object.entries(state.readers)) {
+  for (const [position, [name, answers]] of Object.entries(state.readers).entries()) {
     const panel = document.createElement("div");
     panel.className = "card reader-panel";
     panel.dataset.reader = name;
@@ -297,10 +314,12 @@ window.MicaAdjudicator = async function (state) {
     const summary = document.createElement("ul");
     for (const label of state.labels) {
       const item = document.createElement("li");
-      item.textContent = `${label.title}: ${JSON.stringify(answers[label.key] ?? null)}`;
+      const value = answers[label.key];
+      const shown = markLabels.includes(label) ? `${(value || []).length} ${label.kind === "boxes" ? "box(es)" : "point(s)"}` : (value == null ? "–" : JSON.stringify(value));
+      item.textContent = `${label.title}: ${shown}`;
       summary.append(item);
     }
-    const viewer = new MicaViewer(panel, { root: state.dicomwebRoot, images: state.images, markLabels, marks: answers, editable: false });
+    const viewer = new MicaViewer(panel, { root: state.dicomwebRoot, images: state.images, markLabels, marks: answers, editable: false, color: COLORS[(position + 1) % COLORS.length] });
     panel.append(summary);
     viewer.start();
   }

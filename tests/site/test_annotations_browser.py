@@ -1,0 +1,100 @@
+"""Readers in a real browser (Debian's chromium): two readers draw boxes on the same case, a reload
+shows what was autosaved, and a third person adjudicates by taking one reader's box."""
+
+import pytest
+from django.db import connections
+
+from mica.annotations.models import Adjudication, AnnotationProject, Assignment, Label
+from mica.challenges.models import ChallengeRole, Role
+
+from .conftest import PASSWORD, make_user
+from .imaging import ingested_dataset
+from .test_browser import browser  # noqa: F401  (the fixture)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+
+def log_in(browser, live_server, user):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    return page
+
+
+def draw_box(page, start, end):
+    canvas = page.locator(".viewer-canvas").first
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + start[0], box["y"] + start[1])
+    page.mouse.down()
+    page.mouse.move(box["x"] + end[0], box["y"] + end[1], steps=5)
+    page.mouse.up()
+
+
+@pytest.fixture
+def project(challenge, organizer, annotator, tmp_path):
+    dataset = ingested_dataset(challenge, organizer, tmp_path, case_level="series")
+    # One case is enough to see two readers meet: keep the radiograph series only.
+    keep = dataset.cases.filter(series__modality="DX").order_by("case_id").first()
+    dataset.cases.exclude(pk=keep.pk).delete()
+    project = AnnotationProject.objects.create(dataset=dataset, title="Opacities", readers_per_case=2,
+                                               instructions="Draw a box around **each** opacity.",
+                                               created_by=organizer)
+    Label.objects.create(project=project, key="pneumonia", title="Pneumonia", kind="choice", options=["no", "yes"])
+    Label.objects.create(project=project, key="opacity", title="Opacity", kind="boxes",
+                         definition="A box around each *opacity*.")
+    second = make_user("rita")
+    ChallengeRole.objects.create(challenge=challenge, user=second, role=Role.ANNOTATOR)
+    project.add_reader(annotator)
+    project.add_reader(second)
+    project.assign()
+    for connection in connections.all():
+        connection.close()
+    return project
+
+
+def test_two_readers_draw_boxes_and_a_third_adjudicates(live_server, browser, project, annotator, organizer,  # noqa: F811
+                                                        tmp_path):
+    readers = [annotator, project.readers.get(user__username="rita").user]
+    drawn = [((100, 100), (220, 260)), ((110, 120), (260, 300))]
+    for reader, (start, end) in zip(readers, drawn):
+        page = log_in(browser, live_server, reader)
+        page.goto(f"{live_server.url}{project.get_absolute_url()}")
+        page.click("#start-reading")
+        page.wait_for_selector(".viewer-status:has-text('Image 1 of 1')")
+        page.check("input[name=pneumonia][value=yes]")
+        draw_box(page, start, end)
+        page.wait_for_selector("#save-state[data-state=saved]")
+        page.keyboard.press("2")  # lung window
+        page.wait_for_selector(".viewer-status:has-text('window 1500/-600')")
+        page.screenshot(path=str(tmp_path / f"read-{reader.username}.png"))
+        page.reload()  # what was saved comes back exactly
+        page.wait_for_selector(".viewer-status:has-text('Image 1 of 1')")
+        assert page.is_checked("input[name=pneumonia][value=yes]")
+        assert page.evaluate("window.micaViewer.marks.opacity.length") == 1
+        page.click("#next-case")
+        page.wait_for_url(f"{live_server.url}{project.get_absolute_url()}")
+        assert "Your queue is done" in page.content()
+        page.close()
+    boxes = [Assignment.objects.get(project=project, reader__user=reader).answers.get(label__key="opacity").value
+             for reader in readers]
+    assert all(len(marks) == 1 and marks[0]["width"] > 20 for marks in boxes)
+    assert boxes[0][0]["x"] != boxes[1][0]["x"]
+
+    page = log_in(browser, live_server, organizer)
+    page.goto(f"{live_server.url}/annotations/{project.pk}/adjudication/")
+    page.click("td a")
+    page.wait_for_selector("#decision-viewer .viewer-status:has-text('Image 1 of 1')")
+    assert page.locator(".reader-panel").count() == 2
+    page.screenshot(path=str(tmp_path / "adjudicate.png"), full_page=True)
+    page.click("button[data-take='rita:opacity']")
+    page.check("#decision input[name=pneumonia][value=yes]")
+    page.click("#decide")
+    page.wait_for_url(f"{live_server.url}/annotations/{project.pk}/adjudication/")
+    assert "Every fully read case has a consensus or a decision" in page.content()
+    decided = Adjudication.objects.get(project=project, label__key="opacity")
+    assert decided.value == boxes[1] and decided.decided_by == organizer
+    assert Adjudication.objects.get(project=project, label__key="pneumonia").value == "yes"
+    connections.close_all()  # the ORM's connection opened beside Playwright's loop
