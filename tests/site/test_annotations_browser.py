@@ -1,7 +1,10 @@
 """Readers in a real browser (Debian's chromium): two readers draw boxes on the same case, a reload
 shows what was autosaved, and a third person adjudicates by taking one reader's box."""
 
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.db import connections
 
 from mica.annotations.models import Adjudication, AnnotationProject, Assignment, Label
@@ -12,6 +15,13 @@ from .imaging import ingested_dataset
 from .test_browser import browser  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+VIEWER_BUNDLE = Path(settings.BASE_DIR) / "platform/mica/annotations/static/annotations/viewer/viewer.js"
+
+
+@pytest.fixture(autouse=True)
+def viewer_bundle():
+    assert VIEWER_BUNDLE.exists(), "the viewer is not bundled: run `make viewer` (make test does)"
 
 
 def log_in(browser, live_server, user):
