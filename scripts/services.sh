@@ -2,7 +2,8 @@
 # Installs (Debian) and starts what the test suite talks to, without systemd:
 # PostgreSQL on 127.0.0.1:5432 (trust auth for local TCP), Redis on 127.0.0.1:6379,
 # Chromium for browser tests, docker-compose to check the compose file, Tesseract for OCR,
-# Node and npm to bundle the reader's viewer. `services.sh node` installs only Node and npm.
+# Node and npm to bundle the reader's viewer (`services.sh node` installs only those), Orthanc
+# with its DICOMweb plugin (a hospital's server, for the pull tests).
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -24,6 +25,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v tesseract >/dev/null || missing+=(tesseract-ocr)
+[ -x /usr/sbin/Orthanc ] || missing+=(orthanc)
+[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing+=(orthanc-dicomweb)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "services: installing ${missing[*]}"
   apt_install "${missing[@]}"

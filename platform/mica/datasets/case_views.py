@@ -1,13 +1,16 @@
-"""The organizer's case list, original-identifier map and label import."""
+"""The organizer's case list, original-identifier map, label import and pulls from DICOMweb servers."""
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 
 from .cases import LabelImport, case_list_csv, identifier_map_csv
-from .forms import LabelImportForm
+from .forms import LabelImportForm, PullForm
 from .models import Dataset
+from .pull import FILTER_KEYS, request_pull
 
 
 def organized_dataset(request, pk):
@@ -50,3 +53,23 @@ def import_labels(request, pk):
     status = 400 if mapped and (mapped.problems or mapped.unmatched) else 200
     return render(request, "datasets/label_import.html", {"dataset": dataset, "form": form, "mapped": mapped},
                   status=status)
+
+
+@login_required
+def pull(request, pk):
+    dataset = organized_dataset(request, pk)
+    form = PullForm(request.POST or None, sources=settings.MICA_DICOMWEB_SOURCES)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            request_pull(dataset, request.user, data["source"], data["study_uids"].splitlines(),
+                         {key: data[key] for key in FILTER_KEYS})
+        except ValueError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, "Pull queued: the studies are fetched, then anonymized.")
+            return redirect("datasets:pull", pk=dataset.pk)
+    return render(request, "datasets/pull.html", {
+        "dataset": dataset, "form": form, "pulls": dataset.pulls.select_related("upload")[:20],
+        "sources": settings.MICA_DICOMWEB_SOURCES,
+    })

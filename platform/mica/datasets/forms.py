@@ -26,3 +26,18 @@ class LabelImportForm(forms.Form):
     skip_unmatched = forms.BooleanField(
         required=False, label="Download the matched rows even if some rows match no case"
     )
+
+
+class PullForm(forms.Form):
+    source = forms.ChoiceField(label="DICOMweb server", choices=())
+    study_uids = forms.CharField(
+        label="Study Instance UIDs", required=False, widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One per line. Or leave empty and search by the fields below.",
+    )
+    PatientID = forms.CharField(label="Patient ID", required=False)
+    AccessionNumber = forms.CharField(label="Accession number", required=False)
+    StudyDate = forms.CharField(label="Study date", required=False, help_text="YYYYMMDD or a range YYYYMMDD-YYYYMMDD.")
+
+    def __init__(self, *args, sources, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source"].choices = [(source, source) for source in sources]

@@ -214,3 +214,39 @@ class Case(models.Model):
         if self.level == CaseLevel.SERIES:
             return Instance.objects.filter(series=self.series_id).order_by("uid")
         return Instance.objects.filter(series__study=self.study_id).order_by("series__series_uid", "uid")
+
+
+class DicomWebPull(StatusMachine):
+    """Studies pulled from a hospital's DICOMweb server into a dataset, as an upload: everything
+    then passes through the anonymizer. The query (original UIDs, patient ID…) identifies, so it
+    is kept in private storage until the pull has run, never in the database."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PULLING = "pulling", "Pulling"
+        RECEIVED = "received", "Received: anonymizing"
+        FAILED = "failed", "Failed"
+
+    TRANSITIONS = {
+        Status.QUEUED: {Status.PULLING, Status.FAILED},
+        Status.PULLING: {Status.PULLING, Status.RECEIVED, Status.FAILED},
+        Status.RECEIVED: set(),
+        Status.FAILED: set(),
+    }
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="pulls")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    source = models.URLField(help_text="The DICOMweb base URL, one of MICA_DICOMWEB_SOURCES.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    studies_total = models.PositiveIntegerField(default=0)
+    instances_received = models.PositiveIntegerField(default=0)
+    upload = models.ForeignKey(Upload, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def query_path(self):
+        return f"pulls/{self.dataset_id}/{self.uuid}.json"

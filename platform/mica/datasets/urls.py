@@ -15,5 +15,6 @@ urlpatterns = [
     path("<int:pk>/cases.csv", case_views.case_list, name="case_list"),
     path("<int:pk>/original-identifiers.csv", case_views.identifier_map, name="identifier_map"),
     path("<int:pk>/import-labels/", case_views.import_labels, name="import_labels"),
+    path("<int:pk>/pull/", case_views.pull, name="pull"),
     path("<int:pk>/dicomweb/", include(dicomweb.urlpatterns)),
 ]
