@@ -108,3 +108,60 @@ def test_two_readers_draw_boxes_and_a_third_adjudicates(live_server, browser, pr
     assert decided.value == boxes[1] and decided.decided_by == organizer
     assert Adjudication.objects.get(project=project, label__key="pneumonia").value == "yes"
     connections.close_all()  # the ORM's connection opened beside Playwright's loop
+
+
+def test_the_viewer_scrolls_slices_and_frames_and_shows_monochrome1_as_monochrome2(  # noqa: F811
+        live_server, browser, challenge, organizer, annotator, tmp_path):
+    import io
+
+    import numpy as np
+    import pydicom
+    from PIL import Image
+
+    dataset = ingested_dataset(challenge, organizer, tmp_path, case_level="series")
+    project = AnnotationProject.objects.create(dataset=dataset, title="All", readers_per_case=1, created_by=organizer)
+    Label.objects.create(project=project, key="pneumonia", title="Pneumonia", kind="choice", options=["no", "yes"])
+    project.add_reader(annotator)
+    project.assign()
+    assignments = {}
+    for assignment in Assignment.objects.filter(project=project).select_related("case__series"):
+        instances = list(assignment.case.instances)
+        header = pydicom.dcmread(instances[0].file.path, stop_before_pixels=True)
+        kind = ("multiframe" if int(header.get("NumberOfFrames", 1)) > 1 else "ct" if len(instances) > 1
+                else header.PhotometricInterpretation)
+        assignments[kind] = assignment
+    connections.close_all()
+    page = log_in(browser, live_server, annotator)
+
+    def open_case(kind, images):
+        page.goto(f"{live_server.url}{assignments[kind].get_absolute_url()}")
+        page.wait_for_selector(f".viewer-status:has-text('Image 1 of {images}')")
+        page.wait_for_timeout(300)  # the next animation frame draws what was rendered
+
+    open_case("multiframe", 4)
+    page.keyboard.press("ArrowDown")
+    page.wait_for_selector(".viewer-status:has-text('Image 2 of 4')")
+    page.mouse.move(*center_of(page))
+    page.mouse.wheel(0, 120)
+    page.wait_for_selector(".viewer-status:has-text('Image 3 of 4')")
+    open_case("ct", 3)
+    page.keyboard.press("4")  # mediastinum 350/50
+    page.wait_for_selector(".viewer-status:has-text('window 350/50')")
+
+    shown = {}
+    for kind in ("MONOCHROME2", "MONOCHROME1"):
+        open_case(kind, 1)
+        picture = Image.open(io.BytesIO(page.locator(".viewer-canvas").screenshot())).convert("L")
+        width, height = picture.size
+        middle = np.asarray(picture.crop((int(width * .3), int(height * .3), int(width * .7), int(height * .7))), float)
+        shown[kind] = middle
+    # The phantom's lungs are dark on a bright body in both: MONOCHROME1 stores them inverted.
+    correlation = np.corrcoef(shown["MONOCHROME1"].ravel(), shown["MONOCHROME2"].ravel())[0, 1]
+    assert correlation > 0.8, correlation
+    page.close()
+    connections.close_all()
+
+
+def center_of(page):
+    box = page.locator(".viewer-canvas").bounding_box()
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
