@@ -156,7 +156,7 @@ def test_bad_answers_are_named_and_nothing_is_stored(project, readers):
     api = api_for(reader)
     url = f"/api/v1/annotation-assignments/{assignment.pk}/answers/"
     api.put(url, {"answers": {"pneumonia": "yes"}}, format="json")
-    bad = {"pneumonia": "maybe", "severity": 11, "opacity": [a_box(other), a_box(assignment, width=0), "box"],
+    bad = {"pneumonia": "maybe", "severity": 11, "opacity": [a_box(other), a_box(assignment, width=0), "box", a_box(assignment, x=-3)],
            "note": "x" * 6000, "size": 1}
     response = api.put(url, {"answers": bad}, format="json")
     assert response.status_code == 400
@@ -167,6 +167,7 @@ def test_bad_answers_are_named_and_nothing_is_stored(project, readers):
     assert "label 'opacity', mark 0: 'instance' must be the SOP Instance UID of an image of this case" in problems
     assert "label 'opacity', mark 1: width and height must be positive" in problems
     assert "label 'opacity', mark 2: give an object" in problems
+    assert "label 'opacity', mark 3: x and y are image pixels, from 0" in problems
     assert "label 'note': give text of at most 5000 characters" in problems
     assert assignment.answers_by_key() == {"pneumonia": "yes"}  # the earlier save is intact
 

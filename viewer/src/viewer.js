@@ -52,15 +52,26 @@ export class CornerstoneViewer {
 
   async start() {
     await startOnce();
+    // One metadata request per series (not per image): a 300-slice CT is one round trip.
     this.slices = [];
+    const bySeries = new Map();
     for (const image of this.images) {
-      const base = `${this.root}/studies/${image.study_uid}/series/${image.series_uid}/instances/${image.sop_instance_uid}`;
-      const [metadata] = await json(`${base}/metadata`);
-      const frames = first(metadata, "00280008") || 1;
-      for (let frame = 1; frame <= frames; frame++) {
-        const imageId = `wadors:${new URL(`${base}/frames/${frame}`, window.location.href)}`;
-        wadors.metaDataManager.add(imageId, metadata);
-        this.slices.push({ ...image, frame, imageId, number: first(metadata, "00200013") || 0 });
+      const key = `${this.root}/studies/${image.study_uid}/series/${image.series_uid}`;
+      if (!bySeries.has(key)) bySeries.set(key, []);
+      bySeries.get(key).push(image);
+    }
+    for (const [seriesUrl, images] of bySeries) {
+      const records = new Map((await json(`${seriesUrl}/metadata`)).map((record) => [first(record, "00080018"), record]));
+      for (const image of images) {
+        const metadata = records.get(image.sop_instance_uid);
+        if (!metadata) continue;
+        const frames = first(metadata, "00280008") || 1;
+        for (let frame = 1; frame <= frames; frame++) {
+          const imageId = `wadors:${new URL(`${seriesUrl}/instances/${image.sop_instance_uid}/frames/${frame}`, window.location.href)}`;
+          wadors.metaDataManager.add(imageId, metadata);
+          this.slices.push({ ...image, frame, imageId, number: first(metadata, "00200013") || 0,
+            rows: first(metadata, "00280010"), columns: first(metadata, "00280011") });
+        }
       }
     }
     this.slices.sort((a, b) => a.number - b.number || a.frame - b.frame);
@@ -154,8 +165,10 @@ export class CornerstoneViewer {
         const slice = this.slices.find((item) => item.imageId === annotation.metadata.referencedImageId);
         const label = this.markLabels.find((item) => item.key === annotation.metadata.label);
         if (!slice || !label) continue;
+        // A mark drawn past the image's edge is cut at the edge: marks are pixels of the image.
+        const clamp = (value, size) => Math.max(0, Math.min(size, value));
         const pixels = annotation.data.handles.points.map((point) => utilities.worldToImageCoords(slice.imageId, point));
-        const xs = pixels.map((p) => p[0]), ys = pixels.map((p) => p[1]);
+        const xs = pixels.map((p) => clamp(p[0], slice.columns)), ys = pixels.map((p) => clamp(p[1], slice.rows));
         const round = (value) => Math.round(value * 10) / 10;
         const mark = { instance: slice.sop_instance_uid, frame: slice.frame, x: round(Math.min(...xs)), y: round(Math.min(...ys)) };
         if (label.kind === "boxes") Object.assign(mark, { width: round(Math.max(...xs) - Math.min(...xs)), height: round(Math.max(...ys) - Math.min(...ys)) });

@@ -221,6 +221,8 @@ class Label(models.Model):
             if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
                 raise ValueError(f"{where}: {field!r} must be a finite number")
             clean[field] = number
+        if self.kind != LabelKind.MASKS and (clean["x"] < 0 or clean["y"] < 0):
+            raise ValueError(f"{where}: x and y are image pixels, from 0")
         if self.kind == LabelKind.BOXES and (clean["width"] <= 0 or clean["height"] <= 0):
             raise ValueError(f"{where}: width and height must be positive")
         if self.kind == LabelKind.MASKS:
