@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from mica.annotations.curation_calls import assign_cases, majority_vote
-from mica.annotations.models import AnnotationProject, Assignment, Label
+from mica.annotations.models import Adjudication, AnnotationProject, Assignment, Label, consensus_table
 from mica.challenges.models import ChallengeRole, Role, Team
 
 from .conftest import PASSWORD, make_user
@@ -86,7 +86,7 @@ def test_assignment_is_balanced_and_never_gives_a_case_twice_to_a_reader(n_cases
         own = [deal for deal in deals if deal.reader == reader]
         assert sorted(deal.position for deal in own) == list(range(len(own)))
         rereads = [deal.case for deal in own if deal.is_reread]
-        assert len(rereads) == int(reread * (len(own) - len(rereads)))
+        assert len(rereads) == round(reread * (len(own) - len(rereads)))
         assert set(rereads) <= {deal.case for deal in own if not deal.is_reread}
 
 
@@ -178,8 +178,11 @@ def read_everything(project, readers, disagree_on):
     for reader in readers:
         api = api_for(reader)
         for assignment in Assignment.objects.filter(reader__user=reader):
-            choice = "yes" if reader == readers[0] or assignment.case.case_id not in disagree_on else "no"
-            answers = {"pneumonia": choice, "opacity": [a_box(assignment, x=10 + 5 * (reader == readers[1]))]}
+            disagree = reader == readers[1] and assignment.case.case_id in disagree_on
+            # The second reader's box overlaps the first's (IoU 0.71: fused), or lies elsewhere.
+            box = a_box(assignment, x=40, y=40, width=20, height=20) if disagree else a_box(
+                assignment, x=10 + 5 * (reader == readers[1]))
+            answers = {"pneumonia": "no" if disagree else "yes", "opacity": [box]}
             response = api.put(f"/api/v1/annotation-assignments/{assignment.pk}/answers/",
                                {"answers": answers, "submit": True}, format="json")
             assert response.status_code == 200, response.content
@@ -191,15 +194,18 @@ def test_cases_without_consensus_go_to_the_adjudicator_who_decides(project, read
     api = api_for(adjudicator)
     url = f"/api/v1/annotation-projects/{project.pk}/adjudication/"
     rows = {row["case_id"]: row for row in api.get(url).json()}
-    assert set(rows) == set(case_ids)  # boxes wait for fusion: every case is undecided on them
+    assert set(rows) == {case_ids[0]}  # the others have a majority and fused boxes
     assert rows[case_ids[0]]["undecided"] == ["pneumonia", "opacity"]
-    assert rows[case_ids[1]]["undecided"] == ["opacity"] and rows[case_ids[1]]["values"]["pneumonia"] == "yes"
     assert set(rows[case_ids[0]]["readers"]) == {reader.username for reader in readers}
+    consensus = {row["case"].case_id: row for row in consensus_table(project)}
+    fused = consensus[case_ids[1]]["values"]["opacity"]
+    assert len(fused) == 1 and fused[0]["x"] == pytest.approx(12.5) and fused[0]["width"] == pytest.approx(30)
     chosen = rows[case_ids[0]]["readers"][readers[1].username]["opacity"]
     response = api.put(url, {"case_id": case_ids[0], "answers": {"pneumonia": "no", "opacity": chosen}}, format="json")
     assert response.status_code == 200
     assert case_ids[0] not in {row["case_id"] for row in response.json()}
     bad = api.put(url, {"case_id": case_ids[1], "answers": {"pneumonia": "perhaps"}}, format="json")
+    assert Adjudication.objects.filter(project=project).count() == 2
     assert bad.status_code == 400 and "choose one of" in str(bad.json())
     assert api.put(url, {"case_id": "2.25.1", "answers": {}}, format="json").status_code == 404
 
@@ -209,11 +215,19 @@ def test_agreement_numbers_matrix_and_workload(project, readers, organizer):
     read_everything(project, readers, disagree_on=set(case_ids[:2]))
     summary = api_for(organizer).get(f"/api/v1/annotation-projects/{project.pk}/agreement/").json()
     pneumonia = next(row for row in summary["per_label"] if row["label"] == "pneumonia")
-    assert pneumonia == {"label": "pneumonia", "cases": len(case_ids), "unanimous": len(case_ids) - 2,
-                         "share": (len(case_ids) - 2) / len(case_ids)}
+    assert (pneumonia["cases"], pneumonia["unanimous"], pneumonia["share"]) == (
+        len(case_ids), len(case_ids) - 2, (len(case_ids) - 2) / len(case_ids))
     assert summary["readers"] == [reader.username for reader in sorted(readers, key=lambda r: r.username)]
     assert summary["matrix"][0][0] is None and summary["matrix"][0][1] == pytest.approx((len(case_ids) - 2) / len(case_ids))
     assert [row["submitted"] for row in summary["workload"]] == [len(case_ids)] * 2
+    # Cohen's kappa and Krippendorff's alpha come from the curation library (checked there against
+    # statsmodels and krippendorff): two readers, yes/no, disagreeing on two cases of four.
+    assert summary["cohen_kappa"]["pneumonia"][0][1] == pytest.approx(0.0)
+    assert pneumonia_alpha(summary) == pytest.approx(-0.1666667, abs=1e-6)
+
+
+def pneumonia_alpha(summary):
+    return next(row for row in summary["per_label"] if row["label"] == "pneumonia")["krippendorff_alpha"]
 
 
 # ---- who may see what -----------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def project(challenge, organizer, annotator, tmp_path):
 def test_two_readers_draw_boxes_and_a_third_adjudicates(live_server, browser, project, annotator, organizer,  # noqa: F811
                                                         tmp_path):
     readers = [annotator, project.readers.get(user__username="rita").user]
-    drawn = [((100, 100), (220, 260)), ((110, 120), (260, 300))]
+    drawn = [((100, 100), (220, 260)), ((300, 400), (400, 500))]  # apart: no consensus on the box
     for reader, (start, end) in zip(readers, drawn):
         page = log_in(browser, live_server, reader)
         page.goto(f"{live_server.url}{project.get_absolute_url()}")

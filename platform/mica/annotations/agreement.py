@@ -2,6 +2,7 @@
 
 from itertools import combinations
 
+from .curation_calls import kappa_matrix, krippendorff_alpha
 from .models import Assignment, LabelKind, Reader, readings
 
 COMPARED_KINDS = {LabelKind.CHOICE, LabelKind.MULTIPLE_CHOICE, LabelKind.NUMBER}
@@ -17,8 +18,15 @@ def agreement_summary(project):
                                       for by_reader in by_case.values() if len(by_reader) >= 2)
                 if any(value is not None for value in values)]
         unanimous = sum(len({repr(value) for value in values}) == 1 for values in read)
+        table = {case.case_id: {reader.user.username: answers[label.key] for reader, answers in by_reader.items()
+                                if answers.get(label.key) is not None}
+                 for case, by_reader in by_case.items()}
+        table = {case: row for case, row in table.items() if row}
+        level = "interval" if label.kind == LabelKind.NUMBER else "nominal"
         per_label.append({"label": label, "cases": len(read), "unanimous": unanimous,
-                          "share": unanimous / len(read) if read else None})
+                          "share": unanimous / len(read) if read else None,
+                          "alpha": krippendorff_alpha(table, level) if table else None, "alpha_level": level,
+                          "kappa": kappa_matrix(table) if table and label.kind == LabelKind.CHOICE else None})
     matrix = {reader.pk: {} for reader in readers}
     for first, second in combinations(readers, 2):
         agreed = compared = 0
@@ -31,8 +39,13 @@ def agreement_summary(project):
                         agreed += pair[0] == pair[1]
         share = agreed / compared if compared else None
         matrix[first.pk][second.pk] = matrix[second.pk][first.pk] = share
+    names = [reader.user.username for reader in readers]
+    kappas = [{"label": row["label"], "rows": [[name, [row["kappa"].get((name, other)) for other in names]]
+                                                for name in names]}
+              for row in per_label if row["kappa"] is not None]
     return {
         "per_label": per_label,
+        "kappas": kappas,
         "readers": readers,
         "matrix": [[reader, [matrix[reader.pk].get(other.pk) for other in readers]] for reader in readers],
         "workload": [_workload(reader, labels) for reader in readers],

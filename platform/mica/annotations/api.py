@@ -168,7 +168,9 @@ class AnnotationProjectViewSet(viewsets.ReadOnlyModelViewSet):
         summary = agreement_summary(project)
         return Response({
             "per_label": [{"label": row["label"].key, "cases": row["cases"], "unanimous": row["unanimous"],
-                           "share": row["share"]} for row in summary["per_label"]],
+                           "share": row["share"], "krippendorff_alpha": row["alpha"], "alpha_level": row["alpha_level"]}
+                          for row in summary["per_label"]],
+            "cohen_kappa": {item["label"].key: [shares for _, shares in item["rows"]] for item in summary["kappas"]},
             "readers": [reader.user.username for reader in summary["readers"]],
             "matrix": [shares for _, shares in summary["matrix"]],
             "workload": [{**row, "reader": row["reader"].user.username} for row in summary["workload"]],

@@ -1,14 +1,14 @@
-"""The one place where the site calls the curation algorithms (assignment, consensus).
+"""The one place where the site calls the curation library: assignment, consensus, agreement.
 
-The framework-free ``curation/`` library is being written beside this app; until it lands on
-this branch, the assignment and the case-level majority vote are here, with the signatures the
-site needs, so that swapping them for the library's functions changes this module only.
+Answers go in as the library's tables ``{key: {reader: answer}}`` and come out as the site's
+values: lists for multiple choice, marks ``{instance, frame, x, y, width, height}`` for boxes.
 """
 
 import math
-import random
-from collections import Counter
+import warnings
 from dataclasses import dataclass
+
+import curation
 
 
 @dataclass(frozen=True)
@@ -20,55 +20,78 @@ class Deal:
 
 
 def assign_cases(cases, reader_weights, *, readers_per_case, reread_share, seed):
-    """Deals each case to `readers_per_case` different readers, at random but balanced: each case
-    goes to the readers with the least load relative to their weight (random among ties), so no
-    reader ever has more than one case above their weighted share. Then each reader gets a
-    second, later read of `reread_share` of their own cases. Returns the deals with each reader's
-    queue order (positions 0, 1, …; re-reads come after every first read, shuffled)."""
-    if readers_per_case > len(reader_weights):
-        raise ValueError(f"{readers_per_case} readers per case but only {len(reader_weights)} readers")
-    if not 0 <= reread_share <= 1:
-        raise ValueError("reread_share must be between 0 and 1")
-    rng = random.Random(seed)
-    readers = list(reader_weights)
-    load = Counter()
-    queues = {reader: [] for reader in readers}
-    order = list(cases)
-    rng.shuffle(order)
-    for case in order:
-        tie_break = {reader: rng.random() for reader in readers}
-        chosen = sorted(readers, key=lambda reader: (load[reader] / reader_weights[reader], tie_break[reader]))
-        for reader in chosen[:readers_per_case]:
-            load[reader] += 1
-            queues[reader].append(case)
-    deals = []
-    for reader in readers:
-        first_reads = queues[reader]
-        rng.shuffle(first_reads)
-        rereads = rng.sample(first_reads, math.floor(reread_share * len(first_reads)))
-        rng.shuffle(rereads)
-        deals.extend(Deal(case, reader, position, False) for position, case in enumerate(first_reads))
-        deals.extend(Deal(case, reader, len(first_reads) + offset, True) for offset, case in enumerate(rereads))
-    return deals
-
-
-def majority_vote(values):
-    """The value most readers gave, or None on a tie (the case then goes to adjudication)."""
-    counts = Counter(_hashable(value) for value in values).most_common()
-    if not counts or (len(counts) > 1 and counts[0][1] == counts[1][1]):
-        return None
-    winner = counts[0][0]
-    return next(value for value in values if _hashable(value) == winner)
+    """curation.assign: each case to `readers_per_case` readers, balanced by weight, never twice
+    to one reader, then re-reads of `reread_share` of each reader's cases at the end of the queue."""
+    queues = curation.assign(list(cases), list(reader_weights), readers_per_case, weights=dict(reader_weights),
+                             reread_fraction=reread_share, seed=seed)
+    return [Deal(case, reader, position, is_reread)
+            for reader, queue in queues.items() for position, (case, is_reread) in enumerate(queue)]
 
 
 def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-def label_consensus(kind, values):
-    """The readers' consensus on one label of one case, or None when it needs an adjudicator.
-    Case-level answers: majority vote. Marks (boxes, points, masks) wait for the curation
-    library's fusion (weighted box fusion, STAPLE): until then they always go to adjudication."""
-    if kind in ("boxes", "points", "masks"):
+def majority_vote(values):
+    """The value most readers gave, or None on a tie (the case then goes to adjudication)."""
+    vote = curation.majority_vote({"case": {index: _hashable(value) for index, value in enumerate(values)}})["case"]
+    return list(vote.label) if isinstance(vote.label, tuple) else vote.label
+
+
+def fused_boxes(marks_by_reader, image_sizes):
+    """Boxes by weighted box fusion, image by image (a reader with no box on an image said
+    "nothing here"); None when a box was drawn that too few readers confirm."""
+    images = sorted({(mark["instance"], mark["frame"]) for marks in marks_by_reader for mark in marks})
+    if not images:
+        return []
+    table = {image: {reader: _inside([m for m in marks if (m["instance"], m["frame"]) == image],
+                                     image_sizes[image[0]])
+                     for reader, marks in enumerate(marks_by_reader)} for image in images}
+    fused = curation.fuse_boxes(table, {image: image_sizes[image[0]] for image in images})
+    if any(result.needs_adjudication for result in fused.values()):
+        return None
+    return [{"instance": instance, "frame": frame, "x": x, "y": y, "width": width, "height": height}
+            for (instance, frame), result in fused.items() for x, y, width, height in result.boxes.tolist()]
+
+
+def _inside(marks, size):
+    """Boxes (x, y, width, height) cut at the image's edge (the viewer cuts them; stored marks
+    are only checked from 0), those left with no area dropped."""
+    width, height = size
+    boxes = []
+    for mark in marks:
+        x2, y2 = min(mark["x"] + mark["width"], width), min(mark["y"] + mark["height"], height)
+        if x2 > mark["x"] and y2 > mark["y"]:
+            boxes.append((mark["x"], mark["y"], x2 - mark["x"], y2 - mark["y"]))
+    return boxes
+
+
+def label_consensus(kind, values, image_sizes=None):
+    """The readers' consensus on one label of one case, or None when it needs an adjudicator:
+    majority vote for case-level answers, weighted box fusion for boxes (a box needs more than
+    half of the readers); points and masks go to adjudication."""
+    if kind == "boxes":
+        return fused_boxes([value or [] for value in values], image_sizes)
+    if kind in ("points", "masks"):
         return None
     return majority_vote(values)
+
+
+def kappa_matrix(answers):
+    """Cohen's kappa of every pair of readers on a case-level label: ``{case: {reader: answer}}``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", curation.UndefinedAgreementWarning)
+        matrix = curation.pairwise_kappa({case: {r: _hashable(a) for r, a in row.items()} for case, row in answers.items()})
+    return {(first, second): _number(matrix.values[i, j])
+            for i, first in enumerate(matrix.readers) for j, second in enumerate(matrix.readers)}
+
+
+def krippendorff_alpha(answers, level):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", curation.UndefinedAgreementWarning)
+        return _number(curation.krippendorff_alpha(
+            {case: {r: _hashable(a) for r, a in row.items()} for case, row in answers.items()}, level=level))
+
+
+def _number(value):
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)

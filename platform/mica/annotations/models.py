@@ -324,6 +324,18 @@ def readings(project):
     return by_case
 
 
+def image_sizes(case):
+    """{SOP Instance UID: (columns, rows)} of the case's images, for fusing boxes."""
+    import pydicom
+
+    sizes = {}
+    for instance in case.instances.filter(kind="dicom"):
+        with instance.file.open("rb") as handle:
+            header = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=["Rows", "Columns"])
+        sizes[instance.uid] = (int(header.Columns), int(header.Rows))
+    return sizes
+
+
 def consensus_table(project):
     """One row per fully read case: each label's consensus (or adjudication), and what is missing."""
     from .curation_calls import label_consensus
@@ -343,7 +355,8 @@ def consensus_table(project):
             if all(value is None for value in given):  # nobody answered it: nothing to decide
                 values[label.key] = None
                 continue
-            consensus = label_consensus(label.kind, given)
+            sizes = image_sizes(case) if label.kind == LabelKind.BOXES else None
+            consensus = label_consensus(label.kind, given, sizes)
             if consensus is None:
                 undecided.append(label.key)
             values[label.key] = consensus
