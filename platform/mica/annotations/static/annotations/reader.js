@@ -116,9 +116,9 @@ window.MicaReader = async function (state, Viewer) {
   document.getElementById("next-case").addEventListener("click", next);
   document.addEventListener("keydown", (event) => { if (event.key === "n" && event.target.tagName !== "INPUT" && event.target.tagName !== "TEXTAREA") next(); });
   window.addEventListener("beforeunload", (event) => { if (save.pending) { event.preventDefault(); event.returnValue = ""; } });
+  window.micaViewer = viewer;  // for the browser tests, as soon as it exists
   await viewer.start();
   viewer.canvas.focus();
-  window.micaViewer = viewer;
 };
 
 window.MicaAdjudicator = async function (state, Viewer) {
@@ -161,6 +161,7 @@ window.MicaAdjudicator = async function (state, Viewer) {
     root: state.dicomwebRoot, images: state.images, markLabels, marks: decision,
     overlays: Object.entries(state.readers).map(([name, answers]) => ({ name, marks: answers })),
   });
+  window.micaViewer = viewer;
   await viewer.start();
   document.getElementById("decide").addEventListener("click", async () => {
     const response = await fetch(state.adjudicationUrl, {
@@ -172,5 +173,4 @@ window.MicaAdjudicator = async function (state, Viewer) {
     if (response.ok) window.location = state.doneUrl;
     else indicator.textContent = "Not saved: " + JSON.stringify(await response.json());
   });
-  window.micaViewer = viewer;
 };
