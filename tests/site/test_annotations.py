@@ -243,8 +243,10 @@ def standing_users(challenge, organizer, participant, teammate, outsider, reader
     co_organizer = make_user("cora")
     ChallengeRole.objects.create(challenge=challenge, user=co_organizer, role=Role.ORGANIZER)
     return {"anonymous": None, "outsider": outsider, "other team": other, "team member": participant,
-            "annotator": readers[0], "other reader": readers[1], "adjudicator": adjudicator, "organizer": organizer,
-            "co-organizer": co_organizer, "staff": make_user("stan", is_staff=True)}
+            "annotator": readers[0], "other reader": readers[1], "adjudicator": adjudicator,
+            # an annotator of the challenge who is not in this project
+            "annotator elsewhere": annotator_of(challenge, "abel"),
+            "organizer": organizer, "co-organizer": co_organizer, "staff": make_user("stan", is_staff=True)}
 
 
 def test_permission_matrix(client, project, readers, standing_users):
