@@ -8,7 +8,10 @@ export PYTHONPATH := $(CURDIR)/platform:$(CURDIR)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mica
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/9
 
-.PHONY: demo test venv services clean
+# The reader's viewer: Cornerstone3D from npm, bundled with esbuild into the annotations app.
+VIEWER_BUNDLE := platform/mica/annotations/static/annotations/viewer/viewer.js
+
+.PHONY: demo test venv services viewer clean
 
 venv: $(VENV)/.installed
 
@@ -18,7 +21,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-demo: venv
+viewer: $(VIEWER_BUNDLE)
+
+$(VIEWER_BUNDLE): viewer/package.json viewer/package-lock.json viewer/build.mjs $(wildcard viewer/src/*.js)
+	scripts/services.sh node
+	cd viewer && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
+
+demo: venv viewer
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 	DEBUG=1 BIN=$(BIN) scripts/serve-demo.sh
@@ -26,10 +35,10 @@ demo: venv
 services:
 	scripts/services.sh
 
-test: venv services
+test: venv services viewer
 	@# pytest exits 5 when a selection collects no test: say so instead of failing the build.
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) SECRET_KEY=mica-tests \
 	  $(BIN)/pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "no tests collected"; [ $$rc -eq 5 ]; }
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var viewer/node_modules $(dir $(VIEWER_BUNDLE))

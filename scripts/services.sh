@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs (Debian) and starts what the test suite talks to, without systemd:
 # PostgreSQL on 127.0.0.1:5432 (trust auth for local TCP), Redis on 127.0.0.1:6379,
-# Chromium for browser tests, docker-compose to check the compose file, Tesseract for OCR.
+# Chromium for browser tests, docker-compose to check the compose file, Tesseract for OCR,
+# Node and npm to bundle the reader's viewer (`services.sh node` installs only those), Orthanc
+# with its DICOMweb plugin (a hospital's server, for the pull tests).
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -13,11 +15,18 @@ apt_install() {
 }
 
 missing=()
+command -v npm >/dev/null || missing+=(nodejs npm)
+if [ "${1:-}" = node ]; then
+  if [ ${#missing[@]} -gt 0 ]; then echo "services: installing ${missing[*]}"; apt_install "${missing[@]}"; fi
+  exit 0
+fi
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v tesseract >/dev/null || missing+=(tesseract-ocr)
+[ -x /usr/sbin/Orthanc ] || missing+=(orthanc)
+[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing+=(orthanc-dicomweb)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "services: installing ${missing[*]}"
   apt_install "${missing[@]}"

@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from mica.annotations.api import AnnotationProjectViewSet, AssignmentViewSet
 from mica.challenges.api import ChallengeViewSet, PhaseViewSet
 from mica.datasets.api import DatasetViewSet, UploadViewSet
 from mica.leaderboards.api import LeaderboardView, PrivateLeaderboardView
@@ -13,6 +14,8 @@ router.register("phases", PhaseViewSet)
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("uploads", UploadViewSet, basename="upload")
 router.register("submissions", SubmissionViewSet, basename="submission")
+router.register("annotation-projects", AnnotationProjectViewSet, basename="annotation-project")
+router.register("annotation-assignments", AssignmentViewSet, basename="annotation-assignment")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),

@@ -9,6 +9,7 @@ urlpatterns = [
     path("datasets/", include("mica.datasets.urls")),
     path("submissions/", include("mica.submissions.urls")),
     path("leaderboards/", include("mica.leaderboards.urls")),
+    path("annotations/", include("mica.annotations.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

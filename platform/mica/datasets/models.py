@@ -20,6 +20,12 @@ def _upload_path(upload, filename):
     return f"uploads/{upload.dataset_id}/{upload.uuid}.zip"
 
 
+class CaseLevel(models.TextChoices):
+    INSTANCE = "instance", "One image (instance)"
+    SERIES = "series", "One series"
+    STUDY = "study", "One study"
+
+
 class Dataset(models.Model):
     challenge = models.ForeignKey("challenges.Challenge", on_delete=models.CASCADE, related_name="datasets")
     name = models.CharField(max_length=200)
@@ -28,6 +34,10 @@ class Dataset(models.Model):
     anonymization_key = models.BinaryField(default=anonymizer.new_key, editable=False)
     visible_to_participants = models.BooleanField(
         default=False, help_text="Participants may browse and download the anonymized images."
+    )
+    case_level = models.CharField(
+        max_length=8, choices=CaseLevel.choices, default=CaseLevel.INSTANCE,
+        help_text="What one case is: an image, a series or a study. PNG and JPEG images are always one case each.",
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -42,8 +52,19 @@ class Dataset(models.Model):
         return reverse("datasets:detail", args=[self.pk])
 
     def can_be_viewed_by(self, user):
+        """Organizers; participants once the dataset is opened to them; readers of its annotation projects."""
         challenge = self.challenge
-        return challenge.is_organizer(user) or (self.visible_to_participants and challenge.is_participant(user))
+        return (
+            challenge.is_organizer(user)
+            or (self.visible_to_participants and challenge.is_participant(user))
+            or (user.is_authenticated and self.annotation_projects.filter(readers__user=user).exists())
+        )
+
+    def index_cases(self):
+        """Creates the missing cases from the stored instances (idempotent; run after each ingest)."""
+        from .cases import index_cases
+
+        return index_cases(self)
 
 
 class Upload(LeasedWork):
@@ -167,3 +188,68 @@ class QuarantinedFile(models.Model):
 
     class Meta:
         ordering = ["source"]
+
+
+class Case(models.Model):
+    """What one reader reads and one label is given to: an instance, a series or a study,
+    named by its anonymized UID (or, for a PNG/JPEG image, its anonymized file name)."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="cases")
+    case_id = models.CharField(max_length=100)
+    level = models.CharField(max_length=8, choices=CaseLevel.choices)
+    patient_pseudonym = models.CharField(max_length=64, db_index=True)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset", "case_id"], name="case_unique_per_dataset")]
+        ordering = ["patient_pseudonym", "case_id"]
+
+    def __str__(self):
+        return self.case_id
+
+    @property
+    def instances(self):
+        """The case's images, in the order a reader scrolls them."""
+        if self.level == CaseLevel.INSTANCE:
+            return Instance.objects.filter(pk=self.instance_id)
+        if self.level == CaseLevel.SERIES:
+            return Instance.objects.filter(series=self.series_id).order_by("uid")
+        return Instance.objects.filter(series__study=self.study_id).order_by("series__series_uid", "uid")
+
+
+class DicomWebPull(StatusMachine):
+    """Studies pulled from a hospital's DICOMweb server into a dataset, as an upload: everything
+    then passes through the anonymizer. The query (original UIDs, patient ID…) identifies, so it
+    is kept in private storage until the pull has run, never in the database."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PULLING = "pulling", "Pulling"
+        RECEIVED = "received", "Received: anonymizing"
+        FAILED = "failed", "Failed"
+
+    TRANSITIONS = {
+        Status.QUEUED: {Status.PULLING, Status.FAILED},
+        Status.PULLING: {Status.PULLING, Status.RECEIVED, Status.FAILED},
+        Status.RECEIVED: set(),
+        Status.FAILED: set(),
+    }
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="pulls")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    source = models.URLField(help_text="The DICOMweb base URL, one of MICA_DICOMWEB_SOURCES.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    studies_total = models.PositiveIntegerField(default=0)
+    instances_received = models.PositiveIntegerField(default=0)
+    upload = models.ForeignKey(Upload, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def query_path(self):
+        return f"pulls/{self.dataset_id}/{self.uuid}.json"

@@ -15,6 +15,7 @@ from django.db import transaction
 import anonymizer
 from mica.core.tasks import mica_task
 
+from .cases import record_original_identifiers
 from .models import Instance, QuarantinedFile, Series, Study, Upload
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def ingest_upload(upload_pk):
         with upload.lease_held():
             report = anonymizer.anonymize_tree(
                 upload.file.path, work_dir / "out", key=bytes(upload.dataset.anonymization_key),
-                progress=_throttled_progress(upload),
+                progress=_throttled_progress(upload), keep_uid_map=True,
             )
             _store(upload, report, work_dir / "out")
     except Exception as error:  # the anonymizer names what was wrong with the upload as a whole
@@ -89,6 +90,8 @@ def _store(upload, report, out_dir):
         for outcome in report.files:
             if outcome.status == "anonymized":
                 _store_instance(dataset, upload, outcome, out_dir / outcome.output)
+        record_original_identifiers(upload, report)
+        dataset.index_cases()
 
 
 def _store_instance(dataset, upload, outcome, path):

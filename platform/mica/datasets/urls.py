@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import views
+from . import case_views, dicomweb, views
 
 app_name = "datasets"
 
@@ -12,4 +12,9 @@ urlpatterns = [
     path("<int:pk>/instances/<str:uid>/preview.png", views.preview, name="preview"),
     path("<int:pk>/instances/<str:uid>/file", views.download, name="download"),
     path("<int:pk>/instances/<str:uid>/dicom", views.download_as_dicom, name="download_as_dicom"),
+    path("<int:pk>/cases.csv", case_views.case_list, name="case_list"),
+    path("<int:pk>/original-identifiers.csv", case_views.identifier_map, name="identifier_map"),
+    path("<int:pk>/import-labels/", case_views.import_labels, name="import_labels"),
+    path("<int:pk>/pull/", case_views.pull, name="pull"),
+    path("<int:pk>/dicomweb/", include(dicomweb.urlpatterns)),
 ]

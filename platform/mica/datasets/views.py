@@ -47,6 +47,7 @@ def detail(request, pk):
         "is_organizer": is_organizer,
         "uploads": dataset.uploads.all()[:20] if is_organizer else [],
         "n_studies": dataset.studies.count(),
+        "n_cases": dataset.cases.count(),
         "n_patients": dataset.studies.values("patient_pseudonym").distinct().count(),
     }
     return render(request, "datasets/detail.html", context)

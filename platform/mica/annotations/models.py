@@ -1,0 +1,364 @@
+"""Annotation projects: expert readers label the cases of a dataset, each in their own queue.
+
+An organizer writes the label definitions, picks readers among the challenge's annotators and
+assigns the cases (random, balanced, never one case twice to a reader except the chosen
+re-read share). A reader sees only their own queue and answers. Cases on which the readers do
+not agree go to an adjudicator, who sees every reader's marks side by side and decides.
+"""
+
+import math
+import random
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from mica.challenges.models import Role
+from mica.datasets.models import Case
+
+MAX_TEXT_LENGTH = 5000
+MAX_MARKS = 500
+
+
+def _new_seed():
+    return random.SystemRandom().randrange(2**31)
+
+
+class AnnotationProject(models.Model):
+    dataset = models.ForeignKey("datasets.Dataset", on_delete=models.CASCADE, related_name="annotation_projects")
+    title = models.CharField(max_length=200)
+    instructions = models.TextField(blank=True, help_text="Markdown: what counts as positive and how to draw it.")
+    readers_per_case = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1)])
+    reread_share = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="The share of cases each reader reads a second time, for intra-reader agreement.",
+    )
+    seed = models.BigIntegerField(default=_new_seed, help_text="Makes the random assignment reproducible.")
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("annotations:project", args=[self.pk])
+
+    @property
+    def challenge(self):
+        return self.dataset.challenge
+
+    def is_organizer(self, user):
+        return self.challenge.is_organizer(user)
+
+    def reader_of(self, user):
+        if not user.is_authenticated:
+            return None
+        return self.readers.filter(user=user).first()
+
+    def can_adjudicate(self, user):
+        reader = self.reader_of(user)
+        return self.is_organizer(user) or bool(reader and reader.is_adjudicator)
+
+    def add_reader(self, user, weight=1.0, is_adjudicator=False):
+        if Role.ANNOTATOR not in self.challenge.role_of(user):
+            raise ValidationError(f"{user.username} is not an annotator of this challenge.")
+        reader, _ = Reader.objects.update_or_create(
+            project=self, user=user, defaults={"weight": weight, "is_adjudicator": is_adjudicator}
+        )
+        return reader
+
+    def assign(self):
+        """Deals the cases to the reading pool, once (see curation_calls.assign_cases)."""
+        from .curation_calls import assign_cases
+
+        with transaction.atomic():
+            project = AnnotationProject.objects.select_for_update().get(pk=self.pk)
+            if project.assigned_at:
+                raise ValidationError("The cases of this project are already assigned.")
+            readers = list(self.readers.filter(is_adjudicator=False).order_by("pk"))
+            if len(readers) < self.readers_per_case:
+                raise ValidationError(
+                    f"Each case needs {self.readers_per_case} readers but the pool has {len(readers)}."
+                )
+            cases = list(self.dataset.cases.order_by("case_id"))
+            if not cases:
+                raise ValidationError("The dataset has no cases yet: upload studies first.")
+            deals = assign_cases(
+                [case.pk for case in cases], {reader.pk: reader.weight for reader in readers},
+                readers_per_case=self.readers_per_case, reread_share=self.reread_share, seed=self.seed,
+            )
+            Assignment.objects.bulk_create(
+                Assignment(project=self, case_id=deal.case, reader_id=deal.reader, position=deal.position,
+                           is_reread=deal.is_reread)
+                for deal in deals
+            )
+            self.assigned_at = timezone.now()
+            AnnotationProject.objects.filter(pk=self.pk).update(assigned_at=self.assigned_at)
+        return len(deals)
+
+
+class Reader(models.Model):
+    """An annotator in the project's pool; an adjudicator decides instead of reading."""
+
+    project = models.ForeignKey(AnnotationProject, on_delete=models.CASCADE, related_name="readers")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.01)],
+                               help_text="Relative share of cases (1 for everyone: balanced).")
+    is_adjudicator = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="one_reader_per_user_and_project")]
+        ordering = ["user__username"]
+
+    def __str__(self):
+        return self.user.username
+
+    def queue(self):
+        return self.assignments.select_related("case").order_by("position")
+
+    def next_assignment(self):
+        return self.queue().filter(submitted_at__isnull=True).first()
+
+
+class LabelKind(models.TextChoices):
+    CHOICE = "choice", "One choice"
+    MULTIPLE_CHOICE = "multiple_choice", "Several choices"
+    NUMBER = "number", "Number"
+    TEXT = "text", "Free text (kept private)"
+    BOXES = "boxes", "Bounding boxes"
+    POINTS = "points", "Points"
+    MASKS = "masks", "2-D masks (per slice)"
+
+
+CASE_LEVEL_KINDS = {LabelKind.CHOICE, LabelKind.MULTIPLE_CHOICE, LabelKind.NUMBER, LabelKind.TEXT}
+MARK_KINDS = {LabelKind.BOXES, LabelKind.POINTS, LabelKind.MASKS}
+
+
+class Label(models.Model):
+    project = models.ForeignKey(AnnotationProject, on_delete=models.CASCADE, related_name="labels")
+    key = models.SlugField(max_length=50, help_text="The column name in exports, e.g. pneumonia.")
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=LabelKind.choices)
+    options = models.JSONField(default=list, blank=True, help_text="The choices, for choice kinds.")
+    minimum = models.FloatField(null=True, blank=True)
+    maximum = models.FloatField(null=True, blank=True)
+    definition = models.TextField(blank=True, help_text="Markdown with example images.")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "key"], name="label_keys_unique_per_project")]
+        ordering = ["position", "pk"]
+
+    def __str__(self):
+        return self.title
+
+    def clean(self):
+        if self.kind in (LabelKind.CHOICE, LabelKind.MULTIPLE_CHOICE):
+            if (not isinstance(self.options, list) or len(self.options) < 2
+                    or not all(isinstance(option, str) and option for option in self.options)
+                    or len(set(self.options)) != len(self.options)):
+                raise ValidationError({"options": "Give at least two different choices."})
+        elif self.options:
+            raise ValidationError({"options": "Only choice labels have options."})
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValidationError({"maximum": "The maximum is below the minimum."})
+
+    def validate(self, value, case_instance_uids):
+        """The value as stored, or ValueError whose arguments name each label and entry that is wrong."""
+        where = f"label {self.key!r}"
+        kind = self.kind
+        if kind == LabelKind.CHOICE:
+            if value not in self.options:
+                raise ValueError(f"{where}: choose one of {', '.join(self.options)}")
+            return value
+        if kind == LabelKind.MULTIPLE_CHOICE:
+            if not isinstance(value, list) or any(item not in self.options for item in value):
+                raise ValueError(f"{where}: give a list of choices among {', '.join(self.options)}")
+            return sorted(set(value), key=self.options.index)
+        if kind == LabelKind.NUMBER:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{where}: give a finite number")
+            if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
+                raise ValueError(f"{where}: {value} is outside [{self.minimum}, {self.maximum}]")
+            return value
+        if kind == LabelKind.TEXT:
+            if not isinstance(value, str) or len(value) > MAX_TEXT_LENGTH:
+                raise ValueError(f"{where}: give text of at most {MAX_TEXT_LENGTH} characters")
+            return value
+        if not isinstance(value, list) or len(value) > MAX_MARKS:
+            raise ValueError(f"{where}: give a list of at most {MAX_MARKS} marks")
+        marks, problems = [], []
+        for index, mark in enumerate(value):
+            try:
+                marks.append(self._validate_mark(index, mark, case_instance_uids))
+            except ValueError as error:
+                problems.append(str(error))
+        if problems:
+            raise ValueError(*problems)
+        return marks
+
+    def _validate_mark(self, index, mark, case_instance_uids):
+        where = f"label {self.key!r}, mark {index}"
+        fields = {LabelKind.BOXES: ("x", "y", "width", "height"), LabelKind.POINTS: ("x", "y"),
+                  LabelKind.MASKS: ("rows", "columns")}[self.kind]
+        if not isinstance(mark, dict):
+            raise ValueError(f"{where}: give an object")
+        if mark.get("instance") not in case_instance_uids:
+            raise ValueError(f"{where}: 'instance' must be the SOP Instance UID of an image of this case")
+        frame = mark.get("frame", 1)
+        if isinstance(frame, bool) or not isinstance(frame, int) or frame < 1:
+            raise ValueError(f"{where}: 'frame' must be a whole number from 1")
+        clean = {"instance": mark["instance"], "frame": frame}
+        for field in fields:
+            number = mark.get(field)
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+                raise ValueError(f"{where}: {field!r} must be a finite number")
+            clean[field] = number
+        if self.kind != LabelKind.MASKS and (clean["x"] < 0 or clean["y"] < 0):
+            raise ValueError(f"{where}: x and y are image pixels, from 0")
+        if self.kind == LabelKind.BOXES and (clean["width"] <= 0 or clean["height"] <= 0):
+            raise ValueError(f"{where}: width and height must be positive")
+        if self.kind == LabelKind.MASKS:
+            runs = mark.get("rle")
+            total = int(clean["rows"]) * int(clean["columns"])
+            if (not isinstance(runs, list) or not all(isinstance(run, int) and run >= 0 for run in runs)
+                    or sum(runs) != total):
+                raise ValueError(f"{where}: 'rle' must be run lengths (background first) adding up to rows × columns")
+            clean["rle"] = runs
+        if "proposal" in mark:  # model-assisted reading: which proposal this mark came from
+            clean["proposal"] = str(mark["proposal"])[:100]
+        return clean
+
+
+class Assignment(models.Model):
+    """One case in one reader's queue (a re-read is a second assignment of the same case)."""
+
+    project = models.ForeignKey(AnnotationProject, on_delete=models.CASCADE, related_name="assignments")
+    reader = models.ForeignKey(Reader, on_delete=models.CASCADE, related_name="assignments")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+    is_reread = models.BooleanField(default=False)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reader", "case", "is_reread"], name="a_case_once_per_reader_and_read"),
+        ]
+        ordering = ["reader", "position"]
+
+    def get_absolute_url(self):
+        return reverse("annotations:read", args=[self.pk])
+
+    def answers_by_key(self):
+        return {answer.label.key: answer.value for answer in self.answers.select_related("label")}
+
+    @transaction.atomic
+    def save_answers(self, answers, submit=False):
+        """Replaces every answer with `answers` ({label key: value}); the same call twice stores the
+        same state. Raises ValueError listing each problem, and then stores nothing."""
+        if not isinstance(answers, dict):
+            raise ValueError(["answers: give an object of label key → value"])
+        labels = {label.key: label for label in self.project.labels.all()}
+        uids = set(self.case.instances.values_list("uid", flat=True))
+        problems, clean = [], {}
+        for key, value in answers.items():
+            label = labels.get(key)
+            if label is None:
+                problems.append(f"label {str(key)[:50]!r}: not a label of this project")
+                continue
+            if value is None:
+                continue
+            try:
+                clean[key] = label.validate(value, uids)
+            except ValueError as error:
+                problems.extend(error.args)
+        if problems:
+            raise ValueError(problems)
+        self.answers.exclude(label__key__in=clean).delete()
+        for key, value in clean.items():
+            Answer.objects.update_or_create(assignment=self, label=labels[key], defaults={"value": value})
+        self.submitted_at = self.submitted_at or (timezone.now() if submit else None)
+        self.save(update_fields=["submitted_at", "updated_at"])
+
+
+class Answer(models.Model):
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="answers")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+    value = models.JSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["assignment", "label"], name="one_answer_per_label")]
+
+
+class Adjudication(models.Model):
+    """The adjudicator's decision on one label of a case without consensus."""
+
+    project = models.ForeignKey(AnnotationProject, on_delete=models.CASCADE, related_name="adjudications")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+    value = models.JSONField()
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "case", "label"], name="one_decision_per_label")]
+
+
+def readings(project):
+    """{case: {reader: {label key: value}}} of the submitted first reads of the project."""
+    by_case = {}
+    submitted = (Assignment.objects.filter(project=project, is_reread=False, submitted_at__isnull=False)
+                 .select_related("case", "reader__user").prefetch_related("answers__label"))
+    for assignment in submitted:
+        answers = {answer.label.key: answer.value for answer in assignment.answers.all()}
+        by_case.setdefault(assignment.case, {})[assignment.reader] = answers
+    return by_case
+
+
+def image_sizes(case):
+    """{SOP Instance UID: (columns, rows)} of the case's images, for fusing boxes."""
+    import pydicom
+
+    sizes = {}
+    for instance in case.instances.filter(kind="dicom"):
+        with instance.file.open("rb") as handle:
+            header = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=["Rows", "Columns"])
+        sizes[instance.uid] = (int(header.Columns), int(header.Rows))
+    return sizes
+
+
+def consensus_table(project):
+    """One row per fully read case: each label's consensus (or adjudication), and what is missing."""
+    from .curation_calls import label_consensus
+
+    labels = [label for label in project.labels.all() if label.kind != LabelKind.TEXT]
+    decided = {(item.case_id, item.label_id): item.value for item in project.adjudications.all()}
+    rows = []
+    for case, by_reader in sorted(readings(project).items(), key=lambda item: item[0].case_id):
+        if len(by_reader) < project.readers_per_case:
+            continue
+        values, undecided = {}, []
+        for label in labels:
+            if (case.pk, label.pk) in decided:
+                values[label.key] = decided[(case.pk, label.pk)]
+                continue
+            given = [answers.get(label.key) for answers in by_reader.values()]
+            if all(value is None for value in given):  # nobody answered it: nothing to decide
+                values[label.key] = None
+                continue
+            sizes = image_sizes(case) if label.kind == LabelKind.BOXES else None
+            consensus = label_consensus(label.kind, given, sizes)
+            if consensus is None:
+                undecided.append(label.key)
+            values[label.key] = consensus
+        rows.append({"case": case, "by_reader": by_reader, "values": values, "undecided": undecided})
+    return rows

@@ -1,0 +1,141 @@
+"""Pages of annotation projects: setup, the reader's queue and viewer, adjudication, agreement."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+
+from mica.core.markdown import render_markdown
+from mica.datasets.case_views import organized_dataset
+
+from . import access
+from .agreement import agreement_summary
+from .api import AssignmentSerializer, LabelSerializer
+from .forms import LabelForm, ProjectForm
+from .models import consensus_table
+
+
+@login_required
+def project_list(request):
+    return render(request, "annotations/list.html", {"projects": access.visible_projects(request.user)})
+
+
+@login_required
+def create(request, dataset_pk):
+    dataset = organized_dataset(request, dataset_pk)
+    form = ProjectForm(request.POST or None, challenge=dataset.challenge)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            form.instance.dataset = dataset
+            form.instance.created_by = request.user
+            project = form.save()
+            for user in form.cleaned_data["readers"]:
+                project.add_reader(user)
+            for user in form.cleaned_data["adjudicators"]:
+                project.add_reader(user, is_adjudicator=True)
+        return redirect(project)
+    return render(request, "annotations/create.html", {"dataset": dataset, "form": form})
+
+
+@login_required
+def project(request, pk):
+    project = access.project_for(request.user, pk)
+    is_organizer = project.is_organizer(request.user)
+    label_form = LabelForm(request.POST or None, prefix="label")
+    if request.method == "POST":
+        if not is_organizer:
+            raise PermissionDenied("Only the organizers of this challenge can change the project.")
+        if "assign" in request.POST:
+            try:
+                count = project.assign()
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                messages.success(request, f"{count} reads assigned.")
+            return redirect(project)
+        if project.assigned_at:
+            messages.error(request, "Labels cannot change once the cases are assigned.")
+            return redirect(project)
+        label_form.instance.project = project
+        if label_form.is_valid():
+            label_form.save()
+            return redirect(project)
+    reader = project.reader_of(request.user)
+    context = {
+        "project": project,
+        "is_organizer": is_organizer,
+        "reader": reader,
+        "can_adjudicate": project.can_adjudicate(request.user),
+        "instructions": render_markdown(project.instructions),
+        "labels": [(label, render_markdown(label.definition)) for label in project.labels.all()],
+        "readers": project.readers.select_related("user"),
+        "queue": reader.queue() if reader and not reader.is_adjudicator else [],
+        "label_form": label_form,
+        "n_cases": project.dataset.cases.count(),
+    }
+    return render(request, "annotations/project.html", context)
+
+
+@login_required
+def next_case(request, pk):
+    project = access.project_for(request.user, pk)
+    reader = project.reader_of(request.user)
+    if reader is None or reader.is_adjudicator:
+        raise PermissionDenied("You have no queue in this project.")
+    assignment = reader.next_assignment()
+    if assignment is None:
+        messages.success(request, "Your queue is done: thank you.")
+        return redirect(project)
+    return redirect(assignment)
+
+
+@login_required
+def read(request, pk):
+    assignment = access.own_assignment(request.user, pk)
+    project = assignment.project
+    state = {
+        "assignment": AssignmentSerializer(assignment).data,
+        "labels": LabelSerializer(project.labels.all(), many=True).data,
+        "answersUrl": f"/api/v1/annotation-assignments/{assignment.pk}/answers/",
+        "nextUrl": f"/annotations/{project.pk}/next/",
+    }
+    return render(request, "annotations/read.html", {
+        "assignment": assignment, "project": project, "state": state,
+    })
+
+
+@login_required
+def adjudication(request, pk):
+    project = access.adjudicated_project(request.user, pk)
+    rows = [row for row in consensus_table(project) if row["undecided"]]
+    return render(request, "annotations/adjudication.html", {"project": project, "rows": rows})
+
+
+@login_required
+def adjudicate_case(request, pk, case_id):
+    project = access.adjudicated_project(request.user, pk)
+    row = next((row for row in consensus_table(project) if row["case"].case_id == case_id), None)
+    if row is None:
+        get_object_or_404(project.dataset.cases, case_id=case_id)
+        raise PermissionDenied("This case is not fully read yet.")
+    case = row["case"]
+    state = {
+        "caseId": case.case_id,
+        "images": [{"study_uid": i.series.study.study_uid, "series_uid": i.series.series_uid,
+                    "sop_instance_uid": i.uid} for i in case.instances.filter(kind="dicom").select_related("series__study")],
+        "dicomwebRoot": f"/datasets/{project.dataset_id}/dicomweb",
+        "labels": LabelSerializer(project.labels.exclude(kind="text"), many=True).data,
+        "readers": {reader.user.username: answers for reader, answers in row["by_reader"].items()},
+        "values": row["values"],
+        "adjudicationUrl": f"/api/v1/annotation-projects/{project.pk}/adjudication/",
+        "doneUrl": f"/annotations/{project.pk}/adjudication/",
+    }
+    return render(request, "annotations/adjudicate.html", {"project": project, "case": case,
+                                                           "state": state})
+
+
+@login_required
+def agreement(request, pk):
+    project = access.organized_project(request.user, pk)
+    return render(request, "annotations/agreement.html", {"project": project, "summary": agreement_summary(project)})
