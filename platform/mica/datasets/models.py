@@ -219,7 +219,7 @@ class Case(models.Model):
         return Instance.objects.filter(series__study=self.study_id).order_by("series__series_uid", "uid")
 
 
-class DicomWebPull(StatusMachine):
+class DicomWebPull(LeasedWork):
     """Studies pulled from a hospital's DICOMweb server into a dataset, as an upload: everything
     then passes through the anonymizer. The query (original UIDs, patient ID…) identifies, so it
     is kept in private storage until the pull has run, never in the database."""
@@ -236,6 +236,7 @@ class DicomWebPull(StatusMachine):
         Status.RECEIVED: set(),
         Status.FAILED: set(),
     }
+    WAITING, RUNNING, FAILED = Status.QUEUED, Status.PULLING, Status.FAILED
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="pulls")
@@ -253,3 +254,9 @@ class DicomWebPull(StatusMachine):
     @property
     def query_path(self):
         return f"pulls/{self.dataset_id}/{self.uuid}.json"
+
+    @classmethod
+    def task(cls):
+        from .pull import pull_studies
+
+        return pull_studies

@@ -55,7 +55,7 @@ def request_pull(dataset, user, source, study_uids=(), filters=None):
     try:
         with transaction.atomic():
             pull.save()
-            transaction.on_commit(lambda: pull_studies.delay(pull.pk))
+            pull.dispatch_on_commit()
     except BaseException:
         private_storage().delete(pull.query_path)
         raise
@@ -65,26 +65,24 @@ def request_pull(dataset, user, source, study_uids=(), filters=None):
 @mica_task(queue="ingest")
 def pull_studies(pull_pk):
     pull = DicomWebPull.objects.select_related("dataset").filter(pk=pull_pk).first()
-    if pull is None or pull.status not in (DicomWebPull.Status.QUEUED, DicomWebPull.Status.PULLING):
-        return
-    if not pull.move(DicomWebPull.Status.PULLING, "Pulling the studies."):
-        return
+    if pull is None or not pull.claim("Pulling the studies."):
+        return  # ended, or held by a live lease of another worker
     try:
-        with private_storage().open(pull.query_path, "rb") as handle:
-            query = json.load(handle)
-        with tempfile.TemporaryDirectory(prefix="pull-", dir=_scratch_dir()) as folder:
+        with pull.lease_held(), tempfile.TemporaryDirectory(prefix="pull-", dir=_scratch_dir()) as folder:
+            with private_storage().open(pull.query_path, "rb") as handle:
+                query = json.load(handle)
             archive = Path(folder) / "pulled.zip"
             studies, instances = _fetch(pull, query, archive)
             with archive.open("rb") as handle:
                 upload = Upload.receive(dataset=pull.dataset, user=pull.requested_by,
                                         uploaded_file=File(handle, name=f"pulled-{pull.uuid}.zip"))
     except PullError as error:
-        pull.move(DicomWebPull.Status.FAILED, str(error))
+        pull.finish(DicomWebPull.Status.FAILED, str(error))
     except Exception:  # other errors' messages can quote the server's URL, a UID or a patient's data
         logger.exception("pull %s failed", pull.pk)
-        pull.move(DicomWebPull.Status.FAILED, "The pull failed unexpectedly; the site's log has the details.")
+        pull.finish(DicomWebPull.Status.FAILED, "The pull failed unexpectedly; the site's log has the details.")
     else:
-        pull.move(DicomWebPull.Status.RECEIVED,
+        pull.finish(DicomWebPull.Status.RECEIVED,
                   f"{instances} instance{'s' if instances != 1 else ''} of {studies} stud{'ies' if studies != 1 else 'y'} "
                   "received and sent to the anonymizer.", upload=upload, studies_total=studies,
                   instances_received=instances)
