@@ -1,7 +1,7 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from mica.accounts.api import AuthTokenView
 from mica.challenges.api import ChallengeViewSet, PhaseViewSet
 from mica.datasets.api import DatasetViewSet, UploadViewSet
 from mica.leaderboards.api import LeaderboardView
@@ -15,7 +15,7 @@ router.register("uploads", UploadViewSet, basename="upload")
 router.register("submissions", SubmissionViewSet, basename="submission")
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", AuthTokenView.as_view(), name="api-token"),
     path("leaderboards/<int:phase_pk>/", LeaderboardView.as_view(), name="api-leaderboard"),
     *router.urls,
 ]
