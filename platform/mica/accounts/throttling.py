@@ -1,5 +1,6 @@
 """Failed token requests counted per address and per username in the cache all processes share."""
 
+import hashlib
 import time
 
 from django.conf import settings
@@ -18,7 +19,9 @@ class FailedLoginThrottle(BaseThrottle):
         keys = [f"login-failures:address:{self.get_ident(request)}"]
         username = request.data.get("username") if hasattr(request.data, "get") else None
         if isinstance(username, str) and username:
-            keys.append(f"login-failures:username:{username.strip().lower()}")
+            # Hashed: any text is a valid key, and the cache holds no username.
+            digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+            keys.append(f"login-failures:username:{digest}")
         return keys
 
     def allow_request(self, request, view):
