@@ -205,9 +205,7 @@ AXES_COOLOFF_TIME = timedelta(seconds=MICA_LOGIN_COOLOFF)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if MICA_PROXY_COUNT else ["REMOTE_ADDR"]
-if MICA_PROXY_COUNT:
-    AXES_IPWARE_PROXY_COUNT = MICA_PROXY_COUNT
+AXES_CLIENT_IP_CALLABLE = "mica.accounts.addresses.client_address"
 
 # API tokens are refused once older than this many seconds; the client asks for a new one.
 MICA_TOKEN_TTL = env_int("MICA_TOKEN_TTL", 30 * 24 * 3600, minimum=1)
@@ -222,7 +220,6 @@ REST_FRAMEWORK = {
     # The browsable API only while developing: production answers JSON.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-    "NUM_PROXIES": MICA_PROXY_COUNT,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_SCHEMA_CLASS": "config.schema.MicaAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "config.pagination.StrictPageNumberPagination",

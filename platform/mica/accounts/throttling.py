@@ -7,6 +7,8 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
+from .addresses import client_address
+
 
 class FailedLoginThrottle(BaseThrottle):
     """Refuses a request once its address or its username failed MICA_LOGIN_FAILURE_LIMIT times.
@@ -16,7 +18,7 @@ class FailedLoginThrottle(BaseThrottle):
     """
 
     def _keys(self, request):
-        keys = [f"login-failures:address:{self.get_ident(request)}"]
+        keys = [f"login-failures:address:{client_address(request)}"]
         username = request.data.get("username") if hasattr(request.data, "get") else None
         if isinstance(username, str) and username:
             # Hashed: any text is a valid key, and the cache holds no username.
