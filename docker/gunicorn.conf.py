@@ -9,8 +9,9 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 # A worker is replaced after this many requests (plus up to the jitter, so that the workers are
-# not all replaced at once): memory a large request left behind (freed by Python but kept by the
-# C allocator, see MALLOC_ARENA_MAX in the Dockerfile) goes back to the system with the process.
+# not all replaced at once): whatever memory requests left behind (fragmented Python objects,
+# the C allocator's free lists; see MALLOC_MMAP_THRESHOLD_ in the Dockerfile) goes back to the
+# system with the process.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "200"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "50"))
 # Heartbeat files in memory, not on the container's overlay file system (gunicorn's advice for Docker).

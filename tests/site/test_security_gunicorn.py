@@ -109,3 +109,13 @@ def test_a_form_lock_from_many_failures_is_shared_by_all_workers(gunicorn, setti
                 for _ in range(2 * settings.MICA_LOGIN_FAILURE_LIMIT)]
     assert statuses[-1] == 429 and statuses.count(200) == settings.MICA_LOGIN_FAILURE_LIMIT - 1
     assert form_post(url, "/accounts/login/", victim.username, PASSWORD, "198.51.100.9").status_code == 429
+
+
+def test_the_image_runs_this_config_and_returns_freed_memory():
+    import yaml
+
+    web = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())["services"]["web"]
+    assert "--config docker/gunicorn.conf.py" in " ".join(web["command"])
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert 'CMD ["gunicorn", "--config", "docker/gunicorn.conf.py"' in dockerfile
+    assert "MALLOC_MMAP_THRESHOLD_=1048576" in dockerfile and "MALLOC_ARENA_MAX=2" in dockerfile
