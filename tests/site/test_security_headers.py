@@ -69,7 +69,7 @@ def test_the_api_answers_json_only_in_production(client, settings):
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_the_swagger_docs_work_under_the_policy(live_server, monkeypatch, phase):
+def test_the_swagger_docs_work_under_the_policy(live_server, monkeypatch, phase, tmp_path):
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -84,8 +84,38 @@ def test_the_swagger_docs_work_under_the_policy(live_server, monkeypatch, phase)
         page.goto(f"{live_server.url}/api/docs/")
         page.wait_for_selector(".opblock-summary-path", timeout=20000)
         paths = page.locator(".opblock-summary-path").all_inner_texts()
+        page.screenshot(path=str(tmp_path / "api-docs.png"))
         browser.close()
     assert "/api/v1/auth/token/" in " ".join(paths)
     assert violations == []
     assert remote == []
+    connections.close_all()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_lockout_page_explains_itself_under_the_policy(live_server, monkeypatch, participant, settings,
+                                                         tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    violations = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        page.on("console", lambda message: violations.append(message.text)
+                if "Content Security Policy" in message.text else None)
+        for _ in range(settings.MICA_LOGIN_FAILURE_LIMIT):
+            page.goto(f"{live_server.url}/accounts/login/")
+            page.fill("input[name=username]", participant.username)
+            page.fill("input[name=password]", "not-the-password")
+            page.click("button[type=submit]")
+        heading = page.locator("h1").inner_text()
+        # mica.css applies (a stylesheet from the site itself, allowed by the policy).
+        card_radius = page.evaluate("getComputedStyle(document.querySelector('.card')).borderRadius")
+        page.screenshot(path=str(tmp_path / "locked-out.png"))
+        browser.close()
+    assert heading == "Too many failed log-ins"
+    assert card_radius not in ("", "0px")
+    assert violations == []
     connections.close_all()
