@@ -166,3 +166,33 @@ def test_no_credentials_on_a_private_endpoint_is_401():
     response = APIClient().get("/api/v1/submissions/")
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Token"
+
+
+# Where the counters live
+
+
+def test_without_redis_the_counters_live_in_a_database_table_migrate_creates(tmp_path):
+    from .test_settings import run_django
+
+    env = {"DEBUG": "1", "MICA_VAR_DIR": str(tmp_path), "ALLOWED_HOSTS": "testserver"}
+    assert run_django(["migrate", "--noinput"], **env).returncode == 0
+    script = (
+        "from django.conf import settings; from django.test import Client;"
+        "from django.contrib.auth.models import User; User.objects.create_user('demo', password='pw-123-long');"
+        "print(settings.CACHES['default']['BACKEND']);"
+        "print([Client().post('/api/v1/auth/token/', {'username': 'demo', 'password': 'x'}).status_code"
+        " for _ in range(12)])"
+    )
+    result = run_django(["shell", "-c", script], **env)
+    assert result.returncode == 0, result.stderr
+    backend, statuses = result.stdout.strip().splitlines()[-2:]
+    assert backend == "django.core.cache.backends.db.DatabaseCache"
+    assert statuses.endswith("429, 429]"), statuses
+
+
+def test_a_cache_url_that_is_not_redis_stops_the_start_up(tmp_path):
+    from .test_settings import run_django
+
+    result = run_django(["check"], DEBUG="1", MICA_VAR_DIR=str(tmp_path), CACHE_URL="memcached://cache:11211")
+    assert result.returncode != 0
+    assert "CACHE_URL='memcached://cache:11211' is not a Redis URL" in result.stderr

@@ -119,3 +119,11 @@ def test_the_lockout_page_explains_itself_under_the_policy(live_server, monkeypa
     assert card_radius not in ("", "0px")
     assert violations == []
     connections.close_all()
+
+
+@pytest.mark.django_db
+def test_a_url_no_api_route_matches_is_a_json_404_and_a_page_elsewhere(client):
+    api = client.get("/api/v1/challenges/not.a.slug/")
+    assert api.status_code == 404 and api.json() == {"detail": "Not found."}
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")

@@ -13,4 +13,5 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self):
-        post_migrate.connect(create_cache_table, sender=self)
+        # Once per migrate, after an app with models (this one has none, so gets no signal).
+        post_migrate.connect(create_cache_table, sender=self.apps.get_app_config("auth"))
