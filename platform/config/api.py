@@ -1,8 +1,8 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from mica.annotations.api import AnnotationProjectViewSet, AssignmentViewSet
+from mica.accounts.api import AuthTokenView
 from mica.challenges.api import ChallengeViewSet, PhaseViewSet
 from mica.datasets.api import DatasetViewSet, UploadViewSet
 from mica.leaderboards.api import LeaderboardView, PrivateLeaderboardView
@@ -18,7 +18,7 @@ router.register("annotation-projects", AnnotationProjectViewSet, basename="annot
 router.register("annotation-assignments", AssignmentViewSet, basename="annotation-assignment")
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", AuthTokenView.as_view(), name="api-token"),
     path("leaderboards/<int:phase_pk>/", LeaderboardView.as_view(), name="api-leaderboard"),
     path("leaderboards/<int:phase_pk>/private/", PrivateLeaderboardView.as_view(), name="api-private-leaderboard"),
     *router.urls,

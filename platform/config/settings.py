@@ -5,9 +5,11 @@ the file system, files under ``var/``. Production sets ``DATABASE_URL`` (Postgre
 ``CELERY_BROKER_URL`` (Redis) and ``SECRET_KEY``; ``DEBUG`` is off unless asked for.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_int, env_list, env_str
@@ -36,6 +38,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "mica.core",
     "mica.accounts",
     "mica.challenges",
@@ -55,6 +59,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, so that it sees the lockout flag the login views' authentication set.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -86,6 +93,12 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Axes first: it refuses a locked-out username or address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "mica.accounts.backends.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -183,14 +196,51 @@ MICA_MAX_SUBMISSION_BYTES = env_int("MICA_MAX_SUBMISSION_BYTES", 200 * 1024 * 10
 # The hospitals' DICOMweb servers organizers may pull studies from (base URLs); none: no pulling.
 MICA_DICOMWEB_SOURCES = env_list("MICA_DICOMWEB_SOURCES")
 
+# A cache every process shares: the token endpoint's failure counters live there. Redis when
+# there is one (CACHE_URL, else the broker's Redis); the database otherwise (`make demo`).
+_REDIS_SCHEMES = ("redis://", "rediss://")
+CACHE_URL = env_str("CACHE_URL") or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(_REDIS_SCHEMES) else "")
+if CACHE_URL and not CACHE_URL.startswith(_REDIS_SCHEMES):
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} is not a Redis URL (redis://host:port/db)")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                          "KEY_PREFIX": "mica-cache"}}
+else:
+    # `migrate` creates its table (mica.accounts runs createcachetable after migrating).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "mica_cache"}}
+
+# Brute-force protection. The log-in form, the admin log-in and the token endpoint all go through
+# Django's authenticate(): django-axes counts failures per username and per address in the
+# database, and after MICA_LOGIN_FAILURE_LIMIT of either refuses even the right password for
+# MICA_LOGIN_COOLOFF seconds. The token endpoint also counts its failures in the cache (429 with
+# Retry-After). Behind MICA_PROXY_COUNT trusted proxies the client address is read from
+# X-Forwarded-For; with none, from the connection (a client cannot forge its address).
+MICA_LOGIN_FAILURE_LIMIT = env_int("MICA_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+MICA_LOGIN_COOLOFF = env_int("MICA_LOGIN_COOLOFF", 900, minimum=1)
+MICA_PROXY_COUNT = env_int("MICA_PROXY_COUNT", 0, minimum=0)
+AXES_FAILURE_LIMIT = MICA_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=MICA_LOGIN_COOLOFF)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "mica.accounts.addresses.client_address"
+
+# API tokens are refused once older than this many seconds; the client asks for a new one.
+MICA_TOKEN_TTL = env_int("MICA_TOKEN_TTL", 30 * 24 * 3600, minimum=1)
+
 REST_FRAMEWORK = {
+    # Token authentication first: a request without credentials is answered 401 with a
+    # WWW-Authenticate header (DRF takes it from the first class), not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "mica.accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
+    # The browsable API only while developing: production answers JSON.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.MicaAutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
@@ -201,6 +251,21 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI served from our own static files: the docs work without reaching a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
+# Content-Security-Policy: scripts, styles and images from this site only (no inline code, no
+# remote images), no framing. The API docs page loosens it for Swagger UI (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
 }
 
 # Production hardening; `manage.py check --deploy` is clean with DEBUG off and HTTPS in front.

@@ -11,7 +11,8 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from mica.datasets.cases import identifier_rows, set_case_level, spreadsheet_safe
+from mica.core.csv_export import spreadsheet_safe
+from mica.datasets.cases import identifier_rows, set_case_level
 from mica.datasets.models import Case, Instance
 
 from .conftest import PASSWORD, make_user

@@ -65,7 +65,7 @@ def test_a_reserved_slug_is_refused(client, organizer):
     organizer.user_permissions.add(Permission.objects.get(codename="add_challenge"))
     login(client, organizer)
     response = client.post("/challenges/new/", {**NEW_CHALLENGE, "slug": "new"})
-    assert "addresses use" in str(response.context["form"].errors)
+    assert "reserved word" in str(response.context["form"].errors)
     assert not Challenge.objects.exists()
 
 

@@ -54,7 +54,7 @@ class PhaseViewSet(viewsets.ReadOnlyModelViewSet):
         return Phase.objects.filter(challenge__in=visible).select_related("test_set", "challenge")
 
     @extend_schema(responses={200: serializers.ListSerializer(child=serializers.CharField())})
-    @action(detail=True, url_path="case-ids")
+    @action(detail=True, url_path="case-ids", pagination_class=None)
     def case_ids(self, request, pk=None):
         """The case ids a submission must cover (no labels): participants and organizers."""
         return Response(access.case_list_phase(request.user, pk).test_set.case_ids())

@@ -20,21 +20,7 @@ from django.utils import timezone
 
 import evaluator
 from mica.core.storage import private_storage
-
-
-RESERVED_SLUGS = {"new", "create", "edit", "delete", "phases", "teams", "api", "admin", "requests"}
-
-
-def leaderboards_changed(phase):
-    # The leaderboards app reads this one's models: imported when called, not at load time.
-    from mica.leaderboards.models import leaderboards_changed as mark_stale
-
-    mark_stale(phase)
-
-
-def validate_slug_not_reserved(slug):
-    if slug.lower() in RESERVED_SLUGS:
-        raise ValidationError(f"{slug!r} is a word the site's addresses use; choose another slug.")
+from mica.core.validators import ReservedSlugValidator
 
 
 class Challenge(models.Model):
@@ -53,7 +39,7 @@ class Challenge(models.Model):
         APPROVAL = "approval", "Approved by an organizer"
         DOMAINS = "domains", "Limited to e-mail domains"
 
-    slug = models.SlugField(unique=True, validators=[validate_slug_not_reserved])
+    slug = models.SlugField(unique=True, validators=[ReservedSlugValidator("challenges:detail")])
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True, help_text="Markdown.")
     terms = models.TextField(blank=True, help_text="Markdown. Participants accept these to register.")

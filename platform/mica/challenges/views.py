@@ -4,12 +4,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from mica.core.csv_export import csv_text
+from mica.core.csv_export import csv_response
 from mica.evaluations.models import Evaluation, Rescore
 from mica.submissions.models import Submission
 
@@ -426,7 +425,5 @@ def reveal_private(request, pk):
 def case_ids(request, pk):
     """The case ids a submission must cover, for participants and organizers (no labels, no split)."""
     phase = access.case_list_phase(request.user, pk)
-    rows = [["case_id"], *([case_id] for case_id in phase.test_set.case_ids())]
-    response = HttpResponse(csv_text(rows), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{phase.challenge.slug}-case-ids.csv"'
-    return response
+    return csv_response(f"{phase.challenge.slug}-case-ids.csv", ["case_id"],
+                        ([case_id] for case_id in phase.test_set.case_ids()))

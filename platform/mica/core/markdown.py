@@ -1,5 +1,8 @@
 """Markdown written by organizers, rendered to HTML that is safe to show to anyone."""
 
+import re
+from urllib.parse import urlsplit
+
 import markdown as markdown_library
 import nh3
 
@@ -9,6 +12,23 @@ _ALLOWED_TAGS = {
     "thead", "tr", "ul",
 }
 _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "th": {"align"}, "td": {"align"}}
+# Browsers drop these inside URLs or read "\" as "/": "/\evil.org/x.png" is another site.
+_URL_TRICKS = re.compile(r"[\\\s\x00-\x1f\x7f]")
+
+
+def is_same_site_path(url):
+    """True for a relative URL on this site ("/media/x.png", "logo.png"), with no scheme or host."""
+    if not url or _URL_TRICKS.search(url) or url.startswith("//"):
+        return False
+    parts = urlsplit(url)
+    return not parts.scheme and not parts.netloc
+
+
+def _keep_attribute(tag, attribute, value):
+    # A remote image is fetched by every reader's browser: a tracking pixel. Images come from Mica.
+    if tag == "img" and attribute == "src" and not is_same_site_path(value):
+        return None
+    return value
 
 
 def render_markdown(text):
@@ -17,6 +37,7 @@ def render_markdown(text):
         html,
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRIBUTES,
+        attribute_filter=_keep_attribute,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
     )

@@ -1,4 +1,4 @@
-from django.db.models import Q
+from django.db.models import Count, Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -18,12 +18,14 @@ class QuarantinedFileSerializer(serializers.ModelSerializer):
 
 
 class UploadSerializer(serializers.ModelSerializer):
-    quarantined = QuarantinedFileSerializer(many=True, read_only=True)
+    # A count, not the list: an upload can quarantine 100,000 files. The list is paginated at
+    # /api/v1/uploads/{uuid}/quarantined/.
+    n_quarantined = serializers.IntegerField(read_only=True, help_text="How many files were quarantined.")
 
     class Meta:
         model = Upload
         fields = ["uuid", "dataset", "original_filename", "created_at", "status", "status_reason", "files_done",
-                  "files_total", "action_counts", "quarantined"]
+                  "files_total", "action_counts", "n_quarantined"]
         read_only_fields = fields
 
 
@@ -67,11 +69,12 @@ class DatasetViewSet(viewsets.ReadOnlyModelViewSet):
             upload = Upload.receive(dataset=dataset, user=request.user, uploaded_file=body.validated_data["archive"])
         except ValueError as error:
             raise ValidationError({"archive": [str(error)]}) from error
+        upload.n_quarantined = 0
         return Response(UploadSerializer(upload).data, status=status.HTTP_202_ACCEPTED)
 
 
 class UploadViewSet(viewsets.ReadOnlyModelViewSet):
-    """Uploads to the datasets you organize: status, progress and quarantined files."""
+    """Uploads to the datasets you organize: status, progress and how many files were quarantined."""
 
     queryset = Upload.objects.none()  # for the schema; requests use get_queryset
     serializer_class = UploadSerializer
@@ -81,4 +84,12 @@ class UploadViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return Upload.objects.filter(
             dataset__challenge__roles__user=self.request.user, dataset__challenge__roles__role=Role.ORGANIZER
-        ).prefetch_related("quarantined")
+        ).annotate(n_quarantined=Count("quarantined")).order_by("-created_at")
+
+    @extend_schema(responses=QuarantinedFileSerializer(many=True))
+    @action(detail=True, serializer_class=QuarantinedFileSerializer)
+    def quarantined(self, request, uuid=None):
+        """The files of this upload that were quarantined, with their reasons, a page at a time."""
+        files = self.get_object().quarantined.all()
+        page = self.paginate_queryset(files)
+        return self.get_paginated_response(QuarantinedFileSerializer(page, many=True).data)

@@ -12,6 +12,7 @@ import io
 
 from django.db import transaction
 
+from mica.core.csv_export import csv_text
 from mica.core.storage import private_storage
 
 from .models import Case, CaseLevel, Instance
@@ -25,28 +26,6 @@ LABEL_KEYS = {
     "original_series_uid": "original_series_uid",
     "original_sop_instance_uid": "original_sop_instance_uid",
 }
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value):
-    """The value as a CSV cell that a spreadsheet will not run as a formula (numbers kept as they are)."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_STARTS):
-        try:
-            float(text)
-        except ValueError:
-            return "'" + text
-    return text
-
-
-def write_csv(header, rows):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([spreadsheet_safe(cell) for cell in header])
-    writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
-    return buffer.getvalue()
-
-
 def index_cases(dataset):
     """Creates a Case for every instance, series or study (as the dataset says) that has none."""
     known = set(dataset.cases.values_list("case_id", flat=True))
@@ -93,7 +72,7 @@ def record_original_identifiers(upload, report):
     path = identifier_map_path(upload)
     if private_storage().exists(path):
         private_storage().delete(path)
-    private_storage().save(path, io.BytesIO(write_csv(IDENTIFIER_COLUMNS, rows).encode()))
+    private_storage().save(path, io.BytesIO(csv_text(IDENTIFIER_COLUMNS, rows).encode()))
 
 
 def identifier_rows(dataset):
@@ -122,12 +101,12 @@ def _case_ids_by_instance_uid(dataset):
 
 def identifier_map_csv(dataset):
     columns = ["case_id", *IDENTIFIER_COLUMNS]
-    return write_csv(columns, ([row[column] for column in columns] for row in identifier_rows(dataset)))
+    return csv_text(columns, ([row[column] for column in columns] for row in identifier_rows(dataset)))
 
 
 def case_list_csv(dataset):
     cases = dataset.cases.select_related("study", "series", "instance").order_by("case_id")
-    return write_csv(
+    return csv_text(
         ["case_id", "level", "patient_pseudonym", "study_uid", "series_uid", "n_images"],
         ([case.case_id, case.level, case.patient_pseudonym, case.study.study_uid if case.study else "",
           case.series.series_uid if case.series else "", case.instances.count()] for case in cases),
@@ -201,7 +180,7 @@ class LabelImport:
         return self.problems + self.unmatched
 
     def to_csv(self):
-        return write_csv(self.header, self.rows)
+        return csv_text(self.header, self.rows)
 
 
 @transaction.atomic
