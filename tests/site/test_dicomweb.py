@@ -141,7 +141,7 @@ def test_paths_of_another_dataset_are_refused(live_server, challenge, organizer,
     from mica.challenges.models import Challenge
 
     other = Challenge.objects.create(slug="other", title="Other", task_type="classification",
-                                     primary_metric="auc", created_by=other_challenge_organizer)
+                                     state="published", created_by=other_challenge_organizer)
     ChallengeRole.objects.create(challenge=other, user=other_challenge_organizer, role=Role.ORGANIZER)
     second = ingested_dataset(other, other_challenge_organizer, tmp_path / "b", name="Second")
     instance = Instance.objects.filter(dataset=second).first()

@@ -40,10 +40,12 @@ def test_ordinary_cells_and_numbers_are_unchanged():
 
 
 def test_no_exported_cell_starts_with_a_trigger():
-    text = csv_text(["=header"], [[payload] for payload in PAYLOADS] + [["-1"], ["@a"]])
+    """Only a plain number ("-1", "+2.5e3": a spreadsheet reads it as that number) keeps its sign."""
+    text = csv_text(["=header"], [[payload] for payload in PAYLOADS] + [["-1+1"], ["@a"], ["-1e"]])
     for row in read_back(text):
         for cell in row:
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    assert read_back(csv_text(["value"], [["-1"], ["+2.5e3"], ["-.5"]]))[1:] == [["-1"], ["+2.5e3"], ["-.5"]]
 
 
 def test_spreadsheet_safe_leaves_booleans_as_text():

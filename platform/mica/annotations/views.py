@@ -1,5 +1,6 @@
 """Pages of annotation projects: setup, the reader's queue and viewer, adjudication, agreement."""
 
+from csp.decorators import csp_update
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -90,7 +91,12 @@ def next_case(request, pk):
     return redirect(assignment)
 
 
+# The viewer compiles its image decoders from WebAssembly; nothing else is loosened.
+viewer_csp = csp_update({"script-src": ["'wasm-unsafe-eval'"]})
+
+
 @login_required
+@viewer_csp
 def read(request, pk):
     assignment = access.own_assignment(request.user, pk)
     project = assignment.project
@@ -113,6 +119,7 @@ def adjudication(request, pk):
 
 
 @login_required
+@viewer_csp
 def adjudicate_case(request, pk, case_id):
     project = access.adjudicated_project(request.user, pk)
     row = next((row for row in consensus_table(project) if row["case"].case_id == case_id), None)

@@ -23,6 +23,13 @@ from mica.core.storage import private_storage
 from mica.core.validators import ReservedSlugValidator
 
 
+def leaderboards_changed(phase):
+    # The leaderboards app reads this one's models: imported when called, not at load time.
+    from mica.leaderboards.models import leaderboards_changed as mark_stale
+
+    mark_stale(phase)
+
+
 class Challenge(models.Model):
     class TaskType(models.TextChoices):
         CLASSIFICATION = "classification", "Classification"
