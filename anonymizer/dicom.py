@@ -51,10 +51,6 @@ __all__ = ["Quarantine", "DicomResult", "anonymize_dicom_file", "anonymize_datas
 
 MICA_IMPLEMENTATION_VERSION_NAME = "MICA_ANON_1"
 
-# UIDs under the DICOM root are defined by the standard itself (SOP classes, transfer
-# syntaxes, coding schemes, well-known instances); they say nothing about a patient.
-DICOM_UID_ROOT = "1.2.840.10008."
-
 TAG_PATIENT_NAME = 0x00100010
 TAG_PATIENT_ID = 0x00100020
 TAG_PATIENT_BIRTH_DATE = 0x00100030
@@ -163,8 +159,13 @@ def tag_label(tag: int) -> str:
 
 
 def is_well_known_uid(uid: str) -> bool:
-    """SOP classes, transfer syntaxes and other registry UIDs are kept as they are."""
-    return uid.startswith(DICOM_UID_ROOT) or uid in UID_dictionary
+    """UIDs the DICOM standard itself defines (SOP classes, transfer syntaxes, well-known
+    frames of reference, coding schemes: pydicom's UID registry) are kept as they are.
+
+    Nothing else is, whatever its root: a value that merely starts with the DICOM root can
+    be anything, `1.2.840.10008.1/../../X` included.
+    """
+    return uid in UID_dictionary
 
 
 def patient_identity(dataset: Dataset) -> str:
@@ -200,9 +201,11 @@ class DatasetAnonymizer:
 
     # --- values -----------------------------------------------------------------------------
 
-    def new_uid(self, uid: str) -> str:
+    def new_uid(self, uid: str, *, instance: bool = False) -> str:
+        """The keyed replacement of a UID; registry UIDs stay, except as an instance's own
+        Study, Series or SOP Instance UID, which the standard never assigns."""
         uid = uid.strip().rstrip("\0")
-        if not uid or is_well_known_uid(uid):
+        if not uid or (is_well_known_uid(uid) and not instance):
             return uid
         new = keys.keyed_uid(self.key, uid)
         if self.keep_uid_map:
@@ -376,6 +379,12 @@ class DatasetAnonymizer:
             set_values(dataset, tag, "UI", [self.new_uid(uid) for uid in values])
         self.actions["U"] += 1
 
+    def replace_instance_uids(self, dataset: Dataset, tag: int, vr: str) -> None:
+        values = text_values(dataset, tag)
+        if values:
+            set_values(dataset, tag, "UI", [self.new_uid(uid, instance=True) for uid in values])
+        self.actions["U"] += 1
+
     def refuse_non_uid(self, dataset: Dataset, tag: int, vr: str) -> None:
         raise Quarantine(f"{tag_label(tag)} should hold UIDs but has VR {vr}")
 
@@ -400,6 +409,10 @@ METHOD_RECORD_TAGS = frozenset({
 })
 
 
+# The UIDs an instance's output path is built from: always replaced by generated ones.
+INSTANCE_UID_TAGS = frozenset({TAG_STUDY_INSTANCE_UID, TAG_SERIES_INSTANCE_UID, TAG_SOP_INSTANCE_UID})
+
+
 def choose_handler(profile: Profile, tag: int, vr: str):
     """The DatasetAnonymizer method that applies the profile to a public element.
 
@@ -411,6 +424,8 @@ def choose_handler(profile: Profile, tag: int, vr: str):
         return anonymizer.pseudonymize
     if tag in METHOD_RECORD_TAGS:
         return anonymizer.drop_method_record
+    if tag in INSTANCE_UID_TAGS:
+        return anonymizer.replace_instance_uids
     if tag in PATIENT_CHARACTERISTICS and profile.retain_patient_characteristics:
         if tag in PATIENT_CHARACTERISTICS_KEPT:
             return anonymizer.keep_capped_age if tag == TAG_PATIENT_AGE else anonymizer.keep_characteristic

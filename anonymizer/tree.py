@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import re
 import tempfile
 import warnings
 from collections import Counter
@@ -220,8 +221,24 @@ def _process_local(source: str, path: Path, settings: Settings):
     return _process_picture(source, path, kind, settings)
 
 
-def _write_exclusive(target: Path, write) -> None:
-    """Create target (never overwrite); remove a half-written file if writing fails."""
+# A name Mica generated: `keys.keyed_uid` output. Output paths are made of these only.
+GENERATED_UID = re.compile(r"2\.25\.[0-9]{1,39}")
+
+
+def output_path(result) -> Path:
+    """`<study>/<series>/<sop instance>.dcm`, from the new UIDs Mica generated, never a sender's."""
+    parts = (result.study_uid, result.series_uid, result.sop_instance_uid)
+    if not all(GENERATED_UID.fullmatch(part) for part in parts):
+        raise Quarantine("internal check failed: an output path would not be made of generated UIDs")
+    return Path(parts[0]) / parts[1] / f"{parts[2]}.dcm"
+
+
+def _write_exclusive(out: Path, relative: Path, write) -> None:
+    """Create OUT/relative (never overwrite, never outside OUT); remove a half-written file."""
+    out = out.resolve()
+    target = (out / relative).resolve()
+    if target == out or not target.is_relative_to(out):
+        raise Quarantine("internal check failed: an output path would leave OUT")
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         handle = open(target, "xb")
@@ -244,13 +261,13 @@ def _process_dicom(source: str, path: Path, settings: Settings):
         burned_in_rules=burned_in.rules_for(settings.burned_in_rules_path),
         ocr=settings.ocr,
     )
-    relative = Path(result.study_uid) / result.series_uid / f"{result.sop_instance_uid}.dcm"
+    relative = output_path(result)
 
     def write(handle):
         result.dataset.save_as(handle, enforce_file_format=True)
 
     try:
-        _write_exclusive(Path(settings.out) / relative, write)
+        _write_exclusive(Path(settings.out), relative, write)
     except Quarantine:
         raise
     except Exception as error:
@@ -285,6 +302,6 @@ def _process_picture(source: str, path: Path, kind: str, settings: Settings):
     digest = hashlib.sha256(stripped).hexdigest()
     suffix = ".png" if kind == "png" else ".jpg"
     relative = Path(IMAGES_FOLDER) / (keys.keyed_file_name(settings.key, digest) + suffix)
-    _write_exclusive(Path(settings.out) / relative, lambda handle: handle.write(stripped))
+    _write_exclusive(Path(settings.out), relative, lambda handle: handle.write(stripped))
     actions = Counter({f"{kind} metadata removed": removed})
     return FileOutcome(source, "anonymized", output=relative.as_posix(), kind=kind), actions, {}
