@@ -12,6 +12,7 @@ HD). An image at risk is cleaned by the first matching rule, or quarantined for 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -139,12 +140,26 @@ def find_rule(dataset, rules) -> BurnedInRule | None:
     return None
 
 
+# A reason may name a device so an organizer can write a rule for it, but only a value that
+# looks like a device name; anything else could be a sender's free text, so it is not shown.
+DEVICE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 ._-]{0,39}")
+
+
+def _shown(value) -> str:
+    text = str(value or "").strip()
+    return repr(text) if DEVICE_NAME.fullmatch(text) and not text.isdigit() else "(not shown)"
+
+
+def _dimension(dataset, tag: int) -> str:
+    value = peek_value(dataset, tag)
+    return str(value) if isinstance(value, int) else "?"
+
+
 def describe_image(dataset) -> str:
     return (
-        f"modality {dataset.get('Modality', '') or '?'}, manufacturer "
-        f"{str(dataset.get('Manufacturer', '') or '?').strip()!r}, model "
-        f"{str(dataset.get('ManufacturerModelName', '') or '?').strip()!r}, "
-        f"{dataset.get('Columns', '?')}x{dataset.get('Rows', '?')} pixels"
+        f"modality {_shown(peek_value(dataset, TAG_MODALITY))}, manufacturer "
+        f"{_shown(peek_value(dataset, 0x00080070))}, model {_shown(peek_value(dataset, 0x00081090))}, "
+        f"{_dimension(dataset, 0x00280011)}x{_dimension(dataset, 0x00280010)} pixels"
     )
 
 

@@ -263,7 +263,7 @@ class DatasetAnonymizer:
             except Quarantine:
                 raise
             except Exception as error:  # pydicom raises many kinds on invalid values
-                raise Quarantine(f"invalid value in {tag_label(tag)}: {error}") from None
+                raise Quarantine(f"invalid value in {tag_label(tag)} ({type(error).__name__})") from None
         for tag in private_creators:
             if tag not in kept_private_creators:
                 del dataset[tag]
@@ -547,7 +547,7 @@ def read_dicom(path) -> Dataset:
     try:
         dataset = pydicom.dcmread(path, force=True)
     except Exception as error:
-        raise Quarantine(f"not readable as DICOM: {type(error).__name__}: {error}") from None
+        raise Quarantine(f"not readable as DICOM ({type(error).__name__})") from None
     if len(dataset) == 0 and not dataset.file_meta:
         raise Quarantine("not readable as DICOM: no data elements found")
     return dataset
@@ -572,7 +572,7 @@ def _int_value(dataset: Dataset, tag: int, default: int | None = None) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise Quarantine(f"invalid value in {tag_label(tag)}: {value!r} is not a number") from None
+        raise Quarantine(f"invalid value in {tag_label(tag)}: not a number") from None
 
 
 def check_pixel_data_complete(dataset: Dataset, syntax: UID) -> None:
@@ -627,10 +627,11 @@ def anonymize_dataset(
     """
     syntax = transfer_syntax_of(dataset)
     if syntax not in AllTransferSyntaxes:
-        raise Quarantine(f"unsupported transfer syntax {syntax} (not a standard DICOM transfer syntax)")
+        raise Quarantine("unsupported transfer syntax (not a standard DICOM transfer syntax)")
     if not any(tag in dataset for tag in PIXEL_DATA_TAGS):
-        sop_class = UID(str(dataset.get("SOPClassUID", "") or "")) if "SOPClassUID" in dataset else None
-        what = f"SOP Class {sop_class.name}" if sop_class else "this object"
+        sop_class = str(peek_value(dataset, TAG_SOP_CLASS_UID) or "").strip()
+        # Only a registry name is shown: any other value is the sender's text.
+        what = f"SOP Class {UID_dictionary[sop_class][0]}" if sop_class in UID_dictionary else "this object"
         raise Quarantine(f"not an image: {what} has no Pixel Data (7FE0,0010)")
     for required in (TAG_SOP_INSTANCE_UID, TAG_STUDY_INSTANCE_UID, TAG_SERIES_INSTANCE_UID):
         if required not in dataset or not text_values(dataset, required):
@@ -640,7 +641,7 @@ def anonymize_dataset(
     except Quarantine:
         raise
     except Exception as error:
-        raise Quarantine(f"Pixel Data cannot be read: {error}") from None
+        raise Quarantine(f"Pixel Data cannot be read ({type(error).__name__})") from None
 
     risk = burned_in.burned_in_risk(dataset)
     cleaned_pixels = False
@@ -785,7 +786,7 @@ def strip_encapsulated_jpeg_metadata(dataset: Dataset, syntax: UID) -> int:
     try:
         frames = list(pydicom.encaps.generate_frames(dataset.PixelData, number_of_frames=frames_expected))
     except Exception as error:
-        raise Quarantine(f"encapsulated (7FE0,0010) PixelData cannot be split into frames: {error}") from None
+        raise Quarantine(f"encapsulated (7FE0,0010) PixelData cannot be split into frames ({type(error).__name__})") from None
     stripped_frames, removed = [], 0
     for index, frame in enumerate(frames):
         try:
@@ -824,7 +825,7 @@ def clean_burned_in_pixels(dataset: Dataset, rectangles, syntax: UID) -> None:
     except Exception as error:
         raise Quarantine(
             f"burned-in text: a rule matches but the pixels cannot be decoded to clean them "
-            f"({syntax.name}): {error}"
+            f"({syntax.name}, {type(error).__name__})"
         ) from None
 
 

@@ -53,10 +53,10 @@ def strip_png(data: bytes) -> tuple[bytes, int]:
         chunk_type = data[position + 4 : position + 8]
         end = position + 12 + length
         if end > len(data):
-            raise ImageRejected(f"truncated PNG: chunk {chunk_type!r} runs past the end of the file")
+            raise ImageRejected(f"truncated PNG: a chunk at byte {position} runs past the end of the file")
         (crc,) = struct.unpack(">I", data[end - 4 : end])
         if zlib.crc32(data[position + 4 : end - 4]) != crc:
-            raise ImageRejected(f"corrupt PNG: CRC mismatch in chunk {chunk_type!r}")
+            raise ImageRejected(f"corrupt PNG: CRC mismatch in the chunk at byte {position}")
         if chunk_type in PNG_KEPT_CHUNKS:
             kept.append(data[position:end])
         else:
@@ -139,7 +139,7 @@ def check_decodes(data: bytes, kind: str) -> tuple[int, int, str]:
             image.load()
             return image.width, image.height, image.mode
     except Exception as error:
-        raise ImageRejected(f"{kind.upper()} cannot be decoded: {error}") from None
+        raise ImageRejected(f"{kind.upper()} cannot be decoded ({type(error).__name__})") from None
 
 
 def png_to_dicom(

@@ -75,7 +75,7 @@ def list_zip(archive: Path) -> list[InputFile]:
         with zipfile.ZipFile(archive) as opened:
             entries = opened.infolist()
     except (zipfile.BadZipFile, OSError) as error:
-        raise UnsafeInput(f"{archive} is not a readable zip archive: {error}") from None
+        raise UnsafeInput(f"SRC is not a readable zip archive ({type(error).__name__}: corrupt or truncated central directory)") from None
     for info in entries:
         name = info.filename
         if info.is_dir():

@@ -10,7 +10,7 @@ import tempfile
 import warnings
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import burned_in, images, inputs, keys
@@ -163,7 +163,9 @@ def process_batch(batch: list[inputs.InputFile], settings: Settings) -> list:
 def process_file(task: inputs.InputFile, settings: Settings):
     """Anonymize one input; never raises for a bad file (the reason goes to the report)."""
     with pydicom_silenced():
-        return _process_file(task, settings)
+        outcome, actions, uid_map = _process_file(task, settings)
+    outcome = replace(outcome, source=keys.source_name(settings.key, task.source), private_source=task.source)
+    return outcome, actions, uid_map
 
 
 def _process_file(task: inputs.InputFile, settings: Settings):
@@ -180,7 +182,7 @@ def _process_file(task: inputs.InputFile, settings: Settings):
     except MemoryError:
         return FileOutcome(task.source, "quarantined", reason="file too large to process in memory"), Counter(), {}
     except Exception as error:  # a bug or an input pydicom cannot handle: never fatal for the run
-        reason = f"unexpected error ({type(error).__name__}): {error}"
+        reason = f"unexpected error ({type(error).__name__})"  # its message may quote values
         return FileOutcome(task.source, "quarantined", reason=reason), Counter(), {}
 
 
@@ -271,7 +273,7 @@ def _process_dicom(source: str, path: Path, settings: Settings):
     except Quarantine:
         raise
     except Exception as error:
-        raise Quarantine(f"cannot be written after anonymization (invalid values?): {error}") from None
+        raise Quarantine(f"cannot be written after anonymization ({type(error).__name__}: invalid values?)") from None
     outcome = FileOutcome(
         source,
         "anonymized",

@@ -21,7 +21,7 @@ def run(src, tmp_path, key):
     out = tmp_path / "out"
     report = anonymizer.anonymize_tree(src, out, key=key)
     assert len(output_files(out)) == len(report.anonymized)
-    return report, {outcome.source: outcome for outcome in report.files}
+    return report, {outcome.private_source: outcome for outcome in report.files}
 
 
 def one_ct(folder, name="slice.dcm", **kwargs):
@@ -118,7 +118,7 @@ def test_it_quarantines_unsupported_transfer_syntaxes(tmp_path, key):
     dataset.save_as(src / "odd_syntax.dcm")
     report, by_source = run(src, tmp_path, key)
     assert by_source["odd_syntax.dcm"].reason == (
-        "unsupported transfer syntax 1.2.3.4.5.6 (not a standard DICOM transfer syntax)"
+        "unsupported transfer syntax (not a standard DICOM transfer syntax)"
     )
 
 
@@ -170,7 +170,7 @@ def test_pydicoms_bad_vr_file_is_quarantined_naming_the_tag(tmp_path, key):
     src.mkdir()
     (src / "badVR.dcm").write_bytes(open(get_testdata_file("badVR.dcm"), "rb").read())
     report, by_source = run(src, tmp_path, key)
-    assert by_source["badVR.dcm"].reason == "invalid value in (0028,0008) NumberOfFrames: '1A' is not a number"
+    assert by_source["badVR.dcm"].reason == "invalid value in (0028,0008) NumberOfFrames: not a number"
 
 
 def test_it_quarantines_objects_without_pixels(tmp_path, key):
@@ -203,3 +203,40 @@ def test_fatal_errors_are_raised_before_anything_is_written(tmp_path, key):
         anonymizer.anonymize_tree(src, tmp_path / "out", key=b"short")
     with pytest.raises(ValueError, match="unknown profile"):
         anonymizer.anonymize_tree(src, tmp_path / "out", key=key, profile="nope")
+
+
+def test_reasons_and_report_names_never_quote_identifying_values(tmp_path, key):
+    # Bad inputs tried: NumberOfFrames and Rows holding a name, an unknown transfer syntax
+    # holding a name, a SOP Class that is a name, a broken JPEG frame, a text file, all in
+    # files whose names are patient names.
+    src = tmp_path / "src"
+    path = one_ct(src, name="DOE_JOHN_frames.dcm")
+    dataset = pydicom.dcmread(path)
+    dataset[0x00280008] = RawDataElement(Tag(0x00280008), "IS", 8, b"DOE JOHN", 0, False, True)
+    dataset.save_as(path)
+    dataset = pydicom.dcmread(path)
+    del dataset[0x00280008]
+    dataset[0x00280010] = RawDataElement(Tag(0x00280010), "US", 8, b"DOE JOHN", 0, False, True)
+    dataset.SOPInstanceUID = dataset.SOPInstanceUID + ".2"
+    dataset.save_as(src / "DOE_JOHN_rows.dcm")
+    dataset = pydicom.dcmread(path)
+    dataset.file_meta.TransferSyntaxUID = "DOE.JOHN"
+    dataset.save_as(src / "DOE_JOHN_syntax.dcm")
+    del dataset.PixelData
+    dataset.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    dataset.SOPClassUID = "DOE.JOHN"
+    dataset.save_as(src / "DOE_JOHN_no_pixels.dcm")
+    (src / "DOE_JOHN_notes.txt").write_text("DOE JOHN")
+
+    report, by_source = run(src, tmp_path, key)
+
+    assert len(report.quarantined) == 5
+    for outcome in report.files:
+        assert "DOE" not in outcome.reason.upper() and "JOHN" not in outcome.reason.upper(), outcome.reason
+        assert outcome.source.startswith("file-") and "DOE" not in outcome.source
+        assert outcome.private_source.startswith("DOE_JOHN_")
+    assert by_source["DOE_JOHN_frames.dcm"].reason == "invalid value in (0028,0008) NumberOfFrames: not a number"
+    again, _ = run(src, tmp_path / "again", key)
+    assert [o.source for o in again.files] == [o.source for o in report.files]  # stable for a key
+    other, _ = run(src, tmp_path / "other", anonymizer.new_key())
+    assert not {o.source for o in other.files} & {o.source for o in report.files}

@@ -19,7 +19,7 @@ def test_an_ultrasound_without_a_matching_rule_is_quarantined(tmp_path):
     assert outcome.status == "quarantined"
     assert outcome.reason == (
         "burned-in text: modality US commonly carries burned-in text and BurnedInAnnotation is not NO, "
-        "and no cleaning rule matches (modality US, manufacturer 'ACME', model 'Sono 9', 640x480 pixels); "
+        "and no cleaning rule matches (modality 'US', manufacturer 'ACME', model 'Sono 9', 640x480 pixels); "
         "review and add a rule"
     )
     assert not any((tmp_path / "out").rglob("*.dcm"))

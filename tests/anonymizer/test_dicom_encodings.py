@@ -57,7 +57,7 @@ def test_deflated_and_big_endian_files_are_written_in_their_own_syntax(tmp_path)
     dataset.SOPInstanceUID = dataset.SOPInstanceUID + ".9"
     dataset.save_as(tmp_path / "src" / "deflated.dcm", enforce_file_format=True)
     report = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "out", key=bytes(32))
-    by_source = {o.source: o for o in report.files}
+    by_source = {o.private_source: o for o in report.files}
     assert by_source["deflated.dcm"].status == "anonymized", by_source["deflated.dcm"].reason
     result = pydicom.dcmread(tmp_path / "out" / by_source["deflated.dcm"].output)
     assert result.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian
