@@ -35,7 +35,8 @@ from pydicom.uid import (
     UID_dictionary,
 )
 
-from . import burned_in, images, keys, private
+from . import burned_in, images, keys, private, text_checks
+from .keep_list import keep_list
 from .elements import peek_value
 from .profile import (
     DCM_CLEAN_PIXEL_DATA,
@@ -122,9 +123,15 @@ DUMMY_BY_VR = {
 # Ages above 89 identify (HIPAA Safe Harbor groups them as "90 or older"); 090Y stands for all.
 MAX_REPORTED_AGE_YEARS = 90
 
-# In a kept description (Clean Descriptors Option), a run of 5+ digits or a run mixing digits
-# and letters looks like an identifier (accession, MRN, date); such a description is removed.
-IDENTIFIER_LIKE = re.compile(r"\d{5,}|\b(?=\w*\d)(?=\w*[A-Za-z])\w{6,}\b")
+# Values the keep list's checks accept (PS3.5 6.2 character repertoires, tightened).
+NUMBER_STRING_PATTERNS = {
+    "IS": re.compile(r" *[+-]?[0-9]{1,12} *"),
+    "DS": re.compile(r" *[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})? *"),
+}
+CODE_STRING = re.compile(r"[A-Z0-9_ ]{0,16}")
+CODE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+TAG_CODE_VALUE = 0x00080100
+TAG_CODING_SCHEME_DESIGNATOR = 0x00080102
 
 
 SHORT_METHOD_NAMES = {
@@ -275,13 +282,14 @@ class DatasetAnonymizer:
             creator_tag = (group << 16) | (element_number >> 8)
             creator = dataset.get(creator_tag)
             element = dataset.get_item(tag)  # raw: a private value is never decoded
-            length = len(element.value) if isinstance(element.value, (bytes, str)) else 0
+            content = (
+                private.safe_content(creator.value, group, element_number & 0xFF)
+                if creator is not None and isinstance(creator.value, str) else None
+            )
             if (
-                creator is not None
-                and isinstance(creator.value, str)
-                and private.is_safe_private(creator.value, group, element_number & 0xFF)
-                and (element.VR or "UN") in private.NUMERIC_VRS
-                and length <= private.MAX_SAFE_PRIVATE_BYTES
+                content is not None
+                and isinstance(element, RawDataElement)
+                and private.content_matches(content, element.VR or "UN", element.value, element.is_little_endian)
             ):
                 kept_creators.add(creator_tag)
                 self.actions["private kept (safe list)"] += 1
@@ -324,10 +332,8 @@ class DatasetAnonymizer:
         self.actions["kept (patient characteristic)"] += 1
 
     def clean_descriptor(self, dataset: Dataset, tag: int, vr: str) -> None:
-        text = str(dataset[tag].value or "")
-        if IDENTIFIER_LIKE.search(text) or any(
-            word and word.upper() in text.upper() for word in self.sensitive_words
-        ):
+        if not all(text_checks.is_clean_description(text, self.sensitive_words)
+                   for text in decoded_strings(dataset, tag)):
             del dataset[tag]
             self.actions["X"] += 1
         else:
@@ -388,10 +394,50 @@ class DatasetAnonymizer:
     def refuse_non_uid(self, dataset: Dataset, tag: int, vr: str) -> None:
         raise Quarantine(f"{tag_label(tag)} should hold UIDs but has VR {vr}")
 
-    def empty_person_name(self, dataset: Dataset, tag: int, vr: str) -> None:
-        # A safety net beyond the table: any person name the table does not list.
-        put(dataset, tag, vr, "")
-        self.actions["Z (person name not in table)"] += 1
+    def remove_unlisted(self, dataset: Dataset, tag: int, vr: str) -> None:
+        del dataset[tag]
+        self.actions["X (not on the keep list)"] += 1
+
+    def keep_number(self, dataset: Dataset, tag: int, vr: str) -> None:
+        """Numbers stay numbers: an IS or DS holding anything else is removed."""
+        pattern = NUMBER_STRING_PATTERNS.get(vr)
+        if pattern is not None:
+            values = ascii_values(dataset, tag)
+            if values is None or not all(pattern.fullmatch(value) for value in values if value):
+                del dataset[tag]
+                self.actions["X (not a number)"] += 1
+
+    def keep_code_string(self, dataset: Dataset, tag: int, vr: str) -> None:
+        values = ascii_values(dataset, tag)
+        if values is None or not all(CODE_STRING.fullmatch(value) for value in values):
+            del dataset[tag]
+            self.actions["X (not a code string)"] += 1
+
+    def clean_device_text(self, dataset: Dataset, tag: int, vr: str) -> None:
+        if all(text_checks.is_clean_device_text(value, self.sensitive_words) for value in decoded_strings(dataset, tag)):
+            self.actions["kept (device text)"] += 1
+        else:
+            put(dataset, tag, vr, "")
+            self.actions["Z (device text not clean)"] += 1
+
+    def check_code(self, dataset: Dataset, tag: int, vr: str) -> None:
+        if not all(CODE_VALUE.fullmatch(value) for value in decoded_strings(dataset, tag)):
+            del dataset[tag]
+            self.actions["X (not a code)"] += 1
+
+    def check_code_meaning(self, dataset: Dataset, tag: int, vr: str) -> None:
+        """A meaning its scheme defines is kept or restored; another only if shown clean."""
+        meaning = " ".join(decoded_strings(dataset, tag))
+        scheme = str(peek_value(dataset, TAG_CODING_SCHEME_DESIGNATOR) or "").strip()
+        value = str(peek_value(dataset, TAG_CODE_VALUE) or "").strip()
+        known = text_checks.code_meanings().get((scheme, value))
+        if known:
+            if meaning not in known:
+                put(dataset, tag, vr, min(known))
+                self.actions["code meaning set from its scheme"] += 1
+        elif not text_checks.is_clean_description(meaning, self.sensitive_words):
+            put(dataset, tag, vr, DUMMY_BY_VR["LO"])  # Type 1 in every code item
+            self.actions["D (code meaning not clean)"] += 1
 
     def remove_unknown(self, dataset: Dataset, tag: int, vr: str) -> None:
         # A public element no dictionary knows: its meaning, so its safety, is unknown.
@@ -411,6 +457,21 @@ METHOD_RECORD_TAGS = frozenset({
 
 # The UIDs an instance's output path is built from: always replaced by generated ones.
 INSTANCE_UID_TAGS = frozenset({TAG_STUDY_INSTANCE_UID, TAG_SERIES_INSTANCE_UID, TAG_SOP_INSTANCE_UID})
+
+
+# How each `how` of the keep list is applied (dates and times with the option are above).
+KEEP_HANDLERS = {
+    "number": DatasetAnonymizer.keep_number,
+    "code-string": DatasetAnonymizer.keep_code_string,
+    "remap": DatasetAnonymizer.replace_uids,
+    "date": DatasetAnonymizer.remove_unlisted,  # dates are kept only shifted
+    "time": DatasetAnonymizer.remove_unlisted,  # times only with shifted dates
+    "walk": DatasetAnonymizer.walk_sequence,
+    "pixels": DatasetAnonymizer.keep,
+    "device": DatasetAnonymizer.clean_device_text,
+    "code": DatasetAnonymizer.check_code,
+    "meaning": DatasetAnonymizer.check_code_meaning,
+}
 
 
 def choose_handler(profile: Profile, tag: int, vr: str):
@@ -434,9 +495,12 @@ def choose_handler(profile: Profile, tag: int, vr: str):
 
     action = actions_by_tag().get(tag) or repeating_group_action(tag)
 
+    how = keep_list().get(tag)
+
     if (
         profile.retain_longitudinal_modified_dates
         and vr in TEMPORAL_VRS
+        and (action is not None or how in ("date", "time"))
         and tag not in PERSONAL_DATES
         and tag not in NOT_RETAINED_TEMPORAL
         and action != "U"
@@ -444,14 +508,12 @@ def choose_handler(profile: Profile, tag: int, vr: str):
         return anonymizer.shift_dates if vr in DATE_VRS else anonymizer.keep_time
 
     if action is None or action == "K":
-        # Attributes the table keeps: still walk sequences, replace UIDs, blank stray names.
-        if vr == "SQ":
-            return anonymizer.walk_sequence
-        if vr == "UI":
-            return anonymizer.replace_uids
-        if vr == "PN":
-            return anonymizer.empty_person_name
-        return anonymizer.keep if keyword_for_tag(tag) else anonymizer.remove_unknown
+        # Not in the table: kept only as the keep list says, removed otherwise.
+        if how is None:
+            return anonymizer.remove_unlisted if keyword_for_tag(tag) else anonymizer.remove_unknown
+        if how == "empty":
+            return anonymizer.empty_text if vr in DUMMY_BY_VR or vr == "UI" else anonymizer.empty_value
+        return KEEP_HANDLERS[how]
     if action == "X":
         return anonymizer.remove
     if action == "Z" or (action == "D" and vr == "SQ"):
@@ -495,6 +557,36 @@ def text_values(dataset: Dataset, tag: int) -> list[str]:
             raise Quarantine(f"invalid value in {tag_label(tag)}: not ASCII") from None
         text = text.rstrip("\0 ")
         return [part.strip("\0 ") for part in text.split("\\")] if text else []
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple, MultiValue)):
+        return [str(part) for part in value]
+    return [str(value)]
+
+
+def ascii_values(dataset: Dataset, tag: int) -> list[str] | None:
+    """The values of a number or code string, from the raw bytes when still raw; None if
+    they are not ASCII (no number or code is)."""
+    element = dataset.get_item(tag)
+    value = element.value
+    if isinstance(element, RawDataElement):
+        if not value:
+            return []
+        try:
+            text = value.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        return [part.strip("\0 ") for part in text.rstrip("\0 ").split("\\")]
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple, MultiValue)):
+        return [str(part).strip() for part in value]
+    return [str(value).strip()]
+
+
+def decoded_strings(dataset: Dataset, tag: int) -> list[str]:
+    """The values of a text element, decoded with the dataset's character set."""
+    value = dataset[tag].value
     if value is None or value == "":
         return []
     if isinstance(value, (list, tuple, MultiValue)):
@@ -664,8 +756,7 @@ def anonymize_dataset(
     cleaner = DatasetAnonymizer(
         key, profile, keep_uid_map=keep_uid_map, shift_days=keys.date_shift_days(key, identity)
     )
-    if profile.clean_descriptors:
-        cleaner.sensitive_words = sensitive_words(dataset)
+    cleaner.sensitive_words = sensitive_words(dataset)
     cleaner.clean(dataset)
     pseudonym = keys.patient_pseudonym(key, identity)
     finish(dataset, profile, pseudonym=pseudonym, cleaned_pixels=cleaned_pixels, syntax=syntax)
@@ -694,10 +785,12 @@ def anonymize_dataset(
 def sensitive_words(dataset: Dataset) -> list[str]:
     """Name parts and IDs of this patient, to refuse descriptions that repeat them."""
     words = []
-    for keyword in ("PatientID", "AccessionNumber", "OtherPatientIDs"):
-        words.append(str(dataset.get(keyword, "") or "").strip())
-    name = str(dataset.get("PatientName", "") or "")
-    words.extend(part.strip() for part in re.split(r"[\^=\s]+", name) if len(part.strip()) >= 3)
+    for tag in (TAG_PATIENT_ID, 0x00080050, 0x00101000):  # PatientID, AccessionNumber, OtherPatientIDs
+        value = peek_value(dataset, tag)
+        words.extend(str(part).strip() for part in (value if isinstance(value, MultiValue) else [value or ""]))
+    name = str(peek_value(dataset, TAG_PATIENT_NAME) or "")
+    # Every part, short ones too: "Ng", "Li" and "O" are names.
+    words.extend(part.strip() for part in re.split(r"[\^=\s,.]+", name))
     return [word for word in words if word]
 
 
