@@ -54,6 +54,7 @@ MICA_IMPLEMENTATION_VERSION_NAME = "MICA_ANON_1"
 
 TAG_PATIENT_NAME = 0x00100010
 TAG_PATIENT_ID = 0x00100020
+TAG_ISSUER_OF_PATIENT_ID = 0x00100021
 TAG_PATIENT_BIRTH_DATE = 0x00100030
 TAG_STUDY_INSTANCE_UID = 0x0020000D
 TAG_SERIES_INSTANCE_UID = 0x0020000E
@@ -178,13 +179,15 @@ def is_well_known_uid(uid: str) -> bool:
 def patient_identity(dataset: Dataset) -> str:
     """The original identity a pseudonym and a date shift derive from.
 
-    PatientID when present; otherwise the name; otherwise the study (every study then counts
-    as a patient of its own, the only safe assumption).
+    PatientID with its IssuerOfPatientID when present (two hospitals can give the same ID to
+    two people); otherwise the name; otherwise the study (every study then counts as a patient
+    of its own, the only safe assumption). An ID without issuer keeps the identity it always had.
     """
     patient_id = dataset.get(TAG_PATIENT_ID)
     patient_id = str(patient_id.value or "").strip() if patient_id is not None else ""
     if patient_id:
-        return "id:" + patient_id
+        issuer = str(peek_value(dataset, TAG_ISSUER_OF_PATIENT_ID) or "").strip()
+        return f"id:{issuer}\\{patient_id}" if issuer else "id:" + patient_id
     patient_name = dataset.get(TAG_PATIENT_NAME)
     patient_name = str(patient_name.value or "").strip() if patient_name is not None else ""
     if patient_name:
