@@ -753,7 +753,7 @@ def anonymize_dataset(
     if ocr:
         flag_text_by_ocr(dataset)
 
-    jpeg_segments_removed = strip_encapsulated_jpeg_metadata(dataset, syntax)
+    jpeg_segments_removed = strip_encapsulated_metadata(dataset, syntax)
 
     identity = patient_identity(dataset)
     cleaner = DatasetAnonymizer(
@@ -766,7 +766,7 @@ def anonymize_dataset(
     if cleaned_pixels:
         cleaner.actions["pixels cleaned (burned-in rule)"] += 1
     if jpeg_segments_removed:
-        cleaner.actions["JPEG frame metadata removed"] += jpeg_segments_removed
+        cleaner.actions["frame metadata removed (APPn, COM)"] += jpeg_segments_removed
 
     modality = str(peek_value(dataset, TAG_MODALITY) or "").strip() or None
     dataset.file_meta = new_file_meta(dataset, syntax)
@@ -864,35 +864,83 @@ def new_file_meta(dataset: Dataset, syntax: UID) -> FileMetaDataset:
     return meta
 
 
-# Encapsulated JPEG frames are JPEG files: they can carry APPn segments (EXIF from cameras in
-# visible-light images) and COM comments. Those are stripped frame by frame, scans untouched.
+# Encapsulated frames are JPEG, JPEG-LS or JPEG 2000 codestreams: they can carry APPn segments
+# (EXIF from cameras in visible-light images) and comments (COM). Those are stripped frame by
+# frame, scans and packets untouched.
 JPEG_FAMILY_TRANSFER_SYNTAXES = {
     "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
     "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
     "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
     "1.2.840.10008.1.2.4.70",  # JPEG Lossless, First-Order Prediction
 }
+JPEG_LS_TRANSFER_SYNTAXES = {
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
+}
+JPEG_2000_TRANSFER_SYNTAXES = {
+    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",  # JPEG 2000 (lossless only, any)
+    "1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93",  # JPEG 2000 Part 2 multi-component
+    "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203",  # HTJ2K
+}
+TAG_EXTENDED_OFFSET_TABLE = 0x7FE00001
+TAG_EXTENDED_OFFSET_TABLE_LENGTHS = 0x7FE00002
 
 
-def strip_encapsulated_jpeg_metadata(dataset: Dataset, syntax: UID) -> int:
-    """Remove APPn/COM segments from every JPEG frame; returns how many were removed."""
-    if syntax not in JPEG_FAMILY_TRANSFER_SYNTAXES or "PixelData" not in dataset:
+def frame_stripper(syntax: UID):
+    if syntax in JPEG_FAMILY_TRANSFER_SYNTAXES:
+        return images.strip_jpeg
+    if syntax in JPEG_LS_TRANSFER_SYNTAXES:
+        return lambda frame: images.strip_jpeg(frame, jpeg_ls=True)
+    if syntax in JPEG_2000_TRANSFER_SYNTAXES:
+        return images.strip_j2k
+    return None
+
+
+def strip_encapsulated_metadata(dataset: Dataset, syntax: UID) -> int:
+    """Remove APPn/COM segments from every frame; returns how many were removed.
+
+    When something is removed the frames are encapsulated again, one fragment each, with
+    the offset table the input had rewritten for the new sizes: an Extended Offset Table
+    (7FE0,0001/0002) when present, else a Basic Offset Table when the input had one or holds
+    several frames. A stale table would point decoders into the middle of a frame.
+    """
+    stripper = frame_stripper(syntax)
+    if stripper is None or TAG_PIXEL_DATA not in dataset:
         return 0
-    frames_expected = int(dataset.get("NumberOfFrames", 1) or 1)
+    frames_expected = _int_value(dataset, TAG_NUMBER_OF_FRAMES, 1)
+    has_extended = TAG_EXTENDED_OFFSET_TABLE in dataset
     try:
-        frames = list(pydicom.encaps.generate_frames(dataset.PixelData, number_of_frames=frames_expected))
+        pixel_data = dataset.PixelData
+        extended = (
+            (dataset[TAG_EXTENDED_OFFSET_TABLE].value, dataset[TAG_EXTENDED_OFFSET_TABLE_LENGTHS].value)
+            if has_extended else None
+        )
+        frames = list(pydicom.encaps.generate_frames(
+            pixel_data, number_of_frames=frames_expected, extended_offsets=extended
+        ))
+        had_basic_table = pixel_data[8:12] != b"\0\0\0\0"  # the BOT item's length
     except Exception as error:
-        raise Quarantine(f"encapsulated (7FE0,0010) PixelData cannot be split into frames ({type(error).__name__})") from None
+        raise Quarantine(
+            f"encapsulated (7FE0,0010) PixelData cannot be split into frames ({type(error).__name__})"
+        ) from None
     stripped_frames, removed = [], 0
     for index, frame in enumerate(frames):
         try:
-            stripped, count = images.strip_jpeg(frame)
+            stripped, count = stripper(frame)
         except images.ImageRejected as error:
-            raise Quarantine(f"JPEG frame {index + 1} of (7FE0,0010) PixelData: {error}") from None
+            raise Quarantine(f"frame {index + 1} of (7FE0,0010) PixelData: {error}") from None
         stripped_frames.append(stripped)
         removed += count
     if removed:
-        dataset.PixelData = pydicom.encaps.encapsulate(stripped_frames, has_bot=len(frames) > 1)
+        if has_extended:
+            encapsulated, offsets, lengths = pydicom.encaps.encapsulate_extended(stripped_frames)
+            dataset.PixelData = encapsulated
+            put(dataset, TAG_EXTENDED_OFFSET_TABLE, "OV", offsets)
+            put(dataset, TAG_EXTENDED_OFFSET_TABLE_LENGTHS, "OV", lengths)
+        else:
+            dataset.PixelData = pydicom.encaps.encapsulate(
+                stripped_frames, has_bot=had_basic_table or len(frames) > 1
+            )
     return removed
 
 
