@@ -419,9 +419,16 @@ class DatasetAnonymizer:
     def clean_device_text(self, dataset: Dataset, tag: int, vr: str) -> None:
         if all(text_checks.is_clean_device_text(value, self.sensitive_words) for value in decoded_strings(dataset, tag)):
             self.actions["kept (device text)"] += 1
+        else:  # a dummy, not an empty value: several of these are Type 1 in enhanced IODs
+            put(dataset, tag, vr, DUMMY_BY_VR[vr])
+            self.actions["D (device text not clean)"] += 1
+
+    def clean_label(self, dataset: Dataset, tag: int, vr: str) -> None:
+        if all(text_checks.is_clean_description(value, self.sensitive_words) for value in decoded_strings(dataset, tag)):
+            self.actions["kept (label of known terms)"] += 1
         else:
-            put(dataset, tag, vr, "")
-            self.actions["Z (device text not clean)"] += 1
+            put(dataset, tag, vr, DUMMY_BY_VR[vr])
+            self.actions["D (label not clean)"] += 1
 
     def check_code(self, dataset: Dataset, tag: int, vr: str) -> None:
         if not all(CODE_VALUE.fullmatch(value) for value in decoded_strings(dataset, tag)):
@@ -472,6 +479,7 @@ KEEP_HANDLERS = {
     "walk": DatasetAnonymizer.walk_sequence,
     "pixels": DatasetAnonymizer.keep,
     "device": DatasetAnonymizer.clean_device_text,
+    "label": DatasetAnonymizer.clean_label,
     "code": DatasetAnonymizer.check_code,
     "meaning": DatasetAnonymizer.check_code_meaning,
 }

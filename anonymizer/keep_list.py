@@ -13,7 +13,10 @@ from pathlib import Path
 
 LIST_PATH = Path(__file__).with_name("keep_list.tsv")
 
-HOWS = {"number", "code-string", "remap", "date", "time", "walk", "pixels", "device", "code", "meaning", "empty"}
+HOWS = {
+    "number", "code-string", "remap", "date", "time", "walk", "pixels", "device", "label", "code", "meaning",
+    "empty",
+}
 
 
 @lru_cache(maxsize=1)

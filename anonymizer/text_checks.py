@@ -102,12 +102,24 @@ def is_clean_description(text: str, sensitive_words=()) -> bool:
 
 
 DEVICE_TEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/+()#:,-]{0,63}")
+# Device names and versions are full of short codes ("VA48A", "0d533f1", "V1.2.3"); what must
+# not pass is a person's contact or a calendar date with its year, or a long number.
+NOT_DEVICE_TEXT = re.compile(
+    r"[\w.+-]+@[\w-]+\.[\w.]+|https?://|www\.|\b(?:dr|mrs|miss|prof)\b|\b(?:mr|ms|mx)\.|"
+    r"\b(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}\b|\b\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)\d\d\b|\d{7,}",
+    re.IGNORECASE,
+)
 
 
 def is_clean_device_text(text: str, sensitive_words=()) -> bool:
-    """A device-written value (manufacturer, model, kernel, coil...): short, plain, no identifier."""
+    """A device-written value (manufacturer, model, kernel, coil...): short, plain, no contact."""
     text = text.strip()
-    return not text or (DEVICE_TEXT.fullmatch(text) is not None and not looks_identifying(text, sensitive_words))
+    if not text:
+        return True
+    if DEVICE_TEXT.fullmatch(text) is None or NOT_DEVICE_TEXT.search(text):
+        return False
+    words = {word.upper() for word in WORD.findall(text)}
+    return not any(word.upper() in words for word in sensitive_words if word)
 
 
 @lru_cache(maxsize=1)

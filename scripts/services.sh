@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (Debian) and starts what the test suite talks to, without systemd:
 # PostgreSQL on 127.0.0.1:5432 (trust auth for local TCP), Redis on 127.0.0.1:6379,
-# Chromium for browser tests, docker-compose to check the compose file, Tesseract for OCR.
+# Chromium for browser tests, docker-compose to check the compose file, Tesseract for OCR,
+# dicom3tools (dciodvfy) to check that anonymized DICOM stays valid.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -18,6 +19,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v tesseract >/dev/null || missing+=(tesseract-ocr)
+command -v dciodvfy >/dev/null || missing+=(dicom3tools)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "services: installing ${missing[*]}"
   apt_install "${missing[@]}"

@@ -94,4 +94,4 @@ def test_the_keep_list_is_consistent_with_pydicoms_dictionary_and_the_table():
         assert how in HOWS and not retired, keyword
         assert table.get(tag) in (None, "K", "C"), keyword  # the table decides its own rows
         if vr in ("LO", "SH", "ST", "LT", "UT", "UC", "PN", "AE", "UR"):
-            assert how in ("device", "code", "meaning", "empty"), keyword  # text only by name
+            assert how in ("device", "label", "code", "meaning", "empty"), keyword  # text only by name
