@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import hashlib
 import logging
+import os
+import secrets
 import re
 import tempfile
 import warnings
 from collections import Counter
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,6 +28,8 @@ DICOM_PREAMBLE_BYTES = 128
 # byte order; anything else is not tried as DICOM (pydicom's force=True would read noise).
 HEADERLESS_DICOM_STARTS = (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
 IMAGES_FOLDER = "images"
+# Outputs are written under this name first, then linked into place.
+PARTIAL_PREFIX = ".partial-"
 # Pending tasks per worker: enough to keep workers busy, few enough that memory stays flat.
 PENDING_PER_WORKER = 4
 # Files per task at most: each task costs the parent process about 0.3 ms of CPU (pickling,
@@ -38,6 +45,7 @@ class Settings:
     keep_uid_map: bool
     burned_in_rules_path: str | None
     ocr: bool
+    after_crash: bool = False  # files re-run alone after their worker died
 
 
 def check_out_folder(out: Path) -> None:
@@ -103,40 +111,88 @@ def anonymize_tree(
         progress(0, total)
 
     try:
-        results = []  # (index, result) so the report lists files in SRC order, whatever finishes first
         if workers == 1 or total <= 1:
+            results = []  # (index, result) so the report lists files in SRC order
             for index, task in enumerate(tasks):
                 results.append((index, process_file(task, settings)))
                 if progress:
                     progress(index + 1, total)
         else:
-            # Small runs go one file per task, so that every worker gets a share.
-            batch_size = max(1, min(MAX_FILES_PER_TASK, total // (workers * PENDING_PER_WORKER)))
-            batches = ((start, tasks[start : start + batch_size]) for start in range(0, total, batch_size))
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                pending = {}  # future -> index of its batch's first file
-                done_count = 0
-                exhausted = False
-                while pending or not exhausted:
-                    while not exhausted and len(pending) < workers * PENDING_PER_WORKER:
-                        try:
-                            start, batch = next(batches)
-                        except StopIteration:
-                            exhausted = True
-                            break
-                        pending[pool.submit(process_batch, batch, settings)] = start
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        batch_results = future.result()
-                        results.extend(enumerate(batch_results, start=pending.pop(future)))
-                        done_count += len(batch_results)
-                        if progress:
-                            progress(done_count, total)
+            results = _run_in_pool(tasks, settings, workers, progress)
     finally:
         inputs.close_archives()
     for _, (outcome, actions, uid_map) in sorted(results, key=lambda pair: pair[0]):
         report.add(outcome, actions, uid_map)
     return report
+
+
+def _run_in_pool(tasks: list, settings: Settings, workers: int, progress) -> list:
+    """Process the tasks in worker processes; a file that kills its worker is quarantined alone.
+
+    When a worker dies (a decoder's segmentation fault, the kernel's out-of-memory killer),
+    the pool breaks and every batch in flight is lost with it. Those batches are then run
+    again one file per fresh process: the file that kills its process again is quarantined
+    with that reason, the others get their normal outcome, and the run goes on.
+    """
+    total = len(tasks)
+    # Small runs go one file per task, so that every worker gets a share.
+    batch_size = max(1, min(MAX_FILES_PER_TASK, total // (workers * PENDING_PER_WORKER)))
+    remaining = deque((start, tasks[start : start + batch_size]) for start in range(0, total, batch_size))
+    results, done_count = [], 0
+    while remaining:
+        lost = []
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            pending = {}  # future -> (index of its batch's first file, batch)
+            while (remaining or pending) and not lost:
+                while remaining and len(pending) < workers * PENDING_PER_WORKER:
+                    start, batch = remaining.popleft()
+                    pending[pool.submit(process_batch, batch, settings)] = (start, batch)
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    start, batch = pending.pop(future)
+                    try:
+                        batch_results = future.result()
+                    except BrokenProcessPool:
+                        lost.append((start, batch))
+                        continue
+                    results.extend(enumerate(batch_results, start=start))
+                    done_count += len(batch_results)
+                    if progress:
+                        progress(done_count, total)
+            lost.extend(pending.values())  # in flight when the pool broke: lost with it
+        if lost:  # a dead worker may have left a temporary file behind
+            for leftover in Path(settings.out).rglob(PARTIAL_PREFIX + "*"):
+                leftover.unlink(missing_ok=True)
+        suspects = [(index, task) for start, batch in sorted(lost, key=lambda pair: pair[0])
+                    for index, task in enumerate(batch, start=start)]
+        for index, result in _process_one_at_a_time(suspects, replace(settings, after_crash=True)):
+            results.append((index, result))
+            done_count += 1
+            if progress:
+                progress(done_count, total)
+    return results
+
+
+def _process_one_at_a_time(suspects: list, settings: Settings):
+    """Run files one at a time in a separate process: when it dies, the file it held is the
+    cause and is quarantined alone; a fresh process takes the next file."""
+    pool = ProcessPoolExecutor(max_workers=1)
+    try:
+        for index, task in suspects:
+            try:
+                yield index, pool.submit(process_file, task, settings).result()
+            except BrokenProcessPool:
+                pool.shutdown()
+                pool = ProcessPoolExecutor(max_workers=1)
+                outcome = FileOutcome(
+                    keys.source_name(settings.key, task.source), "quarantined",
+                    reason="the worker process died while processing this file (a decoder crash or "
+                           "out of memory); review it by hand",
+                    private_source=task.source,
+                )
+                yield index, (outcome, Counter(), {})
+    finally:
+        pool.shutdown()
 
 
 @contextlib.contextmanager
@@ -235,23 +291,30 @@ def output_path(result) -> Path:
     return Path(parts[0]) / parts[1] / f"{parts[2]}.dcm"
 
 
-def _write_exclusive(out: Path, relative: Path, write) -> None:
-    """Create OUT/relative (never overwrite, never outside OUT); remove a half-written file."""
+def _write_exclusive(out: Path, relative: Path, write, *, accept_identical: bool = False) -> None:
+    """Create OUT/relative, never overwriting, never outside OUT, never half-written.
+
+    The file is written under a temporary name and linked into place, so a worker killed
+    while writing leaves no partial output under a real name. `accept_identical`: an existing
+    file with exactly these bytes is this file's own output from a worker that died before
+    reporting it (outputs are deterministic for a key), not a duplicate.
+    """
     out = out.resolve()
     target = (out / relative).resolve()
     if target == out or not target.is_relative_to(out):
         raise Quarantine("internal check failed: an output path would leave OUT")
     target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.parent / f"{PARTIAL_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
     try:
-        handle = open(target, "xb")
-    except FileExistsError:
-        raise Quarantine(f"duplicate: another input already produced {target.name}") from None
-    try:
-        with handle:
+        with open(temporary, "xb") as handle:
             write(handle)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
+        try:
+            os.link(temporary, target)
+        except FileExistsError:
+            if not (accept_identical and filecmp.cmp(temporary, target, shallow=False)):
+                raise Quarantine(f"duplicate: another input already produced {target.name}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _process_dicom(source: str, path: Path, settings: Settings):
@@ -269,7 +332,7 @@ def _process_dicom(source: str, path: Path, settings: Settings):
         result.dataset.save_as(handle, enforce_file_format=True)
 
     try:
-        _write_exclusive(Path(settings.out), relative, write)
+        _write_exclusive(Path(settings.out), relative, write, accept_identical=settings.after_crash)
     except Quarantine:
         raise
     except Exception as error:
@@ -304,6 +367,7 @@ def _process_picture(source: str, path: Path, kind: str, settings: Settings):
     digest = hashlib.sha256(stripped).hexdigest()
     suffix = ".png" if kind == "png" else ".jpg"
     relative = Path(IMAGES_FOLDER) / (keys.keyed_file_name(settings.key, digest) + suffix)
-    _write_exclusive(Path(settings.out), relative, lambda handle: handle.write(stripped))
+    _write_exclusive(Path(settings.out), relative, lambda handle: handle.write(stripped),
+                     accept_identical=settings.after_crash)
     actions = Counter({f"{kind} metadata removed": removed})
     return FileOutcome(source, "anonymized", output=relative.as_posix(), kind=kind), actions, {}

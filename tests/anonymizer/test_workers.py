@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
 import anonymizer
 from anonymizer import synthetic
 
@@ -36,3 +42,47 @@ def test_files_sent_to_workers_in_batches_keep_their_order_and_outcomes(tmp_path
     assert pooled.action_counts == single.action_counts
     assert calls[0] == (0, 49) and calls[-1] == (49, 49)
     assert len(calls) < 49  # progress comes once per batch of files
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_worker_killed_mid_run_loses_no_file_and_leaves_no_partial_output(tmp_path):
+    # SIGKILL is what the kernel's out-of-memory killer sends, and what a segfault amounts
+    # to for the pool: the worker vanishes with the batches it held.
+    synthetic.write_ct_series(tmp_path / "src", n_slices=40, size=128, patient_id="K")
+    killed = []
+
+    def kill_a_worker():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            workers = _children(os.getpid())
+            if workers:
+                time.sleep(0.2)  # let it take some files
+                os.kill(workers[0], signal.SIGKILL)
+                killed.append(workers[0])
+                return
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_a_worker)
+    killer.start()
+    pooled = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "pooled", key=bytes(32), workers=2)
+    killer.join()
+    single = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "single", key=bytes(32))
+
+    assert killed
+    assert [(o.status, o.output) for o in pooled.files] == [(o.status, o.output) for o in single.files]
+    assert all(o.status == "anonymized" for o in pooled.files)
+    written = sorted(p.relative_to(tmp_path / "pooled") for p in (tmp_path / "pooled").rglob("*") if p.is_file())
+    assert written == sorted(Path(o.output) for o in single.files)  # nothing partial, nothing extra
+    for outcome in single.files:
+        assert (tmp_path / "pooled" / outcome.output).read_bytes() == (tmp_path / "single" / outcome.output).read_bytes()
