@@ -678,6 +678,16 @@ def _int_value(dataset: Dataset, tag: int, default: int | None = None) -> int:
         raise Quarantine(f"invalid value in {tag_label(tag)}: not a number") from None
 
 
+def check_decoded_pixel_count(dataset: Dataset, limit: int) -> None:
+    rows, columns = _int_value(dataset, TAG_ROWS), _int_value(dataset, TAG_COLUMNS)
+    frames = _int_value(dataset, TAG_NUMBER_OF_FRAMES, 1)
+    if rows * columns * frames > limit:
+        raise Quarantine(
+            f"its pixels must be decoded to check for burned-in text, and {frames} frame(s) of "
+            f"{columns}x{rows} are over the limit of {limit} decoded pixels (max_decoded_pixels)"
+        )
+
+
 def check_pixel_data_complete(dataset: Dataset, syntax: UID) -> None:
     """Quarantine images whose native Pixel Data is shorter than Rows x Columns says."""
     if syntax.is_compressed or TAG_PIXEL_DATA not in dataset:
@@ -706,11 +716,12 @@ def anonymize_dicom_file(
     keep_uid_map: bool = False,
     burned_in_rules=(),
     ocr: bool = False,
+    max_decoded_pixels: int | None = None,
 ) -> DicomResult:
     dataset = read_dicom(path)
     return anonymize_dataset(
         dataset, key=key, profile=profile, keep_uid_map=keep_uid_map,
-        burned_in_rules=burned_in_rules, ocr=ocr,
+        burned_in_rules=burned_in_rules, ocr=ocr, max_decoded_pixels=max_decoded_pixels,
     )
 
 
@@ -722,8 +733,12 @@ def anonymize_dataset(
     keep_uid_map: bool = False,
     burned_in_rules=(),
     ocr: bool = False,
+    max_decoded_pixels: int | None = None,
 ) -> DicomResult:
     """Anonymize a dataset in place and return it with its new identifiers.
+
+    `max_decoded_pixels`: pixels are decoded (burned-in cleaning, OCR) only when rows x
+    columns x frames is at most this; otherwise the dataset is quarantined.
 
     Raises Quarantine, with the reason, when the dataset cannot be made safe; the dataset
     is then left half-processed and must not be written.
@@ -748,6 +763,8 @@ def anonymize_dataset(
 
     risk = burned_in.burned_in_risk(dataset)
     cleaned_pixels = False
+    if (risk or ocr) and max_decoded_pixels is not None:
+        check_decoded_pixel_count(dataset, max_decoded_pixels)
     if risk:
         rule = burned_in.find_rule(dataset, burned_in_rules)
         if rule is None:

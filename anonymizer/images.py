@@ -239,6 +239,23 @@ def _jp2_codestream(data: bytes) -> bytes:
     raise ImageRejected("corrupt JPEG 2000: a JP2 file without a codestream box")
 
 
+def check_pixel_count(data: bytes, limit: int) -> None:
+    """Refuse, from the header alone, an image that would decode to more than `limit` pixels."""
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            frames = getattr(image, "n_frames", 1)
+    except Exception as error:
+        raise ImageRejected(f"image header cannot be read ({type(error).__name__})") from None
+    if width * height * frames > limit:
+        raise ImageRejected(
+            f"image of {width}x{height} pixels ({width * height * frames} decoded) is over the limit of "
+            f"{limit} decoded pixels per image (max_decoded_pixels)"
+        )
+
+
 def check_decodes(data: bytes, kind: str) -> tuple[int, int, str]:
     """Decode the stripped image fully; returns (width, height, mode) or raises ImageRejected."""
     import io

@@ -34,6 +34,7 @@ class Report:
     action_counts: dict[str, int] = field(default_factory=dict)
     uid_map: dict[str, str] = field(default_factory=dict)
     uid_map_kept: bool = False
+    error: str | None = None  # why the run stopped before any file (SRC unreadable)
 
     @property
     def anonymized(self) -> list[FileOutcome]:
@@ -55,6 +56,7 @@ class Report:
         return {
             "profile": self.profile,
             "key_fingerprint": self.key_fingerprint,
+            **({"error": self.error} if self.error else {}),
             "summary": {
                 "files": len(self.files),
                 "anonymized": len(self.anonymized),

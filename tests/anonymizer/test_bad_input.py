@@ -241,3 +241,62 @@ def test_reasons_and_report_names_never_quote_identifying_values(tmp_path, key):
     assert [o.source for o in again.files] == [o.source for o in report.files]  # stable for a key
     other, _ = run(src, tmp_path / "other", anonymizer.new_key())
     assert not {o.source for o in other.files} & {o.source for o in report.files}
+
+
+def test_duplicate_entry_names_in_a_zip_are_reported_as_such(tmp_path, key):
+    good = one_ct(tmp_path / "make")
+    archive = tmp_path / "dupes.zip"
+    with zipfile.ZipFile(archive, "w") as opened:
+        opened.write(good, "study/a.dcm")
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            opened.writestr("study/a.dcm", b"a second entry of the same name")
+        opened.write(good, "study/b.dcm")
+    report = anonymizer.anonymize_tree(archive, tmp_path / "out", key=key)
+    reasons = [(o.private_source, o.status, o.reason) for o in report.files]
+    duplicate = "duplicate entry name: 2 entries of the zip share this name, so which one is meant is ambiguous; none of them is used"
+    assert reasons == [("study/a.dcm", "quarantined", duplicate), ("study/a.dcm", "quarantined", duplicate),
+                       ("study/b.dcm", "anonymized", None)]
+
+
+def test_a_corrupt_central_directory_stops_the_run_with_a_clear_error(tmp_path, key):
+    good = one_ct(tmp_path / "make")
+    archive = tmp_path / "broken.zip"
+    with zipfile.ZipFile(archive, "w") as opened:
+        opened.write(good, "a.dcm")
+    data = archive.read_bytes()
+    archive.write_bytes(data[: data.rindex(b"PK\x01\x02")] + b"\0" * 40)  # central directory gone
+    with pytest.raises(inputs.UnreadableSource, match="not a readable zip archive"):
+        anonymizer.anonymize_tree(archive, tmp_path / "out", key=key)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_per_upload_limits_quarantine_with_clear_reasons(tmp_path, key):
+    # Issue 20: 100,000 tiny entries held a worker 404 s; a 157 KB 16-bit PNG of 9000x9000
+    # pixels cost 820 MB to decode. Here with small limits, so the test stays quick.
+    import numpy as np
+    from .helpers import png_with_metadata
+
+    archive = tmp_path / "many.zip"
+    with zipfile.ZipFile(archive, "w") as opened:
+        for index in range(30):
+            opened.writestr(f"tiny/{index:03d}.txt", b"x")
+    report = anonymizer.anonymize_tree(archive, tmp_path / "out-many", key=key, max_files=10)
+    assert [o.reason for o in report.files[:10]] == ["not a DICOM, PNG or JPEG file"] * 10
+    assert all(o.reason.startswith("over the limit of files per upload: this upload holds 30 files and only "
+                                   "the first 10 are processed (max_files)") for o in report.files[10:])
+
+    src = tmp_path / "big"
+    src.mkdir()
+    (src / "wide.png").write_bytes(png_with_metadata(np.zeros((300, 400), dtype=np.uint16)))
+    one_ct(src, name="us.dcm")
+    dataset = pydicom.dcmread(src / "us.dcm")
+    dataset.BurnedInAnnotation = "YES"  # must be decoded to be cleaned
+    dataset.save_as(src / "us.dcm")
+    report = anonymizer.anonymize_tree(src, tmp_path / "out-big", key=key, max_decoded_pixels=100)
+    by_source = {o.private_source: o for o in report.files}
+    assert by_source["wide.png"].reason == (
+        "image of 400x300 pixels (120000 decoded) is over the limit of 100 decoded pixels per image "
+        "(max_decoded_pixels)")
+    assert by_source["us.dcm"].reason == (
+        "its pixels must be decoded to check for burned-in text, and 1 frame(s) of 16x16 are over the "
+        "limit of 100 decoded pixels (max_decoded_pixels)")
