@@ -1001,7 +1001,13 @@ def clean_burned_in_pixels(dataset: Dataset, rectangles, syntax: UID) -> None:
 def flag_text_by_ocr(dataset: Dataset) -> None:
     from .preview import dataset_preview
 
-    words = burned_in.ocr_words(dataset_preview(dataset, max_size=2048))
+    try:
+        preview = dataset_preview(dataset, max_size=2048)
+    except Exception as error:  # no decoder for this syntax, or pixels that do not decode
+        raise Quarantine(
+            f"burned-in text: the pixels cannot be decoded to be checked by OCR ({type(error).__name__})"
+        ) from None
+    words = burned_in.ocr_words(preview)
     if words:
         raise Quarantine(
             f"burned-in text: OCR read {len(words)} word(s) in the pixels; review the image"
