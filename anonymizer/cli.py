@@ -27,8 +27,9 @@ error (SRC missing or not a readable zip, OUT not empty, bad key file).
 EPILOG = """\
 Without --key-file, a new key is created next to the report (REPORT with the suffix .key)
 and its path is printed: keep it, and pass it with --key-file on later uploads of the same
-project so patients, UIDs and date shifts stay the same. The report holds the original file
-names and the UID map re-identifies: keep both private.
+project so patients, UIDs and date shifts stay the same. The report names files by a keyed
+hash (source) and holds their original paths (private_source); the UID map re-identifies:
+keep both private.
 """
 
 
