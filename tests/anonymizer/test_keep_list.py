@@ -83,6 +83,11 @@ def test_what_the_list_keeps_survives_and_is_checked(planted_run):
     assert kept_private == (["DIRECTIONAL", 0.5] if report.profile == "basic" else [])
     for tag in UNLISTED_DATES:
         assert UNLISTED_DATES[tag][1] not in str(result.get(tag, "")), hex(tag)
+    # In an implicit-VR file every private value reads as UN: decoded and checked, the number
+    # and the code word stay, the text goes.
+    implicit = pydicom.dcmread(out / by_name["MR_small_implicit.dcm"].output)
+    kept_raw = [e.value for e in implicit if e.tag.is_private and e.tag.element >= 0x1000]
+    assert kept_raw == (["DIRECTIONAL", 0.5] if report.profile == "basic" else [])
 
 
 def test_the_keep_list_is_consistent_with_pydicoms_dictionary_and_the_table():
