@@ -134,6 +134,7 @@ def child(arguments) -> None:
     if arguments.tool == "mica":
         staged = stage_for_mica(files, Path(arguments.src))
     started = time.perf_counter()
+    cpu_started = cpu_seconds()
     if arguments.tool == "floor":
         run_floor(files, out, arguments.workers)
     elif arguments.tool == "mica":
@@ -143,10 +144,21 @@ def child(arguments) -> None:
     elif arguments.tool == "dicognito":
         run_dicognito(files, out)
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu_started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"seconds": seconds, "files": len(files), "peak_mib": peak_kib / 1024,
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "files": len(files), "peak_mib": peak_kib / 1024,
                       "worker_peak_mib": children_kib / 1024}))
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (worker pools), user and system.
+
+    On a machine shared with other work, wall time measures the others too; CPU time is
+    what the run itself consumed, much less disturbed (caches and memory bandwidth are still
+    shared)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def median_of(results: list[dict]) -> dict | None:
@@ -156,6 +168,8 @@ def median_of(results: list[dict]) -> dict | None:
     ordered = sorted(results, key=lambda result: result["seconds"])
     median = dict(ordered[(len(ordered) - 1) // 2])
     median["runs"] = [round(result["seconds"], 3) for result in results]
+    cpu = sorted(result["cpu_seconds"] for result in results)
+    median["median_cpu_seconds"] = cpu[(len(cpu) - 1) // 2]
     median["peak_mib"] = max(result["peak_mib"] for result in results)
     median["worker_peak_mib"] = max(result["worker_peak_mib"] for result in results)
     return median
@@ -253,7 +267,8 @@ def main() -> None:
 
     floor = rows[0][1]
     mica = rows[2][1]
-    print(f"{'tool':32} {'files':>6} {'seconds':>8} {'files/s':>8} {'vs floor':>9} {'Mica x faster':>13} {'peak RSS MiB':>12}")
+    print(f"{'tool':32} {'files':>6} {'seconds':>8} {'files/s':>8} {'vs floor':>9} {'Mica x faster':>13} "
+          f"{'CPU s':>7} {'CPU vs floor':>12} {'peak RSS MiB':>12}")
     for label, result in rows:
         if result is None:
             print(f"{label:32} {'skipped (not installed or failed)':>40}")
@@ -262,11 +277,16 @@ def main() -> None:
         vs_floor = result["seconds"] / floor["seconds"] if floor else float("nan")
         speedup = result["seconds"] / mica["seconds"] if mica else float("nan")
         peak = max(result["peak_mib"], result["worker_peak_mib"])
-        print(f"{label:32} {result['files']:>6} {result['seconds']:>8.2f} {rate:>8.1f} {vs_floor:>8.2f}x {speedup:>12.2f}x {peak:>12.0f}")
+        cpu_vs_floor = result["median_cpu_seconds"] / floor["median_cpu_seconds"] if floor else float("nan")
+        print(f"{label:32} {result['files']:>6} {result['seconds']:>8.2f} {rate:>8.1f} {vs_floor:>8.2f}x {speedup:>12.2f}x "
+              f"{result['median_cpu_seconds']:>7.2f} {cpu_vs_floor:>11.2f}x {peak:>12.0f}")
         print(f"{'':32} runs (s): {result['runs']}")
     if floor and mica:
         ratios = sorted(m["seconds"] / f["seconds"] for m, f in zip(runs[rows[2][0]], runs[rows[0][0]]))
         print(f"\nMica / floor per round: {[round(r, 2) for r in ratios]}, median {ratios[(len(ratios) - 1) // 2]:.2f}x")
+        cpu_ratios = sorted(m["cpu_seconds"] / f["cpu_seconds"] for m, f in zip(runs[rows[2][0]], runs[rows[0][0]]))
+        print(f"Mica / floor CPU time per round: {[round(r, 2) for r in cpu_ratios]}, "
+              f"median {cpu_ratios[(len(cpu_ratios) - 1) // 2]:.2f}x")
 
     if all(result for _, result in rows[:4]):
         floor_scaling = rows[0][1]["seconds"] / rows[1][1]["seconds"]
