@@ -207,7 +207,7 @@ class DatasetAnonymizer:
         self.actions: Counter = Counter()
         self.uid_map: dict[str, str] = {}
         self.plan = plan_for(profile)
-        self.sensitive_words: list[str] = []
+        self.sensitive_words: tuple[str, ...] = ()
 
     # --- values -----------------------------------------------------------------------------
 
@@ -810,7 +810,7 @@ def anonymize_dataset(
     )
 
 
-def sensitive_words(dataset: Dataset) -> list[str]:
+def sensitive_words(dataset: Dataset) -> tuple[str, ...]:
     """Name parts and IDs of this patient, to refuse descriptions that repeat them."""
     words = []
     for tag in (TAG_PATIENT_ID, 0x00080050, 0x00101000):  # PatientID, AccessionNumber, OtherPatientIDs
@@ -819,7 +819,7 @@ def sensitive_words(dataset: Dataset) -> list[str]:
     name = str(peek_value(dataset, TAG_PATIENT_NAME) or "")
     # Every part, short ones too: "Ng", "Li" and "O" are names.
     words.extend(part.strip() for part in re.split(r"[\^=\s,.]+", name))
-    return [word for word in words if word]
+    return tuple(word for word in words if word)  # a tuple: the text checks cache on it
 
 
 def finish(dataset: Dataset, profile: Profile, *, pseudonym: str, cleaned_pixels: bool, syntax: UID) -> None:

@@ -97,7 +97,8 @@ def is_known_terms(text: str) -> bool:
     return True
 
 
-def is_clean_description(text: str, sensitive_words=()) -> bool:
+@lru_cache(maxsize=1024)
+def is_clean_description(text: str, sensitive_words: tuple = ()) -> bool:
     return not looks_identifying(text, sensitive_words) and is_known_terms(text)
 
 
@@ -111,7 +112,8 @@ NOT_DEVICE_TEXT = re.compile(
 )
 
 
-def is_clean_device_text(text: str, sensitive_words=()) -> bool:
+@lru_cache(maxsize=1024)  # the same device names recur in every file of a series
+def is_clean_device_text(text: str, sensitive_words: tuple = ()) -> bool:
     """A device-written value (manufacturer, model, kernel, coil...): short, plain, no contact."""
     text = text.strip()
     if not text:
