@@ -7,7 +7,6 @@ endian, deflated, RLE, JPEG-LS, JPEG 2000), and every output byte is searched fo
 
 from __future__ import annotations
 
-import shutil
 
 import pydicom
 import pytest
