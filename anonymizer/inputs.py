@@ -26,8 +26,11 @@ class UnsafeInput(Exception):
     """An input entry that must be skipped; the message is the report's reason."""
 
 
-class UnreadableSource(ValueError):
-    """SRC as a whole cannot be read (a zip whose central directory is corrupt)."""
+class UnreadableSource(UnsafeInput, ValueError):
+    """SRC as a whole cannot be read (a zip whose central directory is corrupt).
+
+    An UnsafeInput for callers that read archives entry by entry (the site's mask uploads),
+    a ValueError for anonymize_tree's callers, like its other refusals of SRC."""
 
 
 @dataclass(frozen=True)
