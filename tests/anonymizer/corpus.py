@@ -18,6 +18,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate_extended, generate_frames
 from pydicom.tag import Tag
 from pydicom.sequence import Sequence
 
@@ -135,6 +136,43 @@ def plant_identifiers(dataset: Dataset) -> dict[str, str]:
 
     if dataset.file_meta is not None:
         dataset.file_meta.SourceApplicationEntityTitle = plant("meta AE title", "PHIMETAAE")
+    return planted
+
+
+JPEG_LS_SYNTAXES = {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}
+JPEG_2000_SYNTAXES = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"}
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return struct.pack(">HH", marker, len(payload) + 2) + payload
+
+
+def plant_in_frames(dataset: Dataset) -> dict[str, str]:
+    """Comments and APPn segments inside JPEG-LS frames, comments inside JPEG 2000 codestreams
+    (main header and tile-part header), with an Extended Offset Table; label -> value."""
+    syntax = dataset.file_meta.TransferSyntaxUID
+    if syntax not in JPEG_LS_SYNTAXES | JPEG_2000_SYNTAXES:
+        return {}
+    frames = list(generate_frames(dataset.PixelData, number_of_frames=int(dataset.get("NumberOfFrames", 1) or 1)))
+    if syntax in JPEG_LS_SYNTAXES:
+        planted = {"JPEG-LS COM": "JLSCOM-Nightingale", "JPEG-LS APP1": "JLSAPP-Nightingale"}
+        frames = [frame[:2] + _segment(0xFFFE, planted["JPEG-LS COM"].encode())
+                  + _segment(0xFFE1, planted["JPEG-LS APP1"].encode()) + frame[2:] for frame in frames]
+    else:
+        planted = {"JPEG 2000 main COM": "J2KMAIN-Nightingale", "JPEG 2000 tile COM": "J2KTILE-Nightingale"}
+        planted_frames = []
+        for frame in frames:
+            (siz_length,) = struct.unpack(">H", frame[4:6])
+            frame = (frame[: 4 + siz_length] + _segment(0xFF64, b"\x00\x01" + planted["JPEG 2000 main COM"].encode())
+                     + frame[4 + siz_length :])
+            sot = frame.index(b"\xff\x90")
+            tile = _segment(0xFF64, b"\x00\x01" + planted["JPEG 2000 tile COM"].encode())
+            (psot,) = struct.unpack(">I", frame[sot + 6 : sot + 10])
+            frame = (frame[: sot + 6] + struct.pack(">I", psot + len(tile)) + frame[sot + 10 : sot + 12] + tile
+                     + frame[sot + 12 :])
+            planted_frames.append(frame)
+        frames = planted_frames
+    dataset.PixelData, dataset.ExtendedOffsetTable, dataset.ExtendedOffsetTableLengths = encapsulate_extended(frames)
     return planted
 
 

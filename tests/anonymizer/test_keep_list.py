@@ -8,6 +8,7 @@ endian, deflated, RLE, JPEG-LS, JPEG 2000), and every output byte is searched fo
 from __future__ import annotations
 
 
+import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
@@ -16,8 +17,8 @@ import anonymizer
 from anonymizer.keep_list import HOWS, keep_list
 from anonymizer.profile import actions_by_tag
 
-from .corpus import UNLISTED_DATES, find_leaks, plant_identifiers, searchable_bytes
-from .helpers import encodings_of
+from .corpus import UNLISTED_DATES, find_leaks, plant_identifiers, plant_in_frames, searchable_bytes
+from .helpers import PNG_TEXT, encodings_of, png_with_metadata
 
 CORPUS_FILES = [
     "CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm",
@@ -35,8 +36,12 @@ def planted_run(request, tmp_path_factory):
     for index, name in enumerate(CORPUS_FILES):
         dataset = pydicom.dcmread(get_testdata_file(name))
         planted.update(plant_identifiers(dataset))
+        planted.update(plant_in_frames(dataset))
         dataset.SOPInstanceUID = f"1.2.826.0.1.3680043.10.543.77.{index}"  # several files share one
         dataset.save_as(src / f"{index}_{name}")
+    # A PNG with text in tEXt, zTXt (deflated), iTXt and eXIf chunks: searched inflated.
+    (src / "99_photo.png").write_bytes(png_with_metadata(np.arange(64 * 48, dtype=np.uint16).reshape(48, 64)))
+    planted["PNG text chunks"] = PNG_TEXT
     out = tmp_path_factory.mktemp("planted-out") / "out"
     report = anonymizer.anonymize_tree(src, out, key=bytes(32), profile=request.param)
     return src, out, report, planted
@@ -45,7 +50,7 @@ def planted_run(request, tmp_path_factory):
 def test_every_planted_file_is_anonymized(planted_run):
     src, out, report, planted = planted_run
     assert [(o.private_source, o.reason) for o in report.quarantined] == []
-    assert len(report.anonymized) == len(CORPUS_FILES)
+    assert len(report.anonymized) == len(CORPUS_FILES) + 1
 
 
 def test_the_planted_values_are_in_the_inputs(planted_run):
@@ -64,7 +69,7 @@ def test_no_planted_value_survives_in_any_output_byte(planted_run):
 
 def test_what_the_list_keeps_survives_and_is_checked(planted_run):
     src, out, report, planted = planted_run
-    by_name = {o.private_source.split("_", 1)[1]: o for o in report.anonymized}
+    by_name = {o.private_source.split("_", 1)[1]: o for o in report.anonymized if o.kind == "dicom"}
     result = pydicom.dcmread(out / by_name["CT_small.dcm"].output)
     original = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     for keyword in ("Modality", "KVP", "SliceThickness", "ImageType", "RescaleSlope", "Manufacturer",
