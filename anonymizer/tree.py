@@ -178,9 +178,10 @@ def _run_in_pool(tasks: list, settings: Settings, workers: int, progress) -> lis
                     if progress:
                         progress(done_count, total)
             lost.extend(pending.values())  # in flight when the pool broke: lost with it
-        if lost:  # a dead worker may have left a temporary file behind
-            for leftover in Path(settings.out).rglob(PARTIAL_PREFIX + "*"):
-                leftover.unlink(missing_ok=True)
+        if not lost:
+            continue
+        for leftover in Path(settings.out).rglob(PARTIAL_PREFIX + "*"):  # a dead worker's temporary file
+            leftover.unlink(missing_ok=True)
         suspects = [(index, task) for start, batch in sorted(lost, key=lambda pair: pair[0])
                     for index, task in enumerate(batch, start=start)]
         for index, result in _process_one_at_a_time(suspects, replace(settings, after_crash=True)):

@@ -59,24 +59,29 @@ def _children(pid: int) -> list[int]:
 def test_a_worker_killed_mid_run_loses_no_file_and_leaves_no_partial_output(tmp_path):
     # SIGKILL is what the kernel's out-of-memory killer sends, and what a segfault amounts
     # to for the pool: the worker vanishes with the batches it held.
-    synthetic.write_ct_series(tmp_path / "src", n_slices=40, size=128, patient_id="K")
-    killed = []
+    synthetic.write_ct_series(tmp_path / "src", n_slices=300, size=64, patient_id="K")
+    killed, run_over = [], threading.Event()
+    earlier_children = set(_children(os.getpid()))  # not workers of this run
 
     def kill_a_worker():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            workers = _children(os.getpid())
-            if workers:
-                time.sleep(0.2)  # let it take some files
-                os.kill(workers[0], signal.SIGKILL)
-                killed.append(workers[0])
+        while not run_over.is_set():
+            for worker in sorted(set(_children(os.getpid())) - earlier_children):
+                time.sleep(0.02)  # let it take some files
+                try:
+                    os.kill(worker, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                killed.append(worker)
                 return
-            time.sleep(0.005)
+            time.sleep(0.002)
 
     killer = threading.Thread(target=kill_a_worker)
     killer.start()
-    pooled = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "pooled", key=bytes(32), workers=2)
-    killer.join()
+    try:
+        pooled = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "pooled", key=bytes(32), workers=2)
+    finally:
+        run_over.set()
+        killer.join()
     single = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "single", key=bytes(32))
 
     assert killed
