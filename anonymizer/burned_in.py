@@ -12,6 +12,7 @@ HD). An image at risk is cleaned by the first matching rule, or quarantined for 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -139,12 +140,26 @@ def find_rule(dataset, rules) -> BurnedInRule | None:
     return None
 
 
+# A reason may name a device so an organizer can write a rule for it, but only a value that
+# looks like a device name; anything else could be a sender's free text, so it is not shown.
+DEVICE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 ._-]{0,39}")
+
+
+def _shown(value) -> str:
+    text = str(value or "").strip()
+    return repr(text) if DEVICE_NAME.fullmatch(text) and not text.isdigit() else "(not shown)"
+
+
+def _dimension(dataset, tag: int) -> str:
+    value = peek_value(dataset, tag)
+    return str(value) if isinstance(value, int) else "?"
+
+
 def describe_image(dataset) -> str:
     return (
-        f"modality {dataset.get('Modality', '') or '?'}, manufacturer "
-        f"{str(dataset.get('Manufacturer', '') or '?').strip()!r}, model "
-        f"{str(dataset.get('ManufacturerModelName', '') or '?').strip()!r}, "
-        f"{dataset.get('Columns', '?')}x{dataset.get('Rows', '?')} pixels"
+        f"modality {_shown(peek_value(dataset, TAG_MODALITY))}, manufacturer "
+        f"{_shown(peek_value(dataset, 0x00080070))}, model {_shown(peek_value(dataset, 0x00081090))}, "
+        f"{_dimension(dataset, 0x00280011)}x{_dimension(dataset, 0x00280010)} pixels"
     )
 
 
@@ -168,14 +183,46 @@ def tesseract_available() -> bool:
     return shutil.which("tesseract") is not None
 
 
-def ocr_words(image, *, min_confidence: float = 60.0) -> list[str]:
+# Annotation strokes are a few pixels wide: a top-hat of this size keeps them and drops the
+# anatomy (bone, fat, the ultrasound fan), which is wider.
+TEXT_STROKE_WINDOW = 9
+TEXT_CONTRAST = 48  # grey levels a stroke stands out from its surroundings by, at least
+MIN_OCR_SIDE = 1200  # smaller images are enlarged: Tesseract reads glyphs of 20-30 px best
+
+
+def prepare_for_ocr(image):
+    """The image as Tesseract reads annotations best: black strokes on white, enlarged.
+
+    Burned-in text is thin and contrasts with what is around it, bright on dark (most
+    modalities) or dark on bright (labels): white and black top-hats keep exactly that and
+    flatten the anatomy, so Tesseract is not misled by it into reading nothing or noise.
+    """
+    import numpy as np
+    from PIL import Image
+    from scipy import ndimage
+
+    gray = np.asarray(image.convert("L"), dtype=np.int16)
+    size = (TEXT_STROKE_WINDOW, TEXT_STROKE_WINDOW)
+    strokes = ndimage.white_tophat(gray, size=size)
+    prepared = Image.fromarray(np.where(strokes >= TEXT_CONTRAST, 0, 255).astype(np.uint8))
+    scale = MIN_OCR_SIDE / max(1, min(prepared.size))
+    if scale > 1:
+        prepared = prepared.resize((round(prepared.width * scale), round(prepared.height * scale)),
+                                   Image.Resampling.LANCZOS)
+    return prepared
+
+
+def ocr_words(image, *, min_confidence: float = 60.0, prepare: bool = True) -> list[str]:
     """Words Tesseract reads in a PIL image (8-bit), or [] when Tesseract is not installed.
 
-    Tesseract runs as a subprocess (no Python binding needed); a word counts when it has at
-    least three letters or digits and Tesseract's confidence is at least `min_confidence`.
+    Tesseract runs as a subprocess (no Python binding needed) on the image made ready by
+    `prepare_for_ocr` (`prepare=False`: as given); a word counts when it has at least three
+    letters or digits and Tesseract's confidence is at least `min_confidence`.
     """
     if not tesseract_available():
         return []
+    if prepare:
+        image = prepare_for_ocr(image)
     with tempfile.TemporaryDirectory(prefix="mica-ocr-") as folder:
         image_path = Path(folder) / "image.png"
         image.save(image_path)

@@ -1,5 +1,5 @@
 """Command line: python -m anonymizer SRC OUT [--key-file F] [--profile basic] [--workers N]
-[--report F] [--uid-map F] [--burned-in-rules F] [--ocr]."""
+[--report F] [--uid-map F] [--burned-in-rules F] [--ocr] [--max-files N] [--max-decoded-pixels N]."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 from . import keys
+from .inputs import UnreadableSource
 from .profile import PROFILES
-from .tree import anonymize_tree
+from .report import Report
+from .tree import DEFAULT_MAX_DECODED_PIXELS, DEFAULT_MAX_FILES, anonymize_tree
 
 EXIT_OK = 0
 EXIT_FATAL = 2
@@ -19,14 +21,15 @@ Anonymize DICOM, PNG and JPEG files (DICOM PS3.15 Annex E Basic Profile, keyed U
 pseudonyms). SRC is a folder (walked recursively) or a .zip; OUT is a new or empty folder.
 Files that cannot be made safe are not written to OUT and are listed with their reason in the
 report. Exit status 0 when every file was anonymized or quarantined with a reason; 2 on a fatal
-error (SRC missing, OUT not empty, bad key file).
+error (SRC missing or not a readable zip, OUT not empty, bad key file).
 """
 
 EPILOG = """\
 Without --key-file, a new key is created next to the report (REPORT with the suffix .key)
 and its path is printed: keep it, and pass it with --key-file on later uploads of the same
-project so patients, UIDs and date shifts stay the same. The report holds the original file
-names and the UID map re-identifies: keep both private.
+project so patients, UIDs and date shifts stay the same. The report names files by a keyed
+hash (source) and holds their original paths (private_source); the UID map re-identifies:
+keep both private.
 """
 
 
@@ -48,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--uid-map", type=Path, help="also write the old-to-new UID map here (keep it private)")
     parser.add_argument("--burned-in-rules", type=Path, help="extra JSON rules that blank burned-in text")
     parser.add_argument("--ocr", action="store_true", help="quarantine images where Tesseract reads text (slow)")
+    parser.add_argument("--max-files", type=int, default=DEFAULT_MAX_FILES,
+                        help=f"files of SRC processed; the rest are quarantined (default {DEFAULT_MAX_FILES})")
+    parser.add_argument("--max-decoded-pixels", type=int, default=DEFAULT_MAX_DECODED_PIXELS,
+                        help="images larger than this (rows x columns x frames) are quarantined rather "
+                             f"than decoded (default {DEFAULT_MAX_DECODED_PIXELS})")
     return parser
 
 
@@ -81,7 +89,13 @@ def main(argv=None) -> int:
                 keep_uid_map=arguments.uid_map is not None,
                 burned_in_rules=arguments.burned_in_rules,
                 ocr=arguments.ocr,
+                max_files=arguments.max_files,
+                max_decoded_pixels=arguments.max_decoded_pixels,
             )
+    except UnreadableSource as error:  # the run started: the report says why it stopped
+        Report(profile=arguments.profile, key_fingerprint=keys.key_fingerprint(key), error=str(error)).write(report_path)
+        print(f"error: {error}; report: {report_path}", file=sys.stderr)
+        return EXIT_FATAL
     except (keys.KeyFileError, FileNotFoundError, FileExistsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FATAL

@@ -35,7 +35,8 @@ from pydicom.uid import (
     UID_dictionary,
 )
 
-from . import burned_in, images, keys, private
+from . import burned_in, images, keys, private, text_checks
+from .keep_list import keep_list
 from .elements import peek_value
 from .profile import (
     DCM_CLEAN_PIXEL_DATA,
@@ -51,12 +52,9 @@ __all__ = ["Quarantine", "DicomResult", "anonymize_dicom_file", "anonymize_datas
 
 MICA_IMPLEMENTATION_VERSION_NAME = "MICA_ANON_1"
 
-# UIDs under the DICOM root are defined by the standard itself (SOP classes, transfer
-# syntaxes, coding schemes, well-known instances); they say nothing about a patient.
-DICOM_UID_ROOT = "1.2.840.10008."
-
 TAG_PATIENT_NAME = 0x00100010
 TAG_PATIENT_ID = 0x00100020
+TAG_ISSUER_OF_PATIENT_ID = 0x00100021
 TAG_PATIENT_BIRTH_DATE = 0x00100030
 TAG_STUDY_INSTANCE_UID = 0x0020000D
 TAG_SERIES_INSTANCE_UID = 0x0020000E
@@ -126,9 +124,15 @@ DUMMY_BY_VR = {
 # Ages above 89 identify (HIPAA Safe Harbor groups them as "90 or older"); 090Y stands for all.
 MAX_REPORTED_AGE_YEARS = 90
 
-# In a kept description (Clean Descriptors Option), a run of 5+ digits or a run mixing digits
-# and letters looks like an identifier (accession, MRN, date); such a description is removed.
-IDENTIFIER_LIKE = re.compile(r"\d{5,}|\b(?=\w*\d)(?=\w*[A-Za-z])\w{6,}\b")
+# Values the keep list's checks accept (PS3.5 6.2 character repertoires, tightened).
+NUMBER_STRING_PATTERNS = {
+    "IS": re.compile(r" *[+-]?[0-9]{1,12} *"),
+    "DS": re.compile(r" *[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})? *"),
+}
+CODE_STRING = re.compile(r"[A-Z0-9_ ]{0,16}")
+CODE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+TAG_CODE_VALUE = 0x00080100
+TAG_CODING_SCHEME_DESIGNATOR = 0x00080102
 
 
 SHORT_METHOD_NAMES = {
@@ -163,20 +167,27 @@ def tag_label(tag: int) -> str:
 
 
 def is_well_known_uid(uid: str) -> bool:
-    """SOP classes, transfer syntaxes and other registry UIDs are kept as they are."""
-    return uid.startswith(DICOM_UID_ROOT) or uid in UID_dictionary
+    """UIDs the DICOM standard itself defines (SOP classes, transfer syntaxes, well-known
+    frames of reference, coding schemes: pydicom's UID registry) are kept as they are.
+
+    Nothing else is, whatever its root: a value that merely starts with the DICOM root can
+    be anything, `1.2.840.10008.1/../../X` included.
+    """
+    return uid in UID_dictionary
 
 
 def patient_identity(dataset: Dataset) -> str:
     """The original identity a pseudonym and a date shift derive from.
 
-    PatientID when present; otherwise the name; otherwise the study (every study then counts
-    as a patient of its own, the only safe assumption).
+    PatientID with its IssuerOfPatientID when present (two hospitals can give the same ID to
+    two people); otherwise the name; otherwise the study (every study then counts as a patient
+    of its own, the only safe assumption). An ID without issuer keeps the identity it always had.
     """
     patient_id = dataset.get(TAG_PATIENT_ID)
     patient_id = str(patient_id.value or "").strip() if patient_id is not None else ""
     if patient_id:
-        return "id:" + patient_id
+        issuer = str(peek_value(dataset, TAG_ISSUER_OF_PATIENT_ID) or "").strip()
+        return f"id:{issuer}\\{patient_id}" if issuer else "id:" + patient_id
     patient_name = dataset.get(TAG_PATIENT_NAME)
     patient_name = str(patient_name.value or "").strip() if patient_name is not None else ""
     if patient_name:
@@ -196,13 +207,15 @@ class DatasetAnonymizer:
         self.actions: Counter = Counter()
         self.uid_map: dict[str, str] = {}
         self.plan = plan_for(profile)
-        self.sensitive_words: list[str] = []
+        self.sensitive_words: tuple[str, ...] = ()
 
     # --- values -----------------------------------------------------------------------------
 
-    def new_uid(self, uid: str) -> str:
+    def new_uid(self, uid: str, *, instance: bool = False) -> str:
+        """The keyed replacement of a UID; registry UIDs stay, except as an instance's own
+        Study, Series or SOP Instance UID, which the standard never assigns."""
         uid = uid.strip().rstrip("\0")
-        if not uid or is_well_known_uid(uid):
+        if not uid or (is_well_known_uid(uid) and not instance):
             return uid
         new = keys.keyed_uid(self.key, uid)
         if self.keep_uid_map:
@@ -260,7 +273,7 @@ class DatasetAnonymizer:
             except Quarantine:
                 raise
             except Exception as error:  # pydicom raises many kinds on invalid values
-                raise Quarantine(f"invalid value in {tag_label(tag)}: {error}") from None
+                raise Quarantine(f"invalid value in {tag_label(tag)} ({type(error).__name__})") from None
         for tag in private_creators:
             if tag not in kept_private_creators:
                 del dataset[tag]
@@ -272,13 +285,14 @@ class DatasetAnonymizer:
             creator_tag = (group << 16) | (element_number >> 8)
             creator = dataset.get(creator_tag)
             element = dataset.get_item(tag)  # raw: a private value is never decoded
-            length = len(element.value) if isinstance(element.value, (bytes, str)) else 0
+            content = (
+                private.safe_content(creator.value, group, element_number & 0xFF)
+                if creator is not None and isinstance(creator.value, str) else None
+            )
             if (
-                creator is not None
-                and isinstance(creator.value, str)
-                and private.is_safe_private(creator.value, group, element_number & 0xFF)
-                and (element.VR or "UN") in private.NUMERIC_VRS
-                and length <= private.MAX_SAFE_PRIVATE_BYTES
+                content is not None
+                and isinstance(element, RawDataElement)
+                and private.content_matches(content, element.VR or "UN", element.value, element.is_little_endian)
             ):
                 kept_creators.add(creator_tag)
                 self.actions["private kept (safe list)"] += 1
@@ -321,10 +335,8 @@ class DatasetAnonymizer:
         self.actions["kept (patient characteristic)"] += 1
 
     def clean_descriptor(self, dataset: Dataset, tag: int, vr: str) -> None:
-        text = str(dataset[tag].value or "")
-        if IDENTIFIER_LIKE.search(text) or any(
-            word and word.upper() in text.upper() for word in self.sensitive_words
-        ):
+        if not all(text_checks.is_clean_description(text, self.sensitive_words)
+                   for text in decoded_strings(dataset, tag)):
             del dataset[tag]
             self.actions["X"] += 1
         else:
@@ -376,13 +388,66 @@ class DatasetAnonymizer:
             set_values(dataset, tag, "UI", [self.new_uid(uid) for uid in values])
         self.actions["U"] += 1
 
+    def replace_instance_uids(self, dataset: Dataset, tag: int, vr: str) -> None:
+        values = text_values(dataset, tag)
+        if values:
+            set_values(dataset, tag, "UI", [self.new_uid(uid, instance=True) for uid in values])
+        self.actions["U"] += 1
+
     def refuse_non_uid(self, dataset: Dataset, tag: int, vr: str) -> None:
         raise Quarantine(f"{tag_label(tag)} should hold UIDs but has VR {vr}")
 
-    def empty_person_name(self, dataset: Dataset, tag: int, vr: str) -> None:
-        # A safety net beyond the table: any person name the table does not list.
-        put(dataset, tag, vr, "")
-        self.actions["Z (person name not in table)"] += 1
+    def remove_unlisted(self, dataset: Dataset, tag: int, vr: str) -> None:
+        del dataset[tag]
+        self.actions["X (not on the keep list)"] += 1
+
+    def keep_number(self, dataset: Dataset, tag: int, vr: str) -> None:
+        """Numbers stay numbers: an IS or DS holding anything else is removed."""
+        pattern = NUMBER_STRING_PATTERNS.get(vr)
+        if pattern is not None:
+            values = ascii_values(dataset, tag)
+            if values is None or not all(pattern.fullmatch(value) for value in values if value):
+                del dataset[tag]
+                self.actions["X (not a number)"] += 1
+
+    def keep_code_string(self, dataset: Dataset, tag: int, vr: str) -> None:
+        values = ascii_values(dataset, tag)
+        if values is None or not all(CODE_STRING.fullmatch(value) for value in values):
+            del dataset[tag]
+            self.actions["X (not a code string)"] += 1
+
+    def clean_device_text(self, dataset: Dataset, tag: int, vr: str) -> None:
+        if all(text_checks.is_clean_device_text(value, self.sensitive_words) for value in decoded_strings(dataset, tag)):
+            self.actions["kept (device text)"] += 1
+        else:  # a dummy, not an empty value: several of these are Type 1 in enhanced IODs
+            put(dataset, tag, vr, DUMMY_BY_VR[vr])
+            self.actions["D (device text not clean)"] += 1
+
+    def clean_label(self, dataset: Dataset, tag: int, vr: str) -> None:
+        if all(text_checks.is_clean_description(value, self.sensitive_words) for value in decoded_strings(dataset, tag)):
+            self.actions["kept (label of known terms)"] += 1
+        else:
+            put(dataset, tag, vr, DUMMY_BY_VR[vr])
+            self.actions["D (label not clean)"] += 1
+
+    def check_code(self, dataset: Dataset, tag: int, vr: str) -> None:
+        if not all(CODE_VALUE.fullmatch(value) for value in decoded_strings(dataset, tag)):
+            del dataset[tag]
+            self.actions["X (not a code)"] += 1
+
+    def check_code_meaning(self, dataset: Dataset, tag: int, vr: str) -> None:
+        """A meaning its scheme defines is kept or restored; another only if shown clean."""
+        meaning = " ".join(decoded_strings(dataset, tag))
+        scheme = str(peek_value(dataset, TAG_CODING_SCHEME_DESIGNATOR) or "").strip()
+        value = str(peek_value(dataset, TAG_CODE_VALUE) or "").strip()
+        known = text_checks.code_meanings().get((scheme, value))
+        if known:
+            if meaning not in known:
+                put(dataset, tag, vr, min(known))
+                self.actions["code meaning set from its scheme"] += 1
+        elif not text_checks.is_clean_description(meaning, self.sensitive_words):
+            put(dataset, tag, vr, DUMMY_BY_VR["LO"])  # Type 1 in every code item
+            self.actions["D (code meaning not clean)"] += 1
 
     def remove_unknown(self, dataset: Dataset, tag: int, vr: str) -> None:
         # A public element no dictionary knows: its meaning, so its safety, is unknown.
@@ -400,6 +465,26 @@ METHOD_RECORD_TAGS = frozenset({
 })
 
 
+# The UIDs an instance's output path is built from: always replaced by generated ones.
+INSTANCE_UID_TAGS = frozenset({TAG_STUDY_INSTANCE_UID, TAG_SERIES_INSTANCE_UID, TAG_SOP_INSTANCE_UID})
+
+
+# How each `how` of the keep list is applied (dates and times with the option are above).
+KEEP_HANDLERS = {
+    "number": DatasetAnonymizer.keep_number,
+    "code-string": DatasetAnonymizer.keep_code_string,
+    "remap": DatasetAnonymizer.replace_uids,
+    "date": DatasetAnonymizer.remove_unlisted,  # dates are kept only shifted
+    "time": DatasetAnonymizer.remove_unlisted,  # times only with shifted dates
+    "walk": DatasetAnonymizer.walk_sequence,
+    "pixels": DatasetAnonymizer.keep,
+    "device": DatasetAnonymizer.clean_device_text,
+    "label": DatasetAnonymizer.clean_label,
+    "code": DatasetAnonymizer.check_code,
+    "meaning": DatasetAnonymizer.check_code_meaning,
+}
+
+
 def choose_handler(profile: Profile, tag: int, vr: str):
     """The DatasetAnonymizer method that applies the profile to a public element.
 
@@ -411,6 +496,8 @@ def choose_handler(profile: Profile, tag: int, vr: str):
         return anonymizer.pseudonymize
     if tag in METHOD_RECORD_TAGS:
         return anonymizer.drop_method_record
+    if tag in INSTANCE_UID_TAGS:
+        return anonymizer.replace_instance_uids
     if tag in PATIENT_CHARACTERISTICS and profile.retain_patient_characteristics:
         if tag in PATIENT_CHARACTERISTICS_KEPT:
             return anonymizer.keep_capped_age if tag == TAG_PATIENT_AGE else anonymizer.keep_characteristic
@@ -419,9 +506,12 @@ def choose_handler(profile: Profile, tag: int, vr: str):
 
     action = actions_by_tag().get(tag) or repeating_group_action(tag)
 
+    how = keep_list().get(tag)
+
     if (
         profile.retain_longitudinal_modified_dates
         and vr in TEMPORAL_VRS
+        and (action is not None or how in ("date", "time"))
         and tag not in PERSONAL_DATES
         and tag not in NOT_RETAINED_TEMPORAL
         and action != "U"
@@ -429,14 +519,12 @@ def choose_handler(profile: Profile, tag: int, vr: str):
         return anonymizer.shift_dates if vr in DATE_VRS else anonymizer.keep_time
 
     if action is None or action == "K":
-        # Attributes the table keeps: still walk sequences, replace UIDs, blank stray names.
-        if vr == "SQ":
-            return anonymizer.walk_sequence
-        if vr == "UI":
-            return anonymizer.replace_uids
-        if vr == "PN":
-            return anonymizer.empty_person_name
-        return anonymizer.keep if keyword_for_tag(tag) else anonymizer.remove_unknown
+        # Not in the table: kept only as the keep list says, removed otherwise.
+        if how is None:
+            return anonymizer.remove_unlisted if keyword_for_tag(tag) else anonymizer.remove_unknown
+        if how == "empty":
+            return anonymizer.empty_text if vr in DUMMY_BY_VR or vr == "UI" else anonymizer.empty_value
+        return KEEP_HANDLERS[how]
     if action == "X":
         return anonymizer.remove
     if action == "Z" or (action == "D" and vr == "SQ"):
@@ -480,6 +568,36 @@ def text_values(dataset: Dataset, tag: int) -> list[str]:
             raise Quarantine(f"invalid value in {tag_label(tag)}: not ASCII") from None
         text = text.rstrip("\0 ")
         return [part.strip("\0 ") for part in text.split("\\")] if text else []
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple, MultiValue)):
+        return [str(part) for part in value]
+    return [str(value)]
+
+
+def ascii_values(dataset: Dataset, tag: int) -> list[str] | None:
+    """The values of a number or code string, from the raw bytes when still raw; None if
+    they are not ASCII (no number or code is)."""
+    element = dataset.get_item(tag)
+    value = element.value
+    if isinstance(element, RawDataElement):
+        if not value:
+            return []
+        try:
+            text = value.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        return [part.strip("\0 ") for part in text.rstrip("\0 ").split("\\")]
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple, MultiValue)):
+        return [str(part).strip() for part in value]
+    return [str(value).strip()]
+
+
+def decoded_strings(dataset: Dataset, tag: int) -> list[str]:
+    """The values of a text element, decoded with the dataset's character set."""
+    value = dataset[tag].value
     if value is None or value == "":
         return []
     if isinstance(value, (list, tuple, MultiValue)):
@@ -532,7 +650,7 @@ def read_dicom(path) -> Dataset:
     try:
         dataset = pydicom.dcmread(path, force=True)
     except Exception as error:
-        raise Quarantine(f"not readable as DICOM: {type(error).__name__}: {error}") from None
+        raise Quarantine(f"not readable as DICOM ({type(error).__name__})") from None
     if len(dataset) == 0 and not dataset.file_meta:
         raise Quarantine("not readable as DICOM: no data elements found")
     return dataset
@@ -557,7 +675,17 @@ def _int_value(dataset: Dataset, tag: int, default: int | None = None) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise Quarantine(f"invalid value in {tag_label(tag)}: {value!r} is not a number") from None
+        raise Quarantine(f"invalid value in {tag_label(tag)}: not a number") from None
+
+
+def check_decoded_pixel_count(dataset: Dataset, limit: int) -> None:
+    rows, columns = _int_value(dataset, TAG_ROWS), _int_value(dataset, TAG_COLUMNS)
+    frames = _int_value(dataset, TAG_NUMBER_OF_FRAMES, 1)
+    if rows * columns * frames > limit:
+        raise Quarantine(
+            f"its pixels must be decoded to check for burned-in text, and {frames} frame(s) of "
+            f"{columns}x{rows} are over the limit of {limit} decoded pixels (max_decoded_pixels)"
+        )
 
 
 def check_pixel_data_complete(dataset: Dataset, syntax: UID) -> None:
@@ -588,11 +716,12 @@ def anonymize_dicom_file(
     keep_uid_map: bool = False,
     burned_in_rules=(),
     ocr: bool = False,
+    max_decoded_pixels: int | None = None,
 ) -> DicomResult:
     dataset = read_dicom(path)
     return anonymize_dataset(
         dataset, key=key, profile=profile, keep_uid_map=keep_uid_map,
-        burned_in_rules=burned_in_rules, ocr=ocr,
+        burned_in_rules=burned_in_rules, ocr=ocr, max_decoded_pixels=max_decoded_pixels,
     )
 
 
@@ -604,18 +733,23 @@ def anonymize_dataset(
     keep_uid_map: bool = False,
     burned_in_rules=(),
     ocr: bool = False,
+    max_decoded_pixels: int | None = None,
 ) -> DicomResult:
     """Anonymize a dataset in place and return it with its new identifiers.
+
+    `max_decoded_pixels`: pixels are decoded (burned-in cleaning, OCR) only when rows x
+    columns x frames is at most this; otherwise the dataset is quarantined.
 
     Raises Quarantine, with the reason, when the dataset cannot be made safe; the dataset
     is then left half-processed and must not be written.
     """
     syntax = transfer_syntax_of(dataset)
     if syntax not in AllTransferSyntaxes:
-        raise Quarantine(f"unsupported transfer syntax {syntax} (not a standard DICOM transfer syntax)")
+        raise Quarantine("unsupported transfer syntax (not a standard DICOM transfer syntax)")
     if not any(tag in dataset for tag in PIXEL_DATA_TAGS):
-        sop_class = UID(str(dataset.get("SOPClassUID", "") or "")) if "SOPClassUID" in dataset else None
-        what = f"SOP Class {sop_class.name}" if sop_class else "this object"
+        sop_class = str(peek_value(dataset, TAG_SOP_CLASS_UID) or "").strip()
+        # Only a registry name is shown: any other value is the sender's text.
+        what = f"SOP Class {UID_dictionary[sop_class][0]}" if sop_class in UID_dictionary else "this object"
         raise Quarantine(f"not an image: {what} has no Pixel Data (7FE0,0010)")
     for required in (TAG_SOP_INSTANCE_UID, TAG_STUDY_INSTANCE_UID, TAG_SERIES_INSTANCE_UID):
         if required not in dataset or not text_values(dataset, required):
@@ -625,10 +759,12 @@ def anonymize_dataset(
     except Quarantine:
         raise
     except Exception as error:
-        raise Quarantine(f"Pixel Data cannot be read: {error}") from None
+        raise Quarantine(f"Pixel Data cannot be read ({type(error).__name__})") from None
 
     risk = burned_in.burned_in_risk(dataset)
     cleaned_pixels = False
+    if (risk or ocr) and max_decoded_pixels is not None:
+        check_decoded_pixel_count(dataset, max_decoded_pixels)
     if risk:
         rule = burned_in.find_rule(dataset, burned_in_rules)
         if rule is None:
@@ -642,21 +778,20 @@ def anonymize_dataset(
     if ocr:
         flag_text_by_ocr(dataset)
 
-    jpeg_segments_removed = strip_encapsulated_jpeg_metadata(dataset, syntax)
+    jpeg_segments_removed = strip_encapsulated_metadata(dataset, syntax)
 
     identity = patient_identity(dataset)
     cleaner = DatasetAnonymizer(
         key, profile, keep_uid_map=keep_uid_map, shift_days=keys.date_shift_days(key, identity)
     )
-    if profile.clean_descriptors:
-        cleaner.sensitive_words = sensitive_words(dataset)
+    cleaner.sensitive_words = sensitive_words(dataset)
     cleaner.clean(dataset)
     pseudonym = keys.patient_pseudonym(key, identity)
     finish(dataset, profile, pseudonym=pseudonym, cleaned_pixels=cleaned_pixels, syntax=syntax)
     if cleaned_pixels:
         cleaner.actions["pixels cleaned (burned-in rule)"] += 1
     if jpeg_segments_removed:
-        cleaner.actions["JPEG frame metadata removed"] += jpeg_segments_removed
+        cleaner.actions["frame metadata removed (APPn, COM)"] += jpeg_segments_removed
 
     modality = str(peek_value(dataset, TAG_MODALITY) or "").strip() or None
     dataset.file_meta = new_file_meta(dataset, syntax)
@@ -675,14 +810,16 @@ def anonymize_dataset(
     )
 
 
-def sensitive_words(dataset: Dataset) -> list[str]:
+def sensitive_words(dataset: Dataset) -> tuple[str, ...]:
     """Name parts and IDs of this patient, to refuse descriptions that repeat them."""
     words = []
-    for keyword in ("PatientID", "AccessionNumber", "OtherPatientIDs"):
-        words.append(str(dataset.get(keyword, "") or "").strip())
-    name = str(dataset.get("PatientName", "") or "")
-    words.extend(part.strip() for part in re.split(r"[\^=\s]+", name) if len(part.strip()) >= 3)
-    return [word for word in words if word]
+    for tag in (TAG_PATIENT_ID, 0x00080050, 0x00101000):  # PatientID, AccessionNumber, OtherPatientIDs
+        value = peek_value(dataset, tag)
+        words.extend(str(part).strip() for part in (value if isinstance(value, MultiValue) else [value or ""]))
+    name = str(peek_value(dataset, TAG_PATIENT_NAME) or "")
+    # Every part, short ones too: "Ng", "Li" and "O" are names.
+    words.extend(part.strip() for part in re.split(r"[\^=\s,.]+", name))
+    return tuple(word for word in words if word)  # a tuple: the text checks cache on it
 
 
 def finish(dataset: Dataset, profile: Profile, *, pseudonym: str, cleaned_pixels: bool, syntax: UID) -> None:
@@ -752,35 +889,83 @@ def new_file_meta(dataset: Dataset, syntax: UID) -> FileMetaDataset:
     return meta
 
 
-# Encapsulated JPEG frames are JPEG files: they can carry APPn segments (EXIF from cameras in
-# visible-light images) and COM comments. Those are stripped frame by frame, scans untouched.
+# Encapsulated frames are JPEG, JPEG-LS or JPEG 2000 codestreams: they can carry APPn segments
+# (EXIF from cameras in visible-light images) and comments (COM). Those are stripped frame by
+# frame, scans and packets untouched.
 JPEG_FAMILY_TRANSFER_SYNTAXES = {
     "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
     "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
     "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
     "1.2.840.10008.1.2.4.70",  # JPEG Lossless, First-Order Prediction
 }
+JPEG_LS_TRANSFER_SYNTAXES = {
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
+}
+JPEG_2000_TRANSFER_SYNTAXES = {
+    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",  # JPEG 2000 (lossless only, any)
+    "1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93",  # JPEG 2000 Part 2 multi-component
+    "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203",  # HTJ2K
+}
+TAG_EXTENDED_OFFSET_TABLE = 0x7FE00001
+TAG_EXTENDED_OFFSET_TABLE_LENGTHS = 0x7FE00002
 
 
-def strip_encapsulated_jpeg_metadata(dataset: Dataset, syntax: UID) -> int:
-    """Remove APPn/COM segments from every JPEG frame; returns how many were removed."""
-    if syntax not in JPEG_FAMILY_TRANSFER_SYNTAXES or "PixelData" not in dataset:
+def frame_stripper(syntax: UID):
+    if syntax in JPEG_FAMILY_TRANSFER_SYNTAXES:
+        return images.strip_jpeg
+    if syntax in JPEG_LS_TRANSFER_SYNTAXES:
+        return lambda frame: images.strip_jpeg(frame, jpeg_ls=True)
+    if syntax in JPEG_2000_TRANSFER_SYNTAXES:
+        return images.strip_j2k
+    return None
+
+
+def strip_encapsulated_metadata(dataset: Dataset, syntax: UID) -> int:
+    """Remove APPn/COM segments from every frame; returns how many were removed.
+
+    When something is removed the frames are encapsulated again, one fragment each, with
+    the offset table the input had rewritten for the new sizes: an Extended Offset Table
+    (7FE0,0001/0002) when present, else a Basic Offset Table when the input had one or holds
+    several frames. A stale table would point decoders into the middle of a frame.
+    """
+    stripper = frame_stripper(syntax)
+    if stripper is None or TAG_PIXEL_DATA not in dataset:
         return 0
-    frames_expected = int(dataset.get("NumberOfFrames", 1) or 1)
+    frames_expected = _int_value(dataset, TAG_NUMBER_OF_FRAMES, 1)
+    has_extended = TAG_EXTENDED_OFFSET_TABLE in dataset
     try:
-        frames = list(pydicom.encaps.generate_frames(dataset.PixelData, number_of_frames=frames_expected))
+        pixel_data = dataset.PixelData
+        extended = (
+            (dataset[TAG_EXTENDED_OFFSET_TABLE].value, dataset[TAG_EXTENDED_OFFSET_TABLE_LENGTHS].value)
+            if has_extended else None
+        )
+        frames = list(pydicom.encaps.generate_frames(
+            pixel_data, number_of_frames=frames_expected, extended_offsets=extended
+        ))
+        had_basic_table = pixel_data[8:12] != b"\0\0\0\0"  # the BOT item's length
     except Exception as error:
-        raise Quarantine(f"encapsulated (7FE0,0010) PixelData cannot be split into frames: {error}") from None
+        raise Quarantine(
+            f"encapsulated (7FE0,0010) PixelData cannot be split into frames ({type(error).__name__})"
+        ) from None
     stripped_frames, removed = [], 0
     for index, frame in enumerate(frames):
         try:
-            stripped, count = images.strip_jpeg(frame)
+            stripped, count = stripper(frame)
         except images.ImageRejected as error:
-            raise Quarantine(f"JPEG frame {index + 1} of (7FE0,0010) PixelData: {error}") from None
+            raise Quarantine(f"frame {index + 1} of (7FE0,0010) PixelData: {error}") from None
         stripped_frames.append(stripped)
         removed += count
     if removed:
-        dataset.PixelData = pydicom.encaps.encapsulate(stripped_frames, has_bot=len(frames) > 1)
+        if has_extended:
+            encapsulated, offsets, lengths = pydicom.encaps.encapsulate_extended(stripped_frames)
+            dataset.PixelData = encapsulated
+            put(dataset, TAG_EXTENDED_OFFSET_TABLE, "OV", offsets)
+            put(dataset, TAG_EXTENDED_OFFSET_TABLE_LENGTHS, "OV", lengths)
+        else:
+            dataset.PixelData = pydicom.encaps.encapsulate(
+                stripped_frames, has_bot=had_basic_table or len(frames) > 1
+            )
     return removed
 
 
@@ -809,14 +994,20 @@ def clean_burned_in_pixels(dataset: Dataset, rectangles, syntax: UID) -> None:
     except Exception as error:
         raise Quarantine(
             f"burned-in text: a rule matches but the pixels cannot be decoded to clean them "
-            f"({syntax.name}): {error}"
+            f"({syntax.name}, {type(error).__name__})"
         ) from None
 
 
 def flag_text_by_ocr(dataset: Dataset) -> None:
     from .preview import dataset_preview
 
-    words = burned_in.ocr_words(dataset_preview(dataset, max_size=2048))
+    try:
+        preview = dataset_preview(dataset, max_size=2048)
+    except Exception as error:  # no decoder for this syntax, or pixels that do not decode
+        raise Quarantine(
+            f"burned-in text: the pixels cannot be decoded to be checked by OCR ({type(error).__name__})"
+        ) from None
+    words = burned_in.ocr_words(preview)
     if words:
         raise Quarantine(
             f"burned-in text: OCR read {len(words)} word(s) in the pixels; review the image"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -23,6 +24,13 @@ COPY_CHUNK_BYTES = 1024 * 1024
 
 class UnsafeInput(Exception):
     """An input entry that must be skipped; the message is the report's reason."""
+
+
+class UnreadableSource(UnsafeInput, ValueError):
+    """SRC as a whole cannot be read (a zip whose central directory is corrupt).
+
+    An UnsafeInput for callers that read archives entry by entry (the site's mask uploads),
+    a ValueError for anonymize_tree's callers, like its other refusals of SRC."""
 
 
 @dataclass(frozen=True)
@@ -75,12 +83,18 @@ def list_zip(archive: Path) -> list[InputFile]:
         with zipfile.ZipFile(archive) as opened:
             entries = opened.infolist()
     except (zipfile.BadZipFile, OSError) as error:
-        raise UnsafeInput(f"{archive} is not a readable zip archive: {error}") from None
+        raise UnreadableSource(
+            f"SRC is not a readable zip archive ({type(error).__name__}: corrupt or truncated central directory)"
+        ) from None
+    name_counts = Counter(info.filename for info in entries if not info.is_dir())
     for info in entries:
         name = info.filename
         if info.is_dir():
             continue
         reason = unsafe_entry_name(name)
+        if reason is None and name_counts[name] > 1:
+            reason = (f"duplicate entry name: {name_counts[name]} entries of the zip share this name, "
+                      "so which one is meant is ambiguous; none of them is used")
         unix_mode = info.external_attr >> 16
         if reason is None and stat.S_ISLNK(unix_mode):
             reason = "symbolic link in zip: not followed"

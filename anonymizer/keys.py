@@ -106,6 +106,15 @@ def date_shift_days(key: bytes, patient_identity: str) -> int:
     return 1 + integer % MAX_DATE_SHIFT_DAYS
 
 
+def source_name(key: bytes, source: str) -> str:
+    """The name a report shows for an input file: a stable keyed hash of its path in SRC.
+
+    Paths and zip entry names often hold patient names; this one says nothing, stays the same
+    for the same path and key, and differs between projects.
+    """
+    return "file-" + _digest(key, b"source path", source).hex()[:16]
+
+
 def keyed_file_name(key: bytes, content_digest: str) -> str:
     """Return the name stem of an anonymized PNG/JPEG, derived from its content."""
     return _digest(key, b"file name", content_digest).hex()[:32]

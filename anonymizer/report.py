@@ -11,9 +11,9 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class FileOutcome:
-    source: str  # path relative to SRC, or the entry name inside the zip
+    source: str  # keys.source_name of the path: safe to show anywhere
     status: Literal["anonymized", "quarantined"]
-    reason: str | None = None  # why quarantined; names the tag or the problem
+    reason: str | None = None  # why quarantined; names the attribute and the problem, never a value
     output: str | None = None  # path relative to OUT
     kind: Literal["dicom", "png", "jpeg"] | None = None
     patient_pseudonym: str | None = None
@@ -21,6 +21,9 @@ class FileOutcome:
     series_uid: str | None = None
     sop_instance_uid: str | None = None
     modality: str | None = None
+    # The path relative to SRC or the zip entry name, as given: it can hold names, so it is
+    # for the organizer's private copy of the report only, never for a page or a log.
+    private_source: str | None = None
 
 
 @dataclass
@@ -31,6 +34,7 @@ class Report:
     action_counts: dict[str, int] = field(default_factory=dict)
     uid_map: dict[str, str] = field(default_factory=dict)
     uid_map_kept: bool = False
+    error: str | None = None  # why the run stopped before any file (SRC unreadable)
 
     @property
     def anonymized(self) -> list[FileOutcome]:
@@ -52,6 +56,7 @@ class Report:
         return {
             "profile": self.profile,
             "key_fingerprint": self.key_fingerprint,
+            **({"error": self.error} if self.error else {}),
             "summary": {
                 "files": len(self.files),
                 "anonymized": len(self.anonymized),

@@ -4,6 +4,7 @@
 # Chromium for browser tests, docker-compose to check the compose file, Tesseract for OCR,
 # Node and npm to bundle the reader's viewer (`services.sh node` installs only those), Orthanc
 # with its DICOMweb plugin (a hospital's server, for the pull tests).
+# dicom3tools (dciodvfy) to check that anonymized DICOM stays valid.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -27,6 +28,7 @@ command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v tesseract >/dev/null || missing+=(tesseract-ocr)
 [ -x /usr/sbin/Orthanc ] || missing+=(orthanc)
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing+=(orthanc-dicomweb)
+command -v dciodvfy >/dev/null || missing+=(dicom3tools)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "services: installing ${missing[*]}"
   apt_install "${missing[@]}"

@@ -19,7 +19,7 @@ def test_an_ultrasound_without_a_matching_rule_is_quarantined(tmp_path):
     assert outcome.status == "quarantined"
     assert outcome.reason == (
         "burned-in text: modality US commonly carries burned-in text and BurnedInAnnotation is not NO, "
-        "and no cleaning rule matches (modality US, manufacturer 'ACME', model 'Sono 9', 640x480 pixels); "
+        "and no cleaning rule matches (modality 'US', manufacturer 'ACME', model 'Sono 9', 640x480 pixels); "
         "review and add a rule"
     )
     assert not any((tmp_path / "out").rglob("*.dcm"))
@@ -77,3 +77,23 @@ def test_ocr_flags_text_that_no_rule_covers(tmp_path):
     checked = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "ocr", key=bytes(32), ocr=True)
     assert checked.files[0].status == "quarantined"
     assert "OCR read" in checked.files[0].reason
+
+
+@pytest.mark.skipif(not burned_in.tesseract_available(), reason="Tesseract is not installed")
+def test_ocr_flags_small_grey_text_in_the_corner_of_a_ct_without_the_flag(tmp_path):
+    # Issue 18: a CT without BurnedInAnnotation passed with its text; OCR must catch it.
+    from PIL import Image, ImageDraw, ImageFont
+
+    (path,) = synthetic.write_ct_series(tmp_path / "src", n_slices=1, size=512, plant_phi=False)
+    dataset = pydicom.dcmread(path)
+    pixels = dataset.pixel_array.copy()
+    # Stored value 556 is grey 150 in the lung window (-600/1500) the preview uses.
+    canvas = Image.new("L", (512, 512), 0)
+    ImageDraw.Draw(canvas).text((500, 500), "NIGHTINGALE F  MRN 3141592", fill=255,
+                                font=ImageFont.load_default(size=13), anchor="rb")
+    pixels[np.asarray(canvas) > 127] = 556
+    dataset.PixelData = pixels.tobytes()
+    dataset.save_as(path)
+    report = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "out", key=bytes(32), ocr=True)
+    assert report.files[0].status == "quarantined"
+    assert report.files[0].reason.startswith("burned-in text: OCR read")

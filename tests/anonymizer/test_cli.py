@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from anonymizer import synthetic
@@ -53,3 +54,17 @@ def test_fatal_errors_exit_non_zero_with_a_clear_message(tmp_path):
     bad_key = cli(tmp_path / "src", tmp_path / "out", "--key-file", tmp_path / "bad.key")
     assert bad_key.returncode == 2 and "hexadecimal" in bad_key.stderr
     assert not (tmp_path / "out.report.key").exists()
+
+
+def test_a_zip_with_a_corrupt_central_directory_gives_a_report_and_exit_2(tmp_path):
+    (path,) = synthetic.write_ct_series(tmp_path / "make", n_slices=1, size=16)
+    archive = tmp_path / "broken.zip"
+    with zipfile.ZipFile(archive, "w") as opened:
+        opened.write(path, "a.dcm")
+    data = archive.read_bytes()
+    archive.write_bytes(data[: data.rindex(b"PK\x01\x02")] + b"\0" * 40)
+    result = cli(archive, tmp_path / "out", "--report", tmp_path / "run.json")
+    assert result.returncode == 2
+    assert "not a readable zip archive" in result.stderr and "Traceback" not in result.stderr
+    report = json.loads((tmp_path / "run.json").read_text())
+    assert report["error"].startswith("SRC is not a readable zip archive") and report["files"] == []

@@ -15,10 +15,10 @@ from .helpers import encodings_of, output_files
 
 def test_every_file_of_the_corpus_is_anonymized_or_quarantined_with_a_reason(phi_corpus, phi_run):
     report = phi_run["report"]
-    sources = {outcome.source for outcome in report.files}
+    sources = {outcome.private_source for outcome in report.files}
     inputs = {path.relative_to(phi_corpus["root"]).as_posix() for path in phi_corpus["root"].rglob("*") if path.is_file()}
     assert sources == inputs
-    assert not report.quarantined, [(o.source, o.reason) for o in report.quarantined]
+    assert not report.quarantined, [(o.private_source, o.reason) for o in report.quarantined]
     assert len(output_files(phi_run["out"])) == len(report.anonymized)
 
 
@@ -47,7 +47,7 @@ def test_no_original_uid_appears_in_any_output_byte(phi_corpus, phi_run):
 
 
 def test_pixels_and_geometry_are_unchanged(phi_corpus, phi_run):
-    by_source = {outcome.source: outcome for outcome in phi_run["report"].files}
+    by_source = {outcome.private_source: outcome for outcome in phi_run["report"].files}
     for original_path in phi_corpus["ct"] + phi_corpus["latin1"] + [phi_corpus["radiograph"]]:
         source = original_path.relative_to(phi_corpus["root"]).as_posix()
         original = pydicom.dcmread(original_path)
@@ -77,7 +77,7 @@ def test_the_record_of_deidentification_is_written(phi_run):
 def test_uid_links_stay_intact_across_files(phi_corpus, phi_run):
     report = phi_run["report"]
     ct_sources = [p.relative_to(phi_corpus["root"]).as_posix() for p in phi_corpus["ct"]]
-    by_source = {o.source: o for o in report.files}
+    by_source = {o.private_source: o for o in report.files}
     datasets = [pydicom.dcmread(phi_run["out"] / by_source[s].output) for s in ct_sources]
     assert len({d.StudyInstanceUID for d in datasets}) == 1
     assert len({d.SeriesInstanceUID for d in datasets}) == 1
@@ -98,7 +98,7 @@ def test_uid_links_stay_intact_across_files(phi_corpus, phi_run):
 def test_per_frame_functional_groups_are_cleaned(phi_corpus, phi_run):
     outcome = phi_run["report"].files[0]
     source = phi_corpus["ct"][0].relative_to(phi_corpus["root"]).as_posix()
-    outcome = next(o for o in phi_run["report"].files if o.source == source)
+    outcome = next(o for o in phi_run["report"].files if o.private_source == source)
     dataset = pydicom.dcmread(phi_run["out"] / outcome.output)
     frame = dataset.PerFrameFunctionalGroupsSequence[0]
     content = frame.FrameContentSequence[0]
@@ -124,7 +124,7 @@ def test_dates_of_one_patient_move_by_the_same_shift_and_times_are_kept(phi_corp
 
 def test_safe_private_elements_are_kept_and_all_others_removed(phi_corpus, phi_run):
     source = phi_corpus["ct"][0].relative_to(phi_corpus["root"]).as_posix()
-    outcome = next(o for o in phi_run["report"].files if o.source == source)
+    outcome = next(o for o in phi_run["report"].files if o.private_source == source)
     dataset = pydicom.dcmread(phi_run["out"] / outcome.output)
     private_tags = [element.tag for element in dataset if element.tag.is_private]
     assert dataset.private_block(0x0019, "SIEMENS MR HEADER")[0x0C].value == "1000"
@@ -133,7 +133,7 @@ def test_safe_private_elements_are_kept_and_all_others_removed(phi_corpus, phi_r
 
 def test_burned_in_text_is_blanked_by_the_matching_rule(phi_corpus, phi_run):
     source = phi_corpus["ultrasound"].relative_to(phi_corpus["root"]).as_posix()
-    outcome = next(o for o in phi_run["report"].files if o.source == source)
+    outcome = next(o for o in phi_run["report"].files if o.private_source == source)
     dataset = pydicom.dcmread(phi_run["out"] / outcome.output)
     original = pydicom.dcmread(phi_corpus["ultrasound"])
     assert original.pixel_array[:48].max() == 255  # the text was there
@@ -147,7 +147,7 @@ def test_png_and_jpeg_keep_pixels_and_bit_depth(phi_corpus, phi_run):
     for outcome in phi_run["report"].files:
         if outcome.kind not in ("png", "jpeg"):
             continue
-        with Image.open(phi_corpus["root"] / outcome.source) as original, Image.open(phi_run["out"] / outcome.output) as result:
+        with Image.open(phi_corpus["root"] / outcome.private_source) as original, Image.open(phi_run["out"] / outcome.output) as result:
             assert result.mode == original.mode
             assert np.array_equal(np.asarray(result), np.asarray(original))
         assert outcome.output.startswith("images/")
@@ -163,11 +163,11 @@ def test_two_runs_with_the_same_key_give_the_same_outputs(phi_corpus, phi_run, k
 
 def test_another_key_gives_other_uids_and_pseudonyms(phi_corpus, phi_run, tmp_path):
     other = anonymizer.anonymize_tree(phi_corpus["root"], tmp_path / "other", key=anonymizer.new_key())
-    first = {o.source: o for o in phi_run["report"].files}
+    first = {o.private_source: o for o in phi_run["report"].files}
     for outcome in other.anonymized:
         if outcome.kind == "dicom":
-            assert outcome.study_uid != first[outcome.source].study_uid
-            assert outcome.patient_pseudonym != first[outcome.source].patient_pseudonym
+            assert outcome.study_uid != first[outcome.private_source].study_uid
+            assert outcome.patient_pseudonym != first[outcome.private_source].patient_pseudonym
 
 
 def test_the_report_lists_actions_and_keeps_the_uid_map_out_of_its_json(phi_run, tmp_path):

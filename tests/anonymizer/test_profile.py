@@ -92,7 +92,7 @@ def test_person_names_missing_from_the_table_and_unknown_public_elements_are_rem
     dataset.save_as(path)
     report = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "out", key=bytes(32))
     result = pydicom.dcmread(tmp_path / "out" / report.files[0].output)
-    assert str(result[0x0072006A].value or "") == ""
+    assert 0x0072006A not in result  # not on the keep list
     assert 0x00431234 not in result
 
 
@@ -112,6 +112,62 @@ def test_clean_descriptors_keeps_only_descriptions_without_identifiers(tmp_path)
     assert result.StudyDescription == "CT CHEST WITH CONTRAST"
     assert "SeriesDescription" not in result
     assert "113105" in [item.CodeValue for item in result.DeidentificationMethodCodeSequence]
+
+
+# Descriptions that cannot be shown clean (issue 18 found none of these cleaned): short name
+# parts of this patient, dates in common formats, phone numbers, other people's names.
+UNCLEAN_DESCRIPTIONS = [
+    "CT HEAD Ng", "Li follow up chest", "O brain MRI", "Chest 2023-01-05", "Abdomen Jan 5 2023",
+    "Thorax 3/11/61", "Call 555-0142 after scan", "Lung (ph 020 7946 0018)", "Dr Zoidberg chest",
+    "Chest for Wilson", "MR brain Cuddy", "Knee 5 January 2023",
+]
+CLEAN_DESCRIPTIONS = ["CT CHEST WITH CONTRAST", "T2 FLAIR AX", "Lung 1mm", "Head 1.25mm Std", "SAG T1 MPRAGE"]
+
+
+def test_clean_descriptors_removes_every_description_that_cannot_be_shown_clean(tmp_path):
+    import pydicom
+
+    from anonymizer import Profile, synthetic
+
+    paths = []
+    for index, text in enumerate(UNCLEAN_DESCRIPTIONS + CLEAN_DESCRIPTIONS):
+        (path,) = synthetic.write_ct_series(tmp_path / "src" / str(index), n_slices=1, size=16,
+                                            patient_name="O^LI^NG", patient_id=f"P{index}")
+        dataset = pydicom.dcmread(path)
+        dataset.SeriesDescription = text
+        dataset.save_as(path)
+        paths.append(path)
+    profile = Profile("descriptors", True, True, True, clean_descriptors=True)
+    report = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "out", key=bytes(32), profile=profile)
+    kept = {}
+    for outcome in report.anonymized:
+        result = pydicom.dcmread(tmp_path / "out" / outcome.output)
+        kept[int(outcome.private_source.split("/")[0])] = result.get("SeriesDescription")
+    assert [kept[i] for i in range(len(UNCLEAN_DESCRIPTIONS))] == [None] * len(UNCLEAN_DESCRIPTIONS)
+    assert [kept[len(UNCLEAN_DESCRIPTIONS) + i] for i in range(len(CLEAN_DESCRIPTIONS))] == CLEAN_DESCRIPTIONS
+
+
+def test_linkage_keys_on_the_issuer_and_the_patient_id(tmp_path):
+    import pydicom
+
+    from anonymizer import synthetic
+
+    for folder, issuer in (("a", "HOSPITAL A"), ("b", "HOSPITAL B"), ("a2", "HOSPITAL A"), ("none", None)):
+        (path,) = synthetic.write_ct_series(tmp_path / "src" / folder, n_slices=1, size=16,
+                                            patient_id="12345", study_uid=synthetic.uid_from(folder))
+        dataset = pydicom.dcmread(path)
+        if issuer:
+            dataset.IssuerOfPatientID = issuer
+        dataset.save_as(path)
+    report = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "out", key=bytes(32))
+    by_folder = {o.private_source.split("/")[0]: o for o in report.files}
+    pseudonyms = {folder: outcome.patient_pseudonym for folder, outcome in by_folder.items()}
+    assert pseudonyms["a"] == pseudonyms["a2"]
+    assert len({pseudonyms["a"], pseudonyms["b"], pseudonyms["none"]}) == 3
+    dates = {folder: pydicom.dcmread(tmp_path / "out" / o.output).StudyDate for folder, o in by_folder.items()}
+    assert dates["a"] == dates["a2"] != dates["b"]
+    # Without an issuer the identity is the one earlier versions used: pseudonyms stay stable.
+    assert pseudonyms["none"] == anonymizer.keys.patient_pseudonym(bytes(32), "id:12345")
 
 
 def test_the_character_set_is_kept_and_names_decode(tmp_path):

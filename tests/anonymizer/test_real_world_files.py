@@ -66,7 +66,7 @@ def identifying_values(dataset) -> set[str]:
 
 def test_real_files_are_anonymized_or_quarantined_with_reasons(real_run):
     _, _, report = real_run
-    by_name = {Path(o.source).name: o for o in report.files}
+    by_name = {Path(o.private_source).name: o for o in report.files}
     assert by_name["CT_small.dcm"].status == "anonymized"
     assert by_name["liver_1frame.dcm"].status == "anonymized"
     assert by_name["MR_small_RLE.dcm"].status == "anonymized" or "duplicate" in by_name["MR_small_RLE.dcm"].reason
@@ -83,7 +83,7 @@ def test_no_identifying_value_of_a_real_file_survives(real_run):
     src, out, report = real_run
     leaks = []
     for outcome in report.anonymized:
-        original = pydicom.dcmread(src / outcome.source, force=True)
+        original = pydicom.dcmread(src / outcome.private_source, force=True)
         data = (out / outcome.output).read_bytes()
         result = pydicom.dcmread(out / outcome.output)
         # A removed value may also be part of a kept one (InstitutionName "TOSHIBA" and
@@ -96,14 +96,14 @@ def test_no_identifying_value_of_a_real_file_survives(real_run):
         )
         for value in identifying_values(original):
             if value.encode("latin-1", "ignore") in data and value not in kept_text:
-                leaks.append((outcome.source, value))
+                leaks.append((outcome.private_source, value))
     assert leaks == [], leaks
 
 
 def test_real_files_keep_pixels_geometry_and_transfer_syntax(real_run):
     src, out, report = real_run
     for outcome in report.anonymized:
-        original = pydicom.dcmread(src / outcome.source, force=True)
+        original = pydicom.dcmread(src / outcome.private_source, force=True)
         result = pydicom.dcmread(out / outcome.output)
         if "PixelData" in original:
             assert result.PixelData == original.PixelData or result.pixel_array.tobytes() == original.pixel_array.tobytes()
@@ -114,7 +114,7 @@ def test_real_files_keep_pixels_geometry_and_transfer_syntax(real_run):
                 if pixel_measures:
                     assert result[keyword][0].PixelMeasuresSequence[0].PixelSpacing == pixel_measures[0].PixelSpacing
                 continue
-            assert result.get(keyword) == original.get(keyword), (outcome.source, keyword)
+            assert result.get(keyword) == original.get(keyword), (outcome.private_source, keyword)
         original_syntax = original.file_meta.get("TransferSyntaxUID")
         if original_syntax:
             assert result.file_meta.TransferSyntaxUID == original_syntax
@@ -122,7 +122,7 @@ def test_real_files_keep_pixels_geometry_and_transfer_syntax(real_run):
 
 def test_overlays_and_the_strict_profile_options_are_applied(real_run):
     src, out, report = real_run
-    outcome = next(o for o in report.files if o.source.endswith("examples_overlay.dcm"))
+    outcome = next(o for o in report.files if o.private_source.endswith("examples_overlay.dcm"))
     result = pydicom.dcmread(out / outcome.output)
     assert 0x60003000 not in result
     assert "PatientSex" in result and result.PatientSex == ""  # Z without the option
@@ -134,8 +134,8 @@ def test_overlays_and_the_strict_profile_options_are_applied(real_run):
 
 def test_per_frame_functional_groups_of_a_real_enhanced_image_are_walked(real_run):
     src, out, report = real_run
-    outcome = next(o for o in report.files if o.source.endswith("liver_1frame.dcm"))
-    original = pydicom.dcmread(src / outcome.source)
+    outcome = next(o for o in report.files if o.private_source.endswith("liver_1frame.dcm"))
+    original = pydicom.dcmread(src / outcome.private_source)
     result = pydicom.dcmread(out / outcome.output)
     assert "PerFrameFunctionalGroupsSequence" in result
     original_uids = {e.value for e in original.iterall() if e.VR == "UI"}

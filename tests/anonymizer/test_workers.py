@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
 import anonymizer
 from anonymizer import synthetic
 
@@ -36,3 +42,52 @@ def test_files_sent_to_workers_in_batches_keep_their_order_and_outcomes(tmp_path
     assert pooled.action_counts == single.action_counts
     assert calls[0] == (0, 49) and calls[-1] == (49, 49)
     assert len(calls) < 49  # progress comes once per batch of files
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_worker_killed_mid_run_loses_no_file_and_leaves_no_partial_output(tmp_path):
+    # SIGKILL is what the kernel's out-of-memory killer sends, and what a segfault amounts
+    # to for the pool: the worker vanishes with the batches it held.
+    synthetic.write_ct_series(tmp_path / "src", n_slices=300, size=64, patient_id="K")
+    killed, run_over = [], threading.Event()
+    earlier_children = set(_children(os.getpid()))  # not workers of this run
+
+    def kill_a_worker():
+        while not run_over.is_set():
+            for worker in sorted(set(_children(os.getpid())) - earlier_children):
+                time.sleep(0.02)  # let it take some files
+                try:
+                    os.kill(worker, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                killed.append(worker)
+                return
+            time.sleep(0.002)
+
+    killer = threading.Thread(target=kill_a_worker)
+    killer.start()
+    try:
+        pooled = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "pooled", key=bytes(32), workers=2)
+    finally:
+        run_over.set()
+        killer.join()
+    single = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "single", key=bytes(32))
+
+    assert killed
+    assert [(o.status, o.output) for o in pooled.files] == [(o.status, o.output) for o in single.files]
+    assert all(o.status == "anonymized" for o in pooled.files)
+    written = sorted(p.relative_to(tmp_path / "pooled") for p in (tmp_path / "pooled").rglob("*") if p.is_file())
+    assert written == sorted(Path(o.output) for o in single.files)  # nothing partial, nothing extra
+    for outcome in single.files:
+        assert (tmp_path / "pooled" / outcome.output).read_bytes() == (tmp_path / "single" / outcome.output).read_bytes()
