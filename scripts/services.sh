@@ -3,8 +3,8 @@
 # PostgreSQL on 127.0.0.1:5432 (trust auth for local TCP), Redis on 127.0.0.1:6379,
 # Chromium for browser tests, docker-compose to check the compose file, Tesseract for OCR,
 # Node and npm to bundle the reader's viewer (`services.sh node` installs only those), Orthanc
-# with its DICOMweb plugin (a hospital's server, for the pull tests).
-# dicom3tools (dciodvfy) to check that anonymized DICOM stays valid.
+# with its DICOMweb plugin (a hospital's server, for the pull tests), and dicom3tools (dciodvfy)
+# to check that anonymized DICOM stays valid.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

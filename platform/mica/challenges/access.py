@@ -7,7 +7,7 @@ PermissionDenied (visible, but the action is not theirs).
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
-from django.shortcuts import get_object_or_404
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 
 from .models import Challenge, ChallengeRole, Phase, Role, Team
 

@@ -4,7 +4,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 

@@ -64,11 +64,11 @@ def record_original_identifiers(upload, report):
     rows = []
     for outcome in report.anonymized:
         if outcome.kind == "dicom":
-            rows.append([outcome.source, original_of.get(outcome.study_uid, ""),
+            rows.append([outcome.private_source, original_of.get(outcome.study_uid, ""),
                          original_of.get(outcome.series_uid, ""), original_of.get(outcome.sop_instance_uid, ""),
                          outcome.sop_instance_uid])
         else:
-            rows.append([outcome.source, "", "", "", outcome.output.rsplit("/", 1)[-1].rsplit(".", 1)[0]])
+            rows.append([outcome.private_source, "", "", "", outcome.output.rsplit("/", 1)[-1].rsplit(".", 1)[0]])
     path = identifier_map_path(upload)
     if private_storage().exists(path):
         private_storage().delete(path)

@@ -1,7 +1,7 @@
 """Who may read or act on a submission: the one function pages and the API call."""
 
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 
 from .models import Submission
 
