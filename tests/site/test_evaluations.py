@@ -3,6 +3,7 @@
 The task bodies run in this process here; a real worker runs them in test_worker.py.
 """
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import numpy as np
@@ -197,3 +198,45 @@ def test_a_corrected_truth_must_keep_the_cases(phase, organizer, truth):
     with pytest.raises(ValidationError, match="1 missing"):
         TruthVersion.store(phase.test_set, bad, user=organizer)
     assert phase.test_set.versions.count() == 1
+
+
+@contextmanager
+def broker_down():
+    """The site's Celery app publishing to an address where no broker listens."""
+    from config.celery import app
+
+    def reconnect(url):
+        # Publishing reads broker_write_url first; the next publish opens a connection to `url`.
+        app.conf.broker_url = app.conf.broker_write_url = url
+        app._pool = app.amqp._producer_pool = None
+
+    working = app.conf.broker_url
+    reconnect("redis://127.0.0.1:9/0")  # the discard port: connection refused
+    try:
+        yield
+    finally:
+        reconnect(working)
+
+
+def test_an_upload_while_the_broker_is_down_is_kept_and_queued_once_it_is_back(
+        django_capture_on_commit_callbacks, phase, team, participant, predictions):
+    from redis import Redis
+    from django.conf import settings
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(participant)
+    with broker_down(), django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/v1/submissions/", {"phase": phase.pk, "predictions": upload("p.csv", predictions)},
+                            format="multipart")
+    assert response.status_code == 201, response.content  # the team gets a clear answer, not a 500
+    submission = Submission.objects.get(uuid=response.json()["uuid"])
+    evaluations = list(submission.evaluations.all())
+    assert len(evaluations) == 2 and all(e.dispatched_at is None for e in evaluations)  # still in the outbox
+    Evaluation.objects.update(created_at=timezone.now() - timedelta(minutes=1))
+    sweep()  # Celery beat runs it every 30 s once the broker is back
+    assert all(e.dispatched_at is not None for e in submission.evaluations.all())
+    assert Redis.from_url(settings.CELERY_BROKER_URL).llen("gpu") == 2
+    for evaluation in evaluations:
+        run_evaluation(evaluation.pk)
+    assert set(submission.evaluations.values_list("status", flat=True)) == {"succeeded"}
