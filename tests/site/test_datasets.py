@@ -163,3 +163,38 @@ def test_a_png_dataset_is_stripped_and_served_as_dicom_too(client, organizer, da
     assert np.array_equal(wrapped.pixel_array, pixels)
     assert wrapped.SOPInstanceUID == again.SOPInstanceUID and wrapped.StudyInstanceUID == again.StudyInstanceUID
     assert wrapped.PatientID.startswith("MICA-")
+
+
+@pytest.mark.parametrize("who, status", [("organizer", 302), ("participant", 403), ("outsider", 403)])
+def test_organizers_edit_a_dataset(client, challenge, organizer, participant, outsider, who, status):
+    dataset = Dataset.objects.create(challenge=challenge, name="Radiographs", created_by=organizer)
+    user = {"organizer": organizer, "participant": participant, "outsider": outsider}[who]
+    client.login(username=user.username, password=PASSWORD)
+    response = client.post(f"/datasets/{dataset.pk}/edit/", {"name": "Chest films", "visible_to_participants": "on"})
+    assert response.status_code == status
+    dataset.refresh_from_db()
+    assert (dataset.name == "Chest films") == (who == "organizer")
+    assert client.post(f"/datasets/{dataset.pk}/delete/").status_code == status
+    assert Dataset.objects.filter(pk=dataset.pk).exists() == (who != "organizer")
+
+
+def test_a_dataset_with_an_annotation_project_is_not_deleted_and_a_deleted_one_takes_its_images(
+        client, challenge, organizer, tmp_path, django_capture_on_commit_callbacks):
+    from pathlib import Path
+
+    from mica.annotations.models import AnnotationProject
+
+    dataset = Dataset.objects.create(challenge=challenge, name="Radiographs", created_by=organizer)
+    upload_row = Upload.receive(dataset=dataset, user=organizer, uploaded_file=studies_zip(tmp_path, 2))
+    ingest_upload(upload_row.pk)
+    files = [instance.file.path for instance in Instance.objects.filter(dataset=dataset)]
+    assert len(files) == 2
+    project = AnnotationProject.objects.create(dataset=dataset, title="Pneumonia reads", created_by=organizer)
+    client.login(username=organizer.username, password=PASSWORD)
+    client.post(f"/datasets/{dataset.pk}/delete/")
+    assert Dataset.objects.filter(pk=dataset.pk).exists()
+    project.delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/datasets/{dataset.pk}/delete/")
+    assert not Dataset.objects.filter(pk=dataset.pk).exists()
+    assert not any(Path(path).exists() for path in files)

@@ -9,6 +9,14 @@ class DatasetForm(forms.ModelForm):
         fields = ["name", "case_level", "visible_to_participants"]
 
 
+class DatasetEditForm(forms.ModelForm):
+    """The case level is fixed once the dataset has cases: labels and projects refer to them."""
+
+    class Meta:
+        model = Dataset
+        fields = ["name", "visible_to_participants"]
+
+
 class UploadForm(forms.Form):
     archive = forms.FileField(
         label="Studies (.zip)",

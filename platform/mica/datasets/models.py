@@ -51,6 +51,24 @@ class Dataset(models.Model):
     def get_absolute_url(self):
         return reverse("datasets:detail", args=[self.pk])
 
+    def dependents(self):
+        """What deleting the dataset would break: it is deleted only while this is empty."""
+        found = []
+        n_projects = self.annotation_projects.count()
+        if n_projects:
+            found.append(f"{n_projects} annotation project{'s' if n_projects != 1 else ''}")
+        busy = self.uploads.filter(status__in=[Upload.Status.RECEIVED, Upload.Status.PROCESSING]).count()
+        if busy:
+            found.append(f"{busy} upload{'s' if busy != 1 else ''} being anonymized")
+        return found
+
+    def delete_with_files(self):
+        """Deletes the dataset and, once that is committed, its anonymized files and previews."""
+        files = [field for instance in self.instances.all() for field in (instance.file, instance.preview) if field]
+        with transaction.atomic():
+            self.delete()
+            transaction.on_commit(lambda: [field.delete(save=False) for field in files])
+
     def can_be_viewed_by(self, user):
         """Organizers; participants once the dataset is opened to them; readers of its annotation projects."""
         challenge = self.challenge

@@ -7,13 +7,14 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 
 import anonymizer
 import anonymizer.keys
 from mica.challenges.access import organized_challenge
 
-from .forms import DatasetForm, UploadForm
+from .forms import DatasetEditForm, DatasetForm, UploadForm
 from .models import Dataset, Instance, Upload
 
 
@@ -36,6 +37,38 @@ def create(request, slug):
     return render(request, "datasets/create.html", {"challenge": challenge, "form": form})
 
 
+def _organized_dataset(request, pk):
+    dataset = get_object_or_404(Dataset.objects.select_related("challenge"), pk=pk)
+    if not dataset.challenge.is_organizer(request.user):
+        raise PermissionDenied("Only the challenge's organizers change its datasets.")
+    return dataset
+
+
+@login_required
+def edit(request, pk):
+    dataset = _organized_dataset(request, pk)
+    form = DatasetEditForm(request.POST or None, instance=dataset)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Dataset saved.")
+        return redirect(dataset)
+    return render(request, "core/form_page.html", {"form": form, "title": f"Edit {dataset.name}", "submit": "Save",
+                                                   "challenge": dataset.challenge})
+
+
+@login_required
+@require_POST
+def delete(request, pk):
+    dataset = _organized_dataset(request, pk)
+    dependents = dataset.dependents()
+    if dependents:
+        messages.error(request, f"The dataset has {', '.join(dependents)}; it cannot be deleted.")
+        return redirect(dataset)
+    dataset.delete_with_files()
+    messages.success(request, "Dataset deleted, with its anonymized images.")
+    return redirect(dataset.challenge)
+
+
 @login_required
 def detail(request, pk):
     dataset = _viewable_dataset(request, pk)
@@ -56,9 +89,7 @@ def detail(request, pk):
 
 @login_required
 def upload(request, pk):
-    dataset = get_object_or_404(Dataset.objects.select_related("challenge"), pk=pk)
-    if not dataset.challenge.is_organizer(request.user):
-        raise PermissionDenied("Only the organizers of this challenge can upload.")
+    dataset = _organized_dataset(request, pk)
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
