@@ -56,6 +56,16 @@ class StatusMachine(models.Model):
         """Called inside the move's transaction; a model that keeps a history writes it here."""
 
 
+def leased_work_moves(waiting, running, failed, *successes, cancelled=None):
+    """The legal moves of leased work, the same for every kind: waiting → running; running →
+    running (another worker took over an expired lease) or a success; failing (and cancelling,
+    where the work has it) from either; every end is final."""
+    stops = {failed, *([cancelled] if cancelled else [])}
+    moves = {waiting: {running, *stops}, running: {running, *successes, *stops}}
+    moves.update({end: set() for end in (*successes, *stops)})
+    return moves
+
+
 class LeasedWork(StatusMachine):
     """A row that is a unit of background work: it waits, a worker holds it under a lease, it ends.
 

@@ -12,7 +12,7 @@ from django.db import models, transaction
 from django.urls import reverse
 
 import anonymizer
-from mica.core.models import LeasedWork
+from mica.core.models import LeasedWork, leased_work_moves
 from mica.core.storage import private_storage
 
 
@@ -92,13 +92,7 @@ class Upload(LeasedWork):
         PROCESSED = "processed", "Processed"
         FAILED = "failed", "Failed"
 
-    TRANSITIONS = {
-        Status.RECEIVED: {Status.PROCESSING, Status.FAILED},
-        # PROCESSING → PROCESSING: the task delivered again after its worker died.
-        Status.PROCESSING: {Status.PROCESSING, Status.PROCESSED, Status.FAILED},
-        Status.PROCESSED: set(),
-        Status.FAILED: set(),
-    }
+    TRANSITIONS = leased_work_moves(Status.RECEIVED, Status.PROCESSING, Status.FAILED, Status.PROCESSED)
     WAITING, RUNNING, FAILED = Status.RECEIVED, Status.PROCESSING, Status.FAILED
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -248,12 +242,7 @@ class DicomWebPull(LeasedWork):
         RECEIVED = "received", "Received: anonymizing"
         FAILED = "failed", "Failed"
 
-    TRANSITIONS = {
-        Status.QUEUED: {Status.PULLING, Status.FAILED},
-        Status.PULLING: {Status.PULLING, Status.RECEIVED, Status.FAILED},
-        Status.RECEIVED: set(),
-        Status.FAILED: set(),
-    }
+    TRANSITIONS = leased_work_moves(Status.QUEUED, Status.PULLING, Status.FAILED, Status.RECEIVED)
     WAITING, RUNNING, FAILED = Status.QUEUED, Status.PULLING, Status.FAILED
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 import evaluator
 from mica.challenges.models import Split
-from mica.core.models import LeasedWork
+from mica.core.models import LeasedWork, leased_work_moves
 
 
 class Evaluation(LeasedWork):
@@ -25,14 +25,8 @@ class Evaluation(LeasedWork):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    TRANSITIONS = {
-        Status.QUEUED: {Status.RUNNING, Status.FAILED, Status.CANCELLED},
-        # RUNNING → RUNNING: another worker took over the expired lease of one that died.
-        Status.RUNNING: {Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CANCELLED},
-        Status.SUCCEEDED: set(),
-        Status.FAILED: set(),
-        Status.CANCELLED: set(),
-    }
+    TRANSITIONS = leased_work_moves(Status.QUEUED, Status.RUNNING, Status.FAILED, Status.SUCCEEDED,
+                                    cancelled=Status.CANCELLED)
     WAITING, RUNNING, FAILED = Status.QUEUED, Status.RUNNING, Status.FAILED
     UNFINISHED = [Status.QUEUED, Status.RUNNING]
 
@@ -136,12 +130,7 @@ class Rescore(LeasedWork):
         DONE = "done", "Evaluations queued"
         FAILED = "failed", "Failed"
 
-    TRANSITIONS = {
-        Status.QUEUED: {Status.RUNNING, Status.FAILED},
-        Status.RUNNING: {Status.RUNNING, Status.DONE, Status.FAILED},
-        Status.DONE: set(),
-        Status.FAILED: set(),
-    }
+    TRANSITIONS = leased_work_moves(Status.QUEUED, Status.RUNNING, Status.FAILED, Status.DONE)
     WAITING, RUNNING, FAILED = Status.QUEUED, Status.RUNNING, Status.FAILED
     BATCH = 500
 

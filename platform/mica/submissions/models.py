@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import evaluator
-from mica.core.models import LeasedWork
+from mica.core.models import LeasedWork, leased_work_moves
 from mica.core.storage import private_storage
 from mica.leaderboards.models import leaderboards_changed
 
@@ -53,14 +53,7 @@ class Submission(LeasedWork):
         INVALID = "invalid", "Invalid"
         FAILED = "failed", "Failed"
 
-    TRANSITIONS = {
-        Status.RECEIVED: {Status.VALIDATING, Status.FAILED},
-        # VALIDATING → VALIDATING: taken over by another worker after the first one died.
-        Status.VALIDATING: {Status.VALIDATING, Status.ACCEPTED, Status.INVALID, Status.FAILED},
-        Status.ACCEPTED: set(),
-        Status.INVALID: set(),
-        Status.FAILED: set(),
-    }
+    TRANSITIONS = leased_work_moves(Status.RECEIVED, Status.VALIDATING, Status.FAILED, Status.ACCEPTED, Status.INVALID)
     WAITING, RUNNING, FAILED = Status.RECEIVED, Status.VALIDATING, Status.FAILED
     VALIDATION_UNFINISHED = [Status.RECEIVED, Status.VALIDATING]
 
