@@ -240,3 +240,23 @@ def test_an_upload_while_the_broker_is_down_is_kept_and_queued_once_it_is_back(
     for evaluation in evaluations:
         run_evaluation(evaluation.pk)
     assert set(submission.evaluations.values_list("status", flat=True)) == {"succeeded"}
+
+
+@override_settings(MICA_MAX_ATTEMPTS=2)
+def test_an_upload_that_keeps_crashing_its_worker_stops_after_its_attempts(challenge, organizer, tmp_path):
+    """Before leases, an upload whose anonymization killed its worker was redelivered forever."""
+    from mica.datasets.models import Dataset, Upload
+    from mica.datasets.tasks import ingest_upload
+
+    from .test_datasets import studies_zip
+
+    dataset = Dataset.objects.create(challenge=challenge, name="Radiographs", created_by=organizer)
+    upload_row = Upload.receive(dataset=dataset, user=organizer, uploaded_file=studies_zip(tmp_path, 1))
+    for _ in range(2):  # two workers died holding it: their leases ran out
+        assert upload_row.claim()
+        Upload.objects.filter(pk=upload_row.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    ingest_upload(upload_row.pk)  # the message delivered a third time
+    upload_row.refresh_from_db()
+    assert upload_row.status == Upload.Status.FAILED
+    assert "2 times" in upload_row.status_reason
+    assert not dataset.instances.exists()
