@@ -15,7 +15,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from mica.evaluations.models import Evaluation, Rescore
@@ -168,9 +168,9 @@ class TruthVersionCreateSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=500, help_text="What changed.")
 
 
-def _saved_with_form(data, instance=None):
-    """Checks the challenge's fields with the page's form (which also keeps the task type fixed
-    once a test set exists) and saves them."""
+def _checked_form(data, instance=None):
+    """The page's form, bound to the challenge's fields and checked (it also keeps the task type
+    fixed once a test set exists); a PATCH keeps the fields it does not name."""
     if instance is not None:
         data = {**model_to_dict(instance, fields=ChallengeForm.Meta.fields), **data}
     form = ChallengeForm(data, instance=instance)
@@ -186,7 +186,6 @@ class ChallengeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     queryset = Challenge.objects.none()  # for the schema; requests use get_queryset
     serializer_class = ChallengeSerializer
     lookup_field = "slug"
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     def get_queryset(self):
         return access.visible_challenges(self.request.user).prefetch_related("phases__test_set")
@@ -202,7 +201,7 @@ class ChallengeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             raise PermissionDenied("Creating challenges is open to organizers the site's staff has approved.")
         body = ChallengeEditSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        form = _saved_with_form(body.validated_data)
+        form = _checked_form(body.validated_data)
         with transaction.atomic():
             form.instance.created_by = request.user
             challenge = form.save()
@@ -215,7 +214,7 @@ class ChallengeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         challenge = self._organized()
         body = ChallengeEditSerializer(challenge, data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        challenge = _saved_with_form(body.validated_data, instance=challenge).save()
+        challenge = _checked_form(body.validated_data, instance=challenge).save()
         return Response(ChallengeSerializer(challenge).data)
 
     @extend_schema(responses={204: OpenApiResponse(description="The challenge is deleted.")})
