@@ -16,7 +16,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from mica.challenges.models import Challenge, Phase, Role, Team, TestSet
+from mica.challenges.models import Challenge, Phase, Team, TestSet
 from mica.evaluations.models import Evaluation, Rescore
 from mica.submissions.models import Submission
 
