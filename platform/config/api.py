@@ -3,14 +3,18 @@ from rest_framework.routers import DefaultRouter
 
 from mica.annotations.api import AnnotationProjectViewSet, AssignmentViewSet
 from mica.accounts.api import AuthTokenView
-from mica.challenges.api import ChallengeViewSet, PhaseViewSet
+from mica.challenges.api import ChallengeViewSet, PhaseViewSet, TeamViewSet, TestSetViewSet
 from mica.datasets.api import DatasetViewSet, UploadViewSet
+from mica.evaluations.api import EvaluationViewSet
 from mica.leaderboards.api import LeaderboardView, PrivateLeaderboardView
 from mica.submissions.api import SubmissionViewSet
 
 router = DefaultRouter()
 router.register("challenges", ChallengeViewSet)
 router.register("phases", PhaseViewSet)
+router.register("teams", TeamViewSet, basename="team")
+router.register("test-sets", TestSetViewSet, basename="test-set")
+router.register("evaluations", EvaluationViewSet, basename="evaluation")
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("uploads", UploadViewSet, basename="upload")
 router.register("submissions", SubmissionViewSet, basename="submission")
