@@ -8,7 +8,6 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import Count
 from django.forms.models import model_to_dict
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -18,11 +17,11 @@ from rest_framework.generics import get_object_or_404  # a malformed id is a 404
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from mica.evaluations.models import Evaluation, Rescore
+from mica.evaluations.models import Rescore
 
 from . import access
 from .forms import ChallengeForm, TestSetForm, TruthVersionForm
-from .models import Challenge, ChallengeRole, Phase, Role, Team, TestSet, TruthVersion
+from .models import Challenge, ChallengeRole, Phase, Team, TestSet, TruthVersion
 
 
 def _refused(error):
@@ -149,7 +148,7 @@ class TestSetSerializer(serializers.ModelSerializer):
 
     def get_splits(self, test_set) -> dict[str, int]:
         """How many cases each part ("public", "private") has."""
-        return dict(test_set.cases.values_list("split").annotate(n=Count("pk")).order_by())
+        return test_set.split_counts()
 
 
 class TestSetCreateSerializer(serializers.Serializer):
@@ -237,8 +236,7 @@ class ChallengeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         challenge = self._organized()
         body = PublishSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        challenge.state = body.validated_data["state"]
-        challenge.save(update_fields=["state"])
+        challenge.set_state(body.validated_data["state"])
         return Response(ChallengeSerializer(challenge).data)
 
     @extend_schema(request=RegistrationSerializer, responses=RoleSerializer)
@@ -261,14 +259,9 @@ class ChallengeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         """The organizers' summary: participants (when they accepted the terms, whether they are
         approved), teams with their member and submission counts, and the evaluations not finished."""
         challenge = self._organized()
-        participants = (challenge.roles.filter(role=Role.PARTICIPANT).select_related("user")
-                        .order_by("-accepted_terms_at"))
-        teams = challenge.teams.annotate(n_members=Count("memberships", distinct=True),
-                                         n_submissions=Count("submissions", distinct=True))
-        unfinished = Evaluation.objects.filter(submission__phase__challenge=challenge,
-                                               status__in=Evaluation.UNFINISHED).count()
+        summary = challenge.dashboard()
         return Response(DashboardSerializer(
-            {"participants": participants, "teams": teams, "unfinished_evaluations": unfinished}).data)
+            {**summary, "unfinished_evaluations": summary["queue"].count()}).data)
 
     @extend_schema(methods=["get"], responses=TestSetSerializer(many=True))
     @extend_schema(methods=["post"], request={"multipart/form-data": TestSetCreateSerializer},
@@ -315,10 +308,7 @@ class TestSetViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         dependents = test_set.dependents()
         if dependents:
             raise ValidationError({"detail": [f"The test set is used by {', '.join(dependents)}; it cannot be deleted."]})
-        with transaction.atomic():
-            files = [version.file for version in test_set.versions.all()]
-            test_set.delete()
-            transaction.on_commit(lambda: [f.delete(save=False) for f in files])
+        test_set.delete_with_files()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request={"multipart/form-data": TruthVersionCreateSerializer},

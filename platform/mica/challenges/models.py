@@ -144,6 +144,24 @@ class Challenge(models.Model):
         membership = TeamMembership.objects.filter(challenge=self, user=user).select_related("team").first()
         return membership.team if membership else None
 
+    def set_state(self, state):
+        """Publishes the challenge, or takes it back to a draft its organizers alone see."""
+        self.state = state
+        self.save(update_fields=["state"])
+
+    def dashboard(self):
+        """The organizers' view of the challenge: participants (when they accepted the terms,
+        whether approved), teams with member and submission counts, and the queue."""
+        from mica.evaluations.models import Evaluation
+
+        return {
+            "participants": self.roles.filter(role=Role.PARTICIPANT).select_related("user").order_by("-accepted_terms_at"),
+            "teams": self.teams.annotate(n_members=models.Count("memberships", distinct=True),
+                                         n_submissions=models.Count("submissions", distinct=True)),
+            "queue": Evaluation.objects.filter(submission__phase__challenge=self, status__in=Evaluation.UNFINISHED)
+                     .select_related("submission__team", "submission__phase").order_by("created_at"),
+        }
+
     def leaderboards_changed(self):
         for phase in self.phases.all():
             leaderboards_changed(phase)
@@ -413,9 +431,19 @@ class TestSet(models.Model):
         cases = self.cases.all() if split is None else self.cases.filter(split=split)
         return list(cases.values_list("case_id", flat=True))
 
+    def split_counts(self):
+        """{"public": n, "private": n}: how many cases each part holds."""
+        return dict(self.cases.values_list("split").annotate(n=models.Count("pk")).order_by())
+
     def dependents(self):
-        found = [f"phase {name!r}" for name in self.phases.values_list("name", flat=True)]
-        return found
+        return [f"phase {name!r}" for name in self.phases.values_list("name", flat=True)]
+
+    def delete_with_files(self):
+        """Deletes the test set and, once that is committed, its truth files."""
+        files = [version.file for version in self.versions.all()]
+        with transaction.atomic():
+            self.delete()
+            transaction.on_commit(lambda: [field.delete(save=False) for field in files])
 
 
 def _truth_path(version, filename):

@@ -5,12 +5,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
 from django.shortcuts import redirect, render
-from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 
 from mica.core.csv_export import csv_response
-from mica.evaluations.models import Evaluation, Rescore
+from mica.evaluations.models import Rescore
 from mica.submissions.models import Submission
 
 from . import access
@@ -119,8 +119,7 @@ def delete(request, slug):
 def publish(request, slug):
     challenge = access.organized_challenge(request.user, slug)
     publish = request.POST.get("state") == Challenge.State.PUBLISHED
-    challenge.state = Challenge.State.PUBLISHED if publish else Challenge.State.DRAFT
-    challenge.save(update_fields=["state"])
+    challenge.set_state(Challenge.State.PUBLISHED if publish else Challenge.State.DRAFT)
     messages.success(request, "Published: everyone can see the challenge." if publish else "Back to draft.")
     return redirect(challenge)
 
@@ -160,17 +159,10 @@ def remove_organizer(request, slug, user_pk):
 def dashboard(request, slug):
     """Participants, teams, every submission with its status, and the queue."""
     challenge = access.organized_challenge(request.user, slug)
-    participants = challenge.roles.filter(role=Role.PARTICIPANT).select_related("user").order_by("-accepted_terms_at")
-    teams = challenge.teams.annotate(n_members=Count("memberships", distinct=True),
-                                     n_submissions=Count("submissions", distinct=True))
     submissions = (Submission.objects.filter(phase__challenge=challenge)
                    .select_related("team", "phase").prefetch_related("evaluations")[:200])
-    queue = (Evaluation.objects.filter(submission__phase__challenge=challenge, status__in=Evaluation.UNFINISHED)
-             .select_related("submission__team", "submission__phase").order_by("created_at"))
-    return render(request, "challenges/dashboard.html", {
-        "challenge": challenge, "participants": participants, "teams": teams, "submissions": submissions,
-        "queue": queue,
-    })
+    return render(request, "challenges/dashboard.html",
+                  {"challenge": challenge, "submissions": submissions, **challenge.dashboard()})
 
 
 @login_required
@@ -329,7 +321,7 @@ def _organized_test_set(user, slug, pk):
 def test_set(request, slug, pk):
     test_set = _organized_test_set(request.user, slug, pk)
     versions = test_set.versions.select_related("created_by", "rescore")
-    splits = dict(test_set.cases.values_list("split").annotate(n=Count("pk")).order_by())
+    splits = test_set.split_counts()
     return render(request, "challenges/test_set.html", {
         "challenge": test_set.challenge, "test_set": test_set, "versions": versions, "splits": splits,
         "form": TruthVersionForm(),
@@ -364,10 +356,7 @@ def delete_test_set(request, slug, pk):
     if dependents:
         messages.error(request, f"The test set is used by {', '.join(dependents)}; it cannot be deleted.")
         return redirect("challenges:test_set", slug, pk)
-    with transaction.atomic():
-        files = [version.file for version in test_set.versions.all()]
-        test_set.delete()
-        transaction.on_commit(lambda: [f.delete(save=False) for f in files])
+    test_set.delete_with_files()
     messages.success(request, "Test set deleted.")
     return redirect(test_set.challenge)
 

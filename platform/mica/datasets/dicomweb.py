@@ -15,10 +15,10 @@ from functools import wraps
 import numpy as np
 import pydicom
 from django.http import HttpResponse, JsonResponse
-from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 from pydicom.encaps import generate_frames
 from pydicom.uid import ExplicitVRLittleEndian
 from rest_framework.authentication import TokenAuthentication
