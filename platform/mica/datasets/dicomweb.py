@@ -18,11 +18,11 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
-from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 from pydicom.encaps import generate_frames
 from pydicom.uid import ExplicitVRLittleEndian
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 
 from anonymizer.preview import dataset_preview
 
