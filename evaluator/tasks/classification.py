@@ -161,7 +161,15 @@ def score(truth, predictions, options=None, case_ids=None, name=None):
     per_case = [{"case_id": c, "missing": bool(not present[i]), "log_loss": clean(per_case_loss[i])}
                 for i, c in enumerate(ids)]
     return {"task": "classification", "n_cases": len(ids), "missing_cases": int((~present).sum()),
-            "metrics": metrics, "per_case": per_case}
+            "metrics": metrics, "per_case": per_case, "predictions": describe_scores(P)}
+
+
+def describe_scores(P):
+    """How varied the file's probabilities are (over every row it gives): a near-constant file
+    with tiny differences between cases is how a probe decodes labels from one score."""
+    if P.size == 0:
+        return {"spread": None, "distinct": 0}
+    return {"spread": float(P.max() - P.min()), "distinct": int(np.unique(P).size)}
 
 
 def compute_metrics(Y, S, labels, options, weights):

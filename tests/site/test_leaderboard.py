@@ -209,3 +209,25 @@ def test_pages_read_the_stored_board_and_a_change_refreshes_it(client, phase, te
     page = client.get(url).content.decode()
     assert "Team Paul" not in page and "Rivals" in page
     assert not LeaderboardSnapshot.objects.filter(phase=phase, stale=True).exists()
+
+
+def test_organizers_see_teams_that_send_near_constant_probe_files(client, phase, team, participant, rival, organizer,
+                                                                  truth):
+    """The attack of issue 20: probabilities all near 0.5, each case nudged by a tiny power of two,
+    so that one log loss gives every label away. Three such files flag the team; honest files do not."""
+    case_ids, labels = truth
+    for attempt in range(3):
+        probe = [0.5 + (2.0 ** -(i % 30 + 10)) * (attempt + 1) for i in range(len(case_ids))]
+        run_evaluations(Submission.create(phase=phase, user=participant,
+                                          uploaded_file=upload("probe.csv", csv_bytes(["case_id", "score"], zip(case_ids, probe)))))
+    for seed in range(3):
+        scored(phase, rival[1], truth, seed=seed)
+    assert [(row["team"], row["files"]) for row in phase.challenge.probe_suspects()] == [("Team Paul", 3)]
+    client.login(username=organizer.username, password=PASSWORD)
+    page = client.get(f"/challenges/{phase.challenge.slug}/dashboard/").content.decode()
+    assert "Possible label probing" in page and "Team Paul" in page
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(organizer)
+    assert api.get(f"/api/v1/challenges/{phase.challenge.slug}/dashboard/").json()["probes"][0]["files"] == 3

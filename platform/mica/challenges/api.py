@@ -103,10 +103,17 @@ class DashboardTeamSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "n_members", "n_submissions", "disqualified_at"]
 
 
+class ProbeSuspectSerializer(serializers.Serializer):
+    team_id = serializers.IntegerField()
+    team = serializers.CharField()
+    files = serializers.IntegerField(help_text="Near-constant prediction files the team sent.")
+
+
 class DashboardSerializer(serializers.Serializer):
     participants = RoleSerializer(many=True)
     teams = DashboardTeamSerializer(many=True)
     unfinished_evaluations = serializers.IntegerField(help_text="Evaluations queued or being scored.")
+    probes = ProbeSuspectSerializer(many=True, help_text="Teams whose files look like label probes.")
 
 
 # -- test sets ----------------------------------------------------------------------------------

@@ -160,7 +160,27 @@ class Challenge(models.Model):
                                          n_submissions=models.Count("submissions", distinct=True)),
             "queue": Evaluation.objects.filter(submission__phase__challenge=self, status__in=Evaluation.UNFINISHED)
                      .select_related("submission__team", "submission__phase").order_by("created_at"),
+            "probes": self.probe_suspects(),
         }
+
+    # A file whose probabilities all lie within this range carries almost no ranking; many of
+    # them from one team look like probes that decode labels from the scores.
+    PROBE_SPREAD = 0.02
+    PROBE_FILES = 3
+
+    def probe_suspects(self):
+        """Teams with at least PROBE_FILES near-constant prediction files, most first."""
+        from mica.evaluations.models import Evaluation
+
+        near_constant = Evaluation.objects.filter(
+            submission__phase__challenge=self, split=Split.PUBLIC, status=Evaluation.Status.SUCCEEDED,
+            result__predictions__spread__lt=self.PROBE_SPREAD, submission__team__isnull=False,
+        )
+        counts = (near_constant.values("submission__team_id", "submission__team__name")
+                  .annotate(n=models.Count("submission", distinct=True)).filter(n__gte=self.PROBE_FILES)
+                  .order_by("-n"))
+        return [{"team_id": row["submission__team_id"], "team": row["submission__team__name"], "files": row["n"]}
+                for row in counts]
 
     def leaderboards_changed(self):
         for phase in self.phases.all():
