@@ -198,3 +198,16 @@ def test_a_dataset_with_an_annotation_project_is_not_deleted_and_a_deleted_one_t
         client.post(f"/datasets/{dataset.pk}/delete/")
     assert not Dataset.objects.filter(pk=dataset.pk).exists()
     assert not any(Path(path).exists() for path in files)
+
+
+def test_the_organizers_file_limit_quarantines_the_rest_of_an_upload_with_a_clear_reason(organizer, challenge,
+                                                                                          tmp_path):
+    dataset = Dataset.objects.create(challenge=challenge, name="Radiographs", created_by=organizer,
+                                     max_files_per_upload=2)
+    upload_row = Upload.receive(dataset=dataset, user=organizer, uploaded_file=studies_zip(tmp_path, 3))
+    ingest_upload(upload_row.pk)
+    upload_row.refresh_from_db()
+    assert upload_row.status == Upload.Status.PROCESSED
+    assert dataset.instances.count() == 2
+    [quarantined] = upload_row.quarantined.all()
+    assert "max_files" in quarantined.reason

@@ -260,3 +260,24 @@ def test_an_upload_that_keeps_crashing_its_worker_stops_after_its_attempts(chall
     assert upload_row.status == Upload.Status.FAILED
     assert "2 times" in upload_row.status_reason
     assert not dataset.instances.exists()
+
+
+def test_the_sweep_removes_submission_files_no_row_owns(submission, phase):
+    """A request killed after storing the upload but before committing its row left the file."""
+    import os
+
+    from django.core.files.base import ContentFile
+
+    from mica.core.storage import private_storage
+
+    storage = private_storage()
+    orphan = storage.save(f"submissions/{phase.pk}/left-behind.csv", ContentFile(b"case_id,score\n"))
+    recent = storage.save(f"submissions/{phase.pk}/being-uploaded.csv", ContentFile(b"case_id,score\n"))
+    an_hour_ago = (timezone.now() - timedelta(hours=2)).timestamp()
+    for name in (orphan, submission.file.name):
+        os.utime(storage.path(name), (an_hour_ago, an_hour_ago))
+    sweep()
+    assert not storage.exists(orphan)
+    assert storage.exists(recent)  # may belong to a request still running
+    assert storage.exists(submission.file.name)  # owned by its row
+    storage.delete(recent)

@@ -6,7 +6,7 @@ from .models import Dataset
 class DatasetForm(forms.ModelForm):
     class Meta:
         model = Dataset
-        fields = ["name", "case_level", "visible_to_participants"]
+        fields = ["name", "case_level", "visible_to_participants", "max_files_per_upload", "max_decoded_pixels"]
 
 
 class DatasetEditForm(forms.ModelForm):
@@ -14,7 +14,7 @@ class DatasetEditForm(forms.ModelForm):
 
     class Meta:
         model = Dataset
-        fields = ["name", "visible_to_participants"]
+        fields = ["name", "visible_to_participants", "max_files_per_upload", "max_decoded_pixels"]
 
 
 class UploadForm(forms.Form):

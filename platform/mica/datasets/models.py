@@ -32,6 +32,12 @@ class Dataset(models.Model):
     # The anonymization key: the same original UID or patient always maps to the same pseudonym
     # across uploads of this dataset. Never shown; losing it breaks linkage of later uploads.
     anonymization_key = models.BinaryField(default=anonymizer.new_key, editable=False)
+    # Per-upload limits, so that one upload cannot hold an ingest worker for long or take its memory.
+    max_files_per_upload = models.PositiveIntegerField(
+        default=anonymizer.tree.DEFAULT_MAX_FILES, help_text="Files of one upload beyond this many are quarantined, unread.")
+    max_decoded_pixels = models.PositiveBigIntegerField(
+        default=anonymizer.tree.DEFAULT_MAX_DECODED_PIXELS,
+        help_text="An image with more pixels than this is quarantined rather than decoded.")
     visible_to_participants = models.BooleanField(
         default=False, help_text="Participants may browse and download the anonymized images."
     )

@@ -36,6 +36,7 @@ def ingest_upload(upload_pk):
             report = anonymizer.anonymize_tree(
                 upload.file.path, work_dir / "out", key=bytes(upload.dataset.anonymization_key),
                 progress=_throttled_progress(upload), keep_uid_map=True,
+                max_files=upload.dataset.max_files_per_upload, max_decoded_pixels=upload.dataset.max_decoded_pixels,
             )
             _store(upload, report, work_dir / "out")
     except Exception as error:  # the anonymizer names what was wrong with the upload as a whole

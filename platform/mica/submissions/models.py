@@ -7,6 +7,7 @@ invalid (| failed, when validation itself broke), through the leased-work machin
 """
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -145,6 +146,28 @@ class Submission(LeasedWork):
             submission.file.delete(save=False)
             raise
         return submission
+
+    # A request killed between storing its file and committing its row leaves the file alone.
+    ORPHAN_AGE = timedelta(hours=1)
+
+    @classmethod
+    def sweep(cls, now=None):
+        super().sweep(now)
+        cls.remove_orphan_files(now)
+
+    @classmethod
+    def remove_orphan_files(cls, now=None):
+        """Deletes files under submissions/ that no row owns, once older than ORPHAN_AGE."""
+        storage = private_storage()
+        if not storage.exists("submissions"):
+            return
+        cutoff = (now or timezone.now()) - cls.ORPHAN_AGE
+        for folder in storage.listdir("submissions")[0]:
+            paths = {f"submissions/{folder}/{name}" for name in storage.listdir(f"submissions/{folder}")[1]}
+            owned = set(cls.objects.filter(file__in=paths).values_list("file", flat=True))
+            for path in paths - owned:
+                if storage.get_modified_time(path) < cutoff:
+                    storage.delete(path)
 
     def problems_in(self):
         """Every problem of the stored file, each naming the participant's file and its place."""
