@@ -170,7 +170,8 @@ def test_organizers_edit_a_dataset(client, challenge, organizer, participant, ou
     dataset = Dataset.objects.create(challenge=challenge, name="Radiographs", created_by=organizer)
     user = {"organizer": organizer, "participant": participant, "outsider": outsider}[who]
     client.login(username=user.username, password=PASSWORD)
-    response = client.post(f"/datasets/{dataset.pk}/edit/", {"name": "Chest films", "visible_to_participants": "on"})
+    response = client.post(f"/datasets/{dataset.pk}/edit/", {"name": "Chest films", "visible_to_participants": "on",
+                                                             "max_files_per_upload": 500, "max_decoded_pixels": 10**7})
     assert response.status_code == status
     dataset.refresh_from_db()
     assert (dataset.name == "Chest films") == (who == "organizer")

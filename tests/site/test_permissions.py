@@ -47,7 +47,7 @@ def pages(challenge, phase, team, submission):
         f"/challenges/phases/{phase.pk}/edit/": expect(ORGANIZERS),
         f"/challenges/phases/{phase.pk}/case-ids.csv": expect({"participant", "rival"} | ORGANIZERS),
         f"/challenges/{slug}/teams/{team.pk}/": expect(member_side),
-        f"/challenges/requests/": expect({"staff"}),
+        "/challenges/requests/": expect({"staff"}),
         f"/submissions/phases/{phase.pk}/baseline/": expect(ORGANIZERS),
         f"/submissions/{submission.uuid}/": expect(member_side),
         f"/submissions/{submission.uuid}/file/": expect(member_side),
