@@ -149,3 +149,19 @@ def test_case_ids_are_for_participants_and_carry_no_label(client, phase, truth, 
     login(client, participant)
     content = client.get(url).content.decode().splitlines()
     assert content == ["case_id", *case_ids]
+
+
+def test_a_corrected_truth_on_the_page_starts_a_rescore_and_a_bad_one_stores_nothing(client, phase, organizer, truth):
+    from mica.evaluations.models import Rescore
+
+    case_ids, labels = truth
+    test_set = phase.test_set
+    url = f"/challenges/{phase.challenge.slug}/test-sets/{test_set.pk}/versions/"
+    login(client, organizer)
+    bad = upload("t.csv", csv_bytes(["case_id", "pneumonia"], zip(case_ids[:-1], labels[:-1])))
+    client.post(url, {"truth_file": bad, "note": "one case short"})
+    assert test_set.versions.count() == 1 and not Rescore.objects.exists()
+    good = upload("t.csv", csv_bytes(["case_id", "pneumonia"], zip(case_ids, 1 - labels)))
+    client.post(url, {"truth_file": good, "note": "labels flipped"})
+    assert test_set.versions.count() == 2
+    assert Rescore.objects.get().truth_version == test_set.latest_version

@@ -329,10 +329,8 @@ class TestSetViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         if not form.is_valid():
             raise ValidationError(form.errors)
         try:
-            with transaction.atomic():
-                version = TruthVersion.store(test_set, form.cleaned_data["truth_file"], user=request.user,
+            version = test_set.correct_truth(form.cleaned_data["truth_file"], user=request.user,
                                              note=form.cleaned_data["note"])
-                Rescore.start(version, request.user)
         except DjangoValidationError as error:
             raise ValidationError({"truth_file": error.messages}) from error
         return Response(TruthVersionSerializer(version).data, status=status.HTTP_201_CREATED)

@@ -451,6 +451,16 @@ class TestSet(models.Model):
         cases = self.cases.all() if split is None else self.cases.filter(split=split)
         return list(cases.values_list("case_id", flat=True))
 
+    def correct_truth(self, uploaded_file, *, user, note):
+        """Stores a corrected truth as the next version and starts re-scoring every accepted
+        submission against it, together or not at all; ValidationError names what is wrong."""
+        from mica.evaluations.models import Rescore
+
+        with transaction.atomic():
+            version = TruthVersion.store(self, uploaded_file, user=user, note=note)
+            Rescore.start(version, user)
+        return version
+
     def split_counts(self):
         """{"public": n, "private": n}: how many cases each part holds."""
         return dict(self.cases.values_list("split").annotate(n=models.Count("pk")).order_by())

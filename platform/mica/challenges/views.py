@@ -10,13 +10,12 @@ from django.views.decorators.http import require_POST
 from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 
 from mica.core.csv_export import csv_response
-from mica.evaluations.models import Rescore
 from mica.submissions.models import Submission
 
 from . import access
 from .forms import (ChallengeForm, OrganizerForm, OrganizerRequestForm, PhaseForm, ReasonForm, RegistrationForm, TeamCreateForm,
                     TeamJoinForm, TeamMergeForm, TeamRenameForm, TestSetForm, TruthVersionForm)
-from .models import Challenge, ChallengeRole, OrganizerRequest, Role, Team, TestSet, TruthVersion
+from .models import Challenge, ChallengeRole, OrganizerRequest, Role, Team, TestSet
 
 
 def form_page(request, form, *, title, submit, challenge=None, intro=""):
@@ -335,10 +334,8 @@ def new_truth_version(request, slug, pk):
     form = TruthVersionForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            with transaction.atomic():
-                version = TruthVersion.store(test_set, form.cleaned_data["truth_file"], user=request.user,
+            version = test_set.correct_truth(form.cleaned_data["truth_file"], user=request.user,
                                              note=form.cleaned_data["note"])
-                Rescore.start(version, request.user)
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
