@@ -75,6 +75,20 @@ def team_for(user, slug, pk):
     return team
 
 
+def check_team_member(user, team):
+    """Members change their team (rename, leave, remove, merge); organizers only see it."""
+    if not team.has_member(user):
+        raise PermissionDenied("Only the team's members change the team.")
+    return team
+
+
+def check_team_judge(user, team):
+    """Organizers disqualify and reinstate a team; its members never do."""
+    if not team.challenge.is_organizer(user):
+        raise PermissionDenied("Only organizers disqualify teams.")
+    return team
+
+
 def private_leaderboard_phase(user, pk):
     """The private leaderboard: organizers, and after the reveal whoever sees the public one.
     Anyone else gets 404, the same answer as for a phase that does not exist."""

@@ -481,16 +481,10 @@ class TeamViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         return access.team_for(self.request.user, team.challenge.slug, team.pk)
 
     def _as_member(self):
-        team = self.get_object()
-        if not team.has_member(self.request.user):
-            raise PermissionDenied("Only the team's members change the team.")
-        return team
+        return access.check_team_member(self.request.user, self.get_object())
 
     def _as_organizer(self):
-        team = self.get_object()
-        if not team.challenge.is_organizer(self.request.user):
-            raise PermissionDenied("Only organizers disqualify teams.")
-        return team
+        return access.check_team_judge(self.request.user, self.get_object())
 
     def _answer(self, team):
         return Response(self.get_serializer(team).data)

@@ -237,7 +237,7 @@ def team(request, slug, pk):
     action = request.POST.get("action") if request.method == "POST" else None
     if action:
         try:
-            return _team_action(request, team, action, is_member)
+            return _team_action(request, team, action)
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
             return redirect(team)
@@ -250,11 +250,10 @@ def team(request, slug, pk):
     })
 
 
-def _team_action(request, team, action, is_member):
+def _team_action(request, team, action):
     challenge = team.challenge
     if action in ("disqualify", "reinstate"):
-        if not challenge.is_organizer(request.user):
-            raise PermissionDenied("Only organizers disqualify teams.")
+        access.check_team_judge(request.user, team)
         if action == "disqualify":
             form = ReasonForm(request.POST)
             if not form.is_valid():
@@ -264,8 +263,7 @@ def _team_action(request, team, action, is_member):
         else:
             team.reinstate()
         return redirect(team)
-    if not is_member:
-        raise PermissionDenied("Only the team's members change the team.")
+    access.check_team_member(request.user, team)
     if action == "leave":
         team.remove_member(request.user)
         messages.success(request, f"You left {team.name}.")
