@@ -13,6 +13,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_int, env_list, env_str
+from .object_storage import object_storages
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("MICA_VAR_DIR", str(BASE_DIR / "var")))
@@ -136,6 +137,18 @@ STORAGES = {
 }
 MEDIA_URL = "/media/"
 MEDIA_ROOT = STORAGES["default"]["OPTIONS"]["location"]
+# Object storage (S3, MinIO): with a bucket named, every stored file goes there and web and
+# workers share no disk; credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+MICA_S3_BUCKET = env_str("MICA_S3_BUCKET", "")
+if MICA_S3_BUCKET:
+    STORAGES.update(object_storages(
+        MICA_S3_BUCKET, endpoint_url=env_str("MICA_S3_ENDPOINT_URL", "") or None,
+        region=env_str("MICA_S3_REGION", "us-east-1"),
+        presigned_seconds=env_int("MICA_PRESIGNED_URL_SECONDS", 300, minimum=10),
+    ))
+# A worker's local copies of stored files, for the engines, when storage is not on its disk.
+MICA_WORKER_CACHE_DIR = Path(env_str("MICA_WORKER_CACHE_DIR", str(VAR_DIR / "cache")))
+MICA_WORKER_CACHE_BYTES = env_int("MICA_WORKER_CACHE_BYTES", 20 * 1024**3, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

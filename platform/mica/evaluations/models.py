@@ -15,6 +15,7 @@ from django.utils import timezone
 import evaluator
 from mica.challenges.models import Split
 from mica.core.models import LeasedWork, leased_work_moves
+from mica.core.storage import local_path
 
 
 class Evaluation(LeasedWork):
@@ -84,10 +85,11 @@ class Evaluation(LeasedWork):
         file the team uploaded."""
         submission = self.submission
         phase = submission.phase
-        return evaluator.score(
-            phase.challenge.task_type, self.truth_version.path, submission.file.path, phase.metric_options,
-            case_ids=self.truth_version.test_set.case_ids(self.split), name=submission.original_filename,
-        )
+        with local_path(self.truth_version.file) as truth, local_path(submission.file) as predictions:
+            return evaluator.score(
+                phase.challenge.task_type, truth, predictions, phase.metric_options,
+                case_ids=self.truth_version.test_set.case_ids(self.split), name=submission.original_filename,
+            )
 
     def record_result(self, result):
         from mica.leaderboards.models import leaderboards_changed

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 import evaluator
 from mica.core.models import LeasedWork, leased_work_moves
-from mica.core.storage import private_storage
+from mica.core.storage import local_path, private_storage
 from mica.leaderboards.models import leaderboards_changed
 
 
@@ -173,8 +173,9 @@ class Submission(LeasedWork):
         """Every problem of the stored file, each naming the participant's file and its place."""
         version = self.phase.test_set.latest_version
         try:
-            evaluator.validate(self.phase.challenge.task_type, self.file.path, truth_info=version.info,
-                               options=self.phase.metric_options, name=self.original_filename)
+            with local_path(self.file) as path:
+                evaluator.validate(self.phase.challenge.task_type, path, truth_info=version.info,
+                                   options=self.phase.metric_options, name=self.original_filename)
         except evaluator.SubmissionInvalid as invalid:
             return [str(problem) for problem in invalid.problems] or [str(invalid)]
         except ValueError as error:

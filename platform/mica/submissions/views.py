@@ -1,11 +1,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from mica.challenges import access as challenge_access
+from mica.core.storage import download_response
 
 from .access import submission_for
 from .forms import BaselineForm, SubmissionForm
@@ -74,7 +74,7 @@ def detail(request, uuid):
 @login_required
 def download(request, uuid):
     submission = submission_for(request.user, uuid)
-    return FileResponse(submission.file.open("rb"), as_attachment=True, filename=submission.original_filename)
+    return download_response(submission.file, submission.original_filename)
 
 
 @login_required
