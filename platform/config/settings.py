@@ -91,6 +91,8 @@ DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
+        # A kept connection that the database dropped (restart, failover) is replaced, not used.
+        conn_health_checks=True,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -169,9 +171,12 @@ if CELERY_BROKER_URL == "filesystem://":
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
     }
-else:
-    # An unacknowledged task returns to its queue after this many seconds: longer than any
-    # scoring run, or a slow task would be handed to a second worker while the first still runs.
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis has no consumer acknowledgements: an unacknowledged task returns to its queue only
+    # after this many seconds (and a worker restart, or kombu's restore about every 100 s). Keep
+    # it longer than any scoring run, or a slow task is handed to a second worker while the first
+    # still runs. A crashed run does not wait for it: its lease runs out (MICA_LEASE_SECONDS) and
+    # the sweep sends the work again. RabbitMQ (amqp://) returns a dead worker's message at once.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
     }
