@@ -40,6 +40,18 @@ class SubmissionQuerySet(models.QuerySet):
             Q(status__in=Submission.VALIDATION_UNFINISHED) | (Q(status=Submission.Status.ACCEPTED) & models.Exists(busy))
         )
 
+    def with_team_view(self):
+        """Ready for :meth:`Submission.team_view` with a fixed number of queries, however many
+        rows: each row's phase and team joined, and its public evaluation on its test set's
+        latest truth fetched in one more query for all rows."""
+        from mica.challenges.models import TruthVersion
+        from mica.evaluations.models import Evaluation
+
+        latest = TruthVersion.objects.filter(test_set=models.OuterRef("submission__phase__test_set")).order_by("-number")
+        current_public = Evaluation.objects.filter(split="public", truth_version=models.Subquery(latest.values("pk")[:1]))
+        return self.select_related("phase__challenge", "phase__test_set", "team").prefetch_related(
+            models.Prefetch("evaluations", queryset=current_public, to_attr="current_public_evaluations"))
+
     def passed(self):
         """Accepted submissions with a successful public evaluation (a sanity check passed)."""
         return self.filter(status=Submission.Status.ACCEPTED, evaluations__split="public",
@@ -238,6 +250,8 @@ class Submission(LeasedWork):
     # -- what a team sees: the public part only --------------------------------------------
     def public_evaluation(self):
         """The evaluation on the public part against the test set's latest truth, if any."""
+        if hasattr(self, "current_public_evaluations"):  # fetched for many rows at once (with_team_view)
+            return next(iter(self.current_public_evaluations), None)
         return self.evaluations.filter(split="public", truth_version=self.phase.test_set.latest_version).first()
 
     def team_view(self):

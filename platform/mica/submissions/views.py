@@ -27,7 +27,7 @@ def create(request, phase_pk):
                 form.add_error("predictions", message)
         else:
             return redirect(submission)
-    submissions = list(Submission.objects.filter(phase=phase, team=team).prefetch_related("evaluations")) if team else []
+    submissions = list(Submission.objects.filter(phase=phase, team=team).with_team_view()) if team else []
     context = {
         "phase": phase,
         "challenge": challenge,
