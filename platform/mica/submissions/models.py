@@ -90,7 +90,10 @@ class Submission(LeasedWork):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["phase", "team", "created_at"])]
+        indexes = [
+            models.Index(fields=["phase", "team", "created_at"]),
+            models.Index(fields=["status", "lease_expires_at"]),  # the sweep's lookups of unfinished work
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(is_baseline=True) | Q(team__isnull=False), name="a_team_or_a_baseline")
         ]
