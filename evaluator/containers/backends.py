@@ -105,13 +105,15 @@ class _MemorySampler:
         self.peak = max(self.peak, total)
 
     def _loop(self):
-        while not self.stop.wait(0.1):
+        while True:
             self._sample()
+            if self.stop.wait(0.1):
+                return
 
     def finish(self):
         self.stop.set()
         self.thread.join()
-        return self.peak
+        return self.peak or None
 
 
 def _execute(argv, limits: Limits, *, on_timeout, env=None, sample_memory=False):
