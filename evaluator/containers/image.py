@@ -321,6 +321,9 @@ class _HashingReader(io.RawIOBase):
     def hexdigest(self):
         return self.hash.hexdigest()
 
+    def seek(self, *args):
+        raise io.UnsupportedOperation("a hashing reader reads once")
+
 
 class _Unpacker:
     def __init__(self, rootfs: Path, max_bytes: int, max_files: int):
@@ -511,17 +514,40 @@ def _check_symlink(rel, target, where):
             depth += 1
 
 
-def _layer_stream(raw, where):
-    """The uncompressed stream of a layer blob (gzip or plain), and the blob's hashing reader."""
-    blob = _HashingReader(raw)
-    buffered = io.BufferedReader(blob, _CHUNK)
-    magic = buffered.peek(4)[:4]
-    if magic[:2] == _GZIP_MAGIC:
-        return blob, gzip.GzipFile(fileobj=buffered, mode="rb")
+def _verified_layer(archive: _Archive, member, blob_digest, diff_id, where, scratch: Path, cap):
+    """The layer's uncompressed tar as a seekable file, once its digests are checked: a plain
+    blob is read in place; a gzipped one is decompressed into ``scratch`` (at most ``cap``
+    bytes). Nothing is unpacked from a layer before it is known to be the one the config names."""
+    raw = archive.open(member)
+    magic = raw.read(4)
+    raw.seek(0)
     if magic == _ZSTD_MAGIC:
         raise ImageRefused(f"{where}: zstd-compressed layers are not supported; save with gzip or "
                            f"uncompressed layers (docker save / podman save do)")
-    return blob, buffered
+    blob = _HashingReader(raw)
+    if magic[:2] == _GZIP_MAGIC:
+        layer = open(scratch / "layer.tar", "w+b")
+        plain = _HashingReader(gzip.GzipFile(fileobj=io.BufferedReader(blob, _CHUNK), mode="rb"), cap=cap,
+                               what=where)
+        try:
+            while chunk := plain.read(_CHUNK):
+                layer.write(chunk)
+        except (OSError, EOFError, zlib.error) as exc:
+            layer.close()
+            raise ImageRefused(f"{where}: a broken gzip stream ({exc})") from None
+        blob.drain()
+        plain_digest = plain.hexdigest()
+        layer.seek(0)
+    else:
+        blob.drain()
+        plain_digest = blob.hexdigest()
+        layer = raw
+        layer.seek(0)
+    if blob_digest is not None and blob.hexdigest() != blob_digest:
+        raise ImageRefused(f"{where}: the blob does not match its digest sha256:{blob_digest}")
+    if plain_digest != diff_id:
+        raise ImageRefused(f"{where}: the layer does not match the config's digest sha256:{diff_id}")
+    return layer
 
 
 def load_image(archive_path, dest_dir, *, max_unpacked_bytes=DEFAULT_MAX_UNPACKED_BYTES,
@@ -554,19 +580,14 @@ def load_image(archive_path, dest_dir, *, max_unpacked_bytes=DEFAULT_MAX_UNPACKE
         unpacker = _Unpacker(rootfs, max_unpacked_bytes, max_files)
         for i, (member, blob_digest, diff_id) in enumerate(plan.layers):
             where = f"{archive_path.name}: layer {i + 1} of {len(plan.layers)}"
-            blob, stream = _layer_stream(archive.open(member), where)
-            plain = _HashingReader(stream, cap=max_unpacked_bytes * 2 + 1024**2, what=where)
-            try:
-                with tarfile.open(fileobj=io.BufferedReader(plain, _CHUNK), mode="r|") as tar:
-                    unpacker.apply(tar, where)
-                plain.drain()
-                blob.drain()
-            except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
-                raise ImageRefused(f"{where}: not a readable tar layer ({exc})") from None
-            if blob_digest is not None and blob.hexdigest() != blob_digest:
-                raise ImageRefused(f"{where}: the blob does not match its digest sha256:{blob_digest}")
-            if plain.hexdigest() != diff_id:
-                raise ImageRefused(f"{where}: the layer does not match the config's digest sha256:{diff_id}")
+            # A layer's tar is at most its files' bytes plus a header and padding per entry.
+            cap = max_unpacked_bytes + 1536 * max_files + _CHUNK
+            with _verified_layer(archive, member, blob_digest, diff_id, where, scratch, cap) as layer:
+                try:
+                    with tarfile.open(fileobj=layer, mode="r:") as tar:
+                        unpacker.apply(tar, where)
+                except (tarfile.TarError, EOFError) as exc:
+                    raise ImageRefused(f"{where}: not a readable tar layer ({exc})") from None
         unpacker.make_mount_points()
         if unpacker.setid_paths:
             shown = ", ".join(sorted("/" + p for p in unpacker.setid_paths)[:5])
