@@ -328,32 +328,38 @@ class _HashingReader(io.RawIOBase):
 class _Unpacker:
     def __init__(self, rootfs: Path, max_bytes: int, max_files: int):
         self.root = rootfs
+        self.root_text = str(rootfs)
         self.max_bytes, self.max_files = max_bytes, max_files
         self.bytes = 0
         self.files = 0
         self.setid_paths: set[str] = set()
         self.layer_paths: set[str] = set()
+        self.real_dirs: set[str] = set()
 
     # Paths are always archive-relative ("usr/bin/x"); the host path is root/that, reached
     # without following a symlink.
     def host(self, rel):
-        return self.root / rel
+        return f"{self.root_text}/{rel}"
 
     def check_parents(self, rel, where):
-        """Create ``rel``'s parent directories; refuse when one of them is not a real directory."""
+        """Create ``rel``'s parent directories; refuse when one of them is not a real directory.
+        Directories seen to be real stay known until something at or above them is removed."""
         parts = rel.split("/")[:-1]
-        cur = self.root
-        for i, part in enumerate(parts):
-            cur = cur / part
+        for i in range(len(parts)):
+            sub = "/".join(parts[:i + 1])
+            if sub in self.real_dirs:
+                continue
             try:
-                st = os.lstat(cur)
+                st = os.lstat(self.host(sub))
             except FileNotFoundError:
-                os.mkdir(cur, 0o755)
+                os.mkdir(self.host(sub), 0o755)
+                self.real_dirs.add(sub)
                 continue
             if stat.S_ISLNK(st.st_mode):
-                raise ImageRefused(f"{where}: {rel!r} runs through the symlink {'/'.join(parts[:i + 1])!r}")
+                raise ImageRefused(f"{where}: {rel!r} runs through the symlink {sub!r}")
             if not stat.S_ISDIR(st.st_mode):
-                raise ImageRefused(f"{where}: {rel!r} runs through the file {'/'.join(parts[:i + 1])!r}")
+                raise ImageRefused(f"{where}: {rel!r} runs through the file {sub!r}")
+            self.real_dirs.add(sub)
 
     def remove(self, rel):
         path = self.host(rel)
@@ -365,6 +371,7 @@ class _Unpacker:
             shutil.rmtree(path)
             prefix = rel + "/"
             self.setid_paths = {p for p in self.setid_paths if not p.startswith(prefix)}
+            self.real_dirs = {d for d in self.real_dirs if d != rel and not d.startswith(prefix)}
         else:
             os.unlink(path)
         self.setid_paths.discard(rel)
@@ -426,7 +433,6 @@ class _Unpacker:
             raise ImageRefused(f"{where}: {rel!r} has an unsupported tar type {m.type!r}")
         self.check_parents(rel, where)
         path = self.host(rel)
-        existing = _lstat(path)
         self.layer_paths.add(rel)
         if m.mode & _SETID and not m.isdir() and not m.issym():
             self.setid_paths.add(rel)
@@ -434,41 +440,58 @@ class _Unpacker:
             self.setid_paths.discard(rel)
         mode = m.mode & 0o1777
         if m.isdir():
-            if existing is not None and not stat.S_ISDIR(existing.st_mode):
-                self.remove(rel)
-                existing = None
-            if existing is None:
+            try:
                 os.mkdir(path, 0o700)
+            except FileExistsError:
+                if not stat.S_ISDIR(os.lstat(path).st_mode):
+                    self.remove(rel)
+                    os.mkdir(path, 0o700)
             os.chmod(path, _readable(mode | 0o700, directory=True))
-            return
-        if existing is not None:
-            self.remove(rel)
-        if m.issym():
+            self.real_dirs.add(rel)
+        elif m.issym():
             _check_symlink(rel, m.linkname, where)
-            os.symlink(m.linkname, path)
-            return
-        if m.islnk():
+            self._replacing(rel, lambda: os.symlink(m.linkname, path))
+        elif m.islnk():
             target = _entry_path(m.linkname, where, what="hard link target")
             if target is None:
                 raise ImageRefused(f"{where}: {rel!r} is a hard link to the root")
-            target_stat = _lstat(self.host(target))
             self.check_parents(target, where)
+            target_stat = _lstat(self.host(target))
             if target_stat is None or not stat.S_ISREG(target_stat.st_mode):
                 raise ImageRefused(f"{where}: {rel!r} is a hard link to {target!r}, which is not a file "
                                    f"unpacked before it")
-            os.link(self.host(target), path, follow_symlinks=False)
+            self._replacing(rel, lambda: os.link(self.host(target), path, follow_symlinks=False))
             if target in self.setid_paths:
                 self.setid_paths.add(rel)
-            return
-        self.bytes += m.size
-        if self.bytes > self.max_bytes:
-            raise ImageRefused(f"{where}: {rel!r} takes the image past the limit of {self.max_bytes} "
-                               f"unpacked bytes")
-        src = tar.extractfile(m)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(src, out, _CHUNK)
-        os.chmod(path, _readable(mode | 0o600, directory=False))
+        else:
+            self.bytes += m.size
+            if self.bytes > self.max_bytes:
+                raise ImageRefused(f"{where}: {rel!r} takes the image past the limit of {self.max_bytes} "
+                                   f"unpacked bytes")
+            fd = self._replacing(rel, lambda: os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                                      0o600))
+            try:
+                # Random-access tar: the member's bytes are at offset_data (what extractfile reads,
+                # without its per-file objects, which dominate for many small files).
+                tar.fileobj.seek(m.offset_data)
+                left = m.size
+                while left:
+                    chunk = tar.fileobj.read(min(left, _CHUNK))
+                    if not chunk:
+                        raise ImageRefused(f"{where}: {rel!r} is cut short")
+                    os.write(fd, chunk)
+                    left -= len(chunk)
+                os.fchmod(fd, _readable(mode | 0o600, directory=False))
+            finally:
+                os.close(fd)
+
+    def _replacing(self, rel, create):
+        """``create()`` the entry; what a lower layer had there is removed first."""
+        try:
+            return create()
+        except FileExistsError:
+            self.remove(rel)
+            return create()
 
 
 def _readable(mode, *, directory):
