@@ -54,13 +54,18 @@ inspect)
   $B ls /dev > /output/dev.txt; $B grep CapEff /proc/self/status > /output/caps.txt
   $B ls /proc | $B grep -c '^[0-9]' > /output/nprocs.txt; $B hostname > /output/hostname.txt
   ;;
+escape)
+  $B ln -s /etc/passwd /output/predictions.csv; $B mkdir /output/masks; $B mkfifo /output/masks/pipe
+  echo x > /output/a; $B ln /output/a /output/linked  # (a link from the image's files fails: EXDEV)
+  echo fine > /output/note.txt
+  ;;
 chatty)
   $B yes mica-log-line | $B head -c 300000
   ;;
 esac
 """
 
-BEHAVIOURS = ("predict", "network", "write_input", "sleep", "memory", "forkbomb", "inspect", "chatty")
+BEHAVIOURS = ("predict", "network", "write_input", "sleep", "memory", "forkbomb", "inspect", "chatty", "escape")
 
 
 def _tar_bytes(entries, *, gz=False):

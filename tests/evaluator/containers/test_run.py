@@ -206,6 +206,17 @@ def test_a_fork_bomb_is_stopped_by_rlimit_nproc_for_an_unprivileged_worker(image
     assert _sandbox_processes(b"sleep\x00120") == []
 
 
+def test_links_and_special_files_left_in_output_fail_the_run_and_are_removed(loaded, folders, has_bwrap):
+    input_dir, output_dir = folders
+    result = run(loaded("escape"), input_dir, output_dir, limits=SMALL)
+    assert result.status == "failed", result
+    assert result.reason.startswith("it left a symlink at /output/predictions.csv; ")
+    assert "a special file at /output/masks/pipe" in result.reason
+    assert "a hard link at /output/" in result.reason  # the first name found; the other is then alone
+    left = sorted(str(p.relative_to(output_dir)) for p in output_dir.rglob("*"))
+    assert left in (["a", "masks", "note.txt"], ["linked", "masks", "note.txt"])
+
+
 def test_logs_keep_their_end_and_say_what_was_dropped(loaded, folders, has_bwrap):
     input_dir, output_dir = folders
     limits = Limits(wall_seconds=20, memory_bytes=SMALL.memory_bytes, pids=SMALL.pids, log_bytes=1000)
