@@ -256,8 +256,8 @@ def _open_archive(archive_path, scratch_dir, max_bytes) -> _Archive:
 
 
 def _gunzip(src, dest, max_bytes):
-    """Decompress ``src`` to ``dest`` (or an in-memory buffer when ``dest`` is None), capped."""
-    out = open(dest, "wb") if dest is not None else io.BytesIO()
+    """Decompress ``src`` to the file ``dest``, refusing past ``max_bytes``."""
+    out = open(dest, "wb")
     total = 0
     try:
         with gzip.open(src, "rb") as gz:
@@ -266,26 +266,46 @@ def _gunzip(src, dest, max_bytes):
                 if total > max_bytes:
                     raise ImageRefused(f"{Path(src).name}: decompresses to more than {max_bytes} bytes")
                 out.write(chunk)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise ImageRefused(f"{Path(src).name}: a broken gzip stream ({exc})") from None
-    if dest is None:
-        out.seek(0)
-        return out
-    out.close()
+    finally:
+        out.close()
     return dest
 
 
-def image_digest(archive_path, *, max_unpacked_bytes=DEFAULT_MAX_UNPACKED_BYTES) -> str:
+def _metadata_of_gzipped(archive_path) -> io.BytesIO:
+    """A small in-memory tar of a gzipped archive's links and JSON-sized files (at most
+    ``_MAX_METADATA_BYTES`` each, 16 of those in all), read in one streaming pass: the manifest,
+    index and config are among them, the layers are skipped."""
+    kept = io.BytesIO()
+    budget = 16 * _MAX_METADATA_BYTES
+    try:
+        with tarfile.open(archive_path, mode="r|gz") as stream, tarfile.open(fileobj=kept, mode="w") as out:
+            for m in stream:
+                if m.issym() or m.islnk():
+                    out.addfile(m)
+                elif m.isfile() and m.size <= _MAX_METADATA_BYTES and m.size <= budget:
+                    budget -= m.size
+                    out.addfile(m, stream.extractfile(m))
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise ImageRefused(f"{Path(archive_path).name}: not a readable gzipped tar ({exc})") from None
+    kept.seek(0)
+    return kept
+
+
+def image_digest(archive_path) -> str:
     """The image's digest (``sha256:<hex>`` of its config, docker's and podman's image id),
     read from the manifest and config only; no layer is unpacked or checked. The same image
-    saved as docker-archive or OCI has the same digest. Raises :class:`ImageRefused`.
-
-    A plain tar is only indexed (cheap); a gzipped one has to be decompressed (in memory, so
-    prefer plain archives for large images)."""
+    saved as docker-archive or OCI, plain or gzipped, has the same digest. Raises
+    :class:`ImageRefused`. A plain tar is only indexed; a gzipped one is read once as a stream
+    (decompressed, nothing written)."""
     archive_path = Path(archive_path)
-    with open(archive_path, "rb") as fh:
-        gzipped = fh.read(2) == _GZIP_MAGIC
-    archive = (_Archive(archive_path, fileobj=_gunzip(archive_path, None, max_unpacked_bytes)) if gzipped
+    try:
+        with open(archive_path, "rb") as fh:
+            gzipped = fh.read(2) == _GZIP_MAGIC
+    except OSError as exc:
+        raise ImageRefused(f"{archive_path.name}: cannot be read ({exc.strerror})") from None
+    archive = (_Archive(archive_path, fileobj=_metadata_of_gzipped(archive_path)) if gzipped
                else _Archive(archive_path))
     try:
         return _plan(archive).digest
