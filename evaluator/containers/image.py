@@ -29,7 +29,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Image", "ImageConfig", "ImageRefused", "image_digest", "load_image",
+__all__ = ["Image", "ImageConfig", "ImageRefused", "image_digest", "load_image", "open_image",
            "DEFAULT_MAX_UNPACKED_BYTES", "DEFAULT_MAX_FILES"]
 
 DEFAULT_MAX_UNPACKED_BYTES = 8 * 1024**3
@@ -43,6 +43,7 @@ _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
 _SETID = stat.S_ISUID | stat.S_ISGID
 MOUNT_POINTS = ("input", "output", "tmp", "proc", "dev")
+IMAGE_FILE = "image.json"
 
 
 class ImageRefused(ValueError):
@@ -100,16 +101,33 @@ class Image:
     archive: Path
     layer_digests: tuple[str, ...] = field(default=())
 
+    def to_json(self) -> dict:
+        return {"digest": self.digest, "rootfs": str(self.rootfs), "archive_format": self.archive_format,
+                "archive": str(self.archive), "layer_digests": list(self.layer_digests),
+                "config": {"entrypoint": list(self.config.entrypoint), "cmd": list(self.config.cmd),
+                           "env": list(self.config.env), "workdir": self.config.workdir,
+                           "user": self.config.user}}
+
+
+def open_image(dest_dir) -> Image:
+    """The image :func:`load_image` unpacked into ``dest_dir`` (from its ``image.json``), so a
+    later process can run it without unpacking it again."""
+    data = json.loads((Path(dest_dir) / IMAGE_FILE).read_text())
+    c = data["config"]
+    config = ImageConfig(tuple(c["entrypoint"]), tuple(c["cmd"]), tuple(c["env"]), c["workdir"], c["user"])
+    return Image(data["digest"], Path(data["rootfs"]), config, data["archive_format"], Path(data["archive"]),
+                 tuple(data["layer_digests"]))
+
 
 # ---------------------------------------------------------------- the outer archive
 
 class _Archive:
     """Random access to the outer tar's members by name (symlinks inside it followed, within it)."""
 
-    def __init__(self, path: Path, fileobj=None):
-        self.path = Path(path)
+    def __init__(self, path: Path, fileobj=None, shown_as=None):
+        self.path = Path(shown_as or path)  # messages name the participant's file
         try:
-            self._tar = tarfile.open(self.path, mode="r:", fileobj=fileobj)
+            self._tar = tarfile.open(path, mode="r:", fileobj=fileobj)
             self._members = {_clean_member_name(m.name): m for m in self._tar}
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise ImageRefused(f"{self.path.name}: not a tar archive ({exc})") from None
@@ -252,7 +270,7 @@ def _open_archive(archive_path, scratch_dir, max_bytes) -> _Archive:
     if magic[:2] != _GZIP_MAGIC:
         return _Archive(archive_path)
     plain = Path(scratch_dir) / (archive_path.name + ".tar")
-    return _Archive(_gunzip(archive_path, plain, max_bytes))
+    return _Archive(_gunzip(archive_path, plain, max_bytes), shown_as=archive_path)
 
 
 def _gunzip(src, dest, max_bytes):
@@ -596,7 +614,8 @@ def _verified_layer(archive: _Archive, member, blob_digest, diff_id, where, scra
 def load_image(archive_path, dest_dir, *, max_unpacked_bytes=DEFAULT_MAX_UNPACKED_BYTES,
                max_files=DEFAULT_MAX_FILES) -> Image:
     """Check and unpack an image archive into ``dest_dir/rootfs`` (``dest_dir`` is created and
-    must not hold a ``rootfs`` yet).
+    must not hold a ``rootfs`` yet); ``dest_dir/image.json`` then describes it (see
+    :func:`open_image`).
 
     Layers are applied in order with their whiteouts (``.wh.<name>`` and opaque
     ``.wh..wh..opq``); each layer's sha256 must match the config's ``rootfs.diff_ids`` (and, in
@@ -638,8 +657,10 @@ def load_image(archive_path, dest_dir, *, max_unpacked_bytes=DEFAULT_MAX_UNPACKE
                 f"{archive_path.name}: {len(unpacker.setid_paths)} file(s) keep a setuid/setgid bit "
                 f"({shown}); add `RUN find / -xdev -perm /6000 -type f -exec chmod a-s {{}} +` as the "
                 f"last step of your Dockerfile")
-        return Image(plan.digest, rootfs, ImageConfig.from_json(plan.config), plan.archive_format,
-                     archive_path.resolve(), tuple(d for _, _, d in plan.layers))
+        image = Image(plan.digest, rootfs, ImageConfig.from_json(plan.config), plan.archive_format,
+                      archive_path.resolve(), tuple(d for _, _, d in plan.layers))
+        (dest_dir / IMAGE_FILE).write_text(json.dumps(image.to_json(), indent=1))
+        return image
     except ImageRefused:
         shutil.rmtree(rootfs, ignore_errors=True)
         raise

@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from evaluator.containers import ImageRefused, image_digest, load_image
+from evaluator.containers import ImageRefused, image_digest, load_image, open_image
 
 from .conftest import busybox_layer, craft_image
 
@@ -33,6 +33,7 @@ def test_a_saved_image_unpacks_with_the_digest_podman_shows(images, tmp_path, fm
     for mount_point in ("input", "output", "tmp", "proc", "dev"):
         assert (image.rootfs / mount_point).is_dir()
     assert not (tmp_path / "img" / ".archive").exists()
+    assert open_image(tmp_path / "img") == image
 
 
 def test_the_same_image_in_both_formats_and_gzipped_has_one_digest(images, tmp_path):
@@ -123,6 +124,11 @@ def test_broken_archives_are_refused(tmp_path, images):
     junk.write_bytes(b"this is not a tar file" * 100)
     with pytest.raises(ImageRefused, match="neither a docker-archive|not a tar"):
         load_image(junk, tmp_path / "j")
+    (tmp_path / "junk.tar.gz").write_bytes(gzip.compress(b"not a tar either" * 100))
+    with pytest.raises(ImageRefused, match="^junk.tar.gz: "):
+        load_image(tmp_path / "junk.tar.gz", tmp_path / "jz")
+    with pytest.raises(ImageRefused, match="^junk.tar.gz: "):
+        image_digest(tmp_path / "junk.tar.gz")
     archive, _ = images.archive("predict", "docker")
     two = tmp_path / "two"
     shutil.unpack_archive(archive, two, format="tar")
