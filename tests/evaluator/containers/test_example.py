@@ -5,8 +5,6 @@ from this host's python3, since there is no registry here), saved, and run with
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tarfile
