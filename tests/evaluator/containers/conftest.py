@@ -53,6 +53,9 @@ inspect)
   $B env > /output/env.txt; $B id -u > /output/uid.txt; $B pwd > /output/pwd.txt
   $B ls /dev > /output/dev.txt; $B grep CapEff /proc/self/status > /output/caps.txt
   $B ls /proc | $B grep -c '^[0-9]' > /output/nprocs.txt; $B hostname > /output/hostname.txt
+  $B unshare -U -r true 2>/dev/null; echo "userns $?" > /output/escapes.txt
+  $B mkdir -p /tmp/m; $B mount -t tmpfs none /tmp/m 2>/dev/null; echo "mount $?" >> /output/escapes.txt
+  $B chroot / true 2>/dev/null; echo "chroot $?" >> /output/escapes.txt
   ;;
 escape)
   $B ln -s /etc/passwd /output/predictions.csv; $B mkdir /output/masks; $B mkfifo /output/masks/pipe

@@ -66,6 +66,17 @@ def test_whiteouts_and_opaque_directories_hide_lower_layers(tmp_path):
     assert (root / "a" / "y2").stat().st_ino == (root / "a" / "y").stat().st_ino
 
 
+def test_a_later_layer_replaces_a_symlink_without_following_it(tmp_path):
+    victim = tmp_path / "host-file"
+    victim.write_text("host")
+    lower = [("etc", "dir", None, 0o755), ("etc/hosts", "symlink", str(victim), 0o777)]
+    upper = [("etc/hosts", "file", b"image", 0o644)]
+    archive, _ = craft_image(tmp_path / "a.tar", [lower, upper])
+    root = load_image(archive, tmp_path / "x").rootfs
+    assert (root / "etc" / "hosts").read_text() == "image" and not (root / "etc" / "hosts").is_symlink()
+    assert victim.read_text() == "host"
+
+
 def test_a_setuid_file_cleared_by_a_later_layer_is_accepted_and_never_written(tmp_path):
     lower = [("bin", "dir", None, 0o755), ("bin/su", "file", b"su", 0o4755), ("bin/mount", "file", b"m", 0o2755)]
     upper = [("bin/su", "file", b"su", 0o755), ("bin/.wh.mount", "file", b"", 0o644)]

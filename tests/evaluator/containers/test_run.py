@@ -120,6 +120,8 @@ def test_the_sandbox_sees_only_the_images_environment_no_capabilities_and_its_ow
     assert (output_dir / "caps.txt").read_text().split() == ["CapEff:", "0000000000000000"]
     assert int((output_dir / "nprocs.txt").read_text()) <= 4  # bwrap's init, sh, ls, grep
     assert (output_dir / "hostname.txt").read_text().strip() == "mica"
+    escapes = dict(line.split() for line in (output_dir / "escapes.txt").read_text().splitlines())
+    assert escapes.keys() == {"userns", "mount", "chroot"} and "0" not in escapes.values(), escapes
     assert set((output_dir / "dev.txt").read_text().split()) <= {
         "console", "core", "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin",
         "stdout", "tty", "urandom", "zero"}
