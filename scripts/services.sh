@@ -3,8 +3,9 @@
 # PostgreSQL on 127.0.0.1:5432 (trust auth for local TCP), Redis on 127.0.0.1:6379,
 # Chromium for browser tests, docker-compose to check the compose file, Tesseract for OCR,
 # Node and npm to bundle the reader's viewer (`services.sh node` installs only those), Orthanc
-# with its DICOMweb plugin (a hospital's server, for the pull tests), and dicom3tools (dciodvfy)
-# to check that anonymized DICOM stays valid.
+# with its DICOMweb plugin (a hospital's server, for the pull tests), dicom3tools (dciodvfy)
+# to check that anonymized DICOM stays valid, and bubblewrap, podman and a static busybox for
+# the algorithm-container runner (evaluator.containers) and its tests.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -29,6 +30,9 @@ command -v tesseract >/dev/null || missing+=(tesseract-ocr)
 [ -x /usr/sbin/Orthanc ] || missing+=(orthanc)
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing+=(orthanc-dicomweb)
 command -v dciodvfy >/dev/null || missing+=(dicom3tools)
+command -v bwrap >/dev/null || missing+=(bubblewrap)
+command -v podman >/dev/null || missing+=(podman)
+[ -x /bin/busybox ] || missing+=(busybox-static)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "services: installing ${missing[*]}"
   apt_install "${missing[@]}"
