@@ -95,12 +95,13 @@ class Thread(models.Model):
 
 
 def writeup_links(challenge):
-    """{team id: URL of its latest solution write-up} for the leaderboard page to link to."""
-    links = {}
-    for thread in Thread.objects.filter(challenge=challenge, writeup_team__isnull=False).order_by("created_at"):
-        if thread.posts.filter(hidden_at__isnull=True, deleted_at__isnull=True).exists():
-            links[thread.writeup_team_id] = thread.get_absolute_url()
-    return links
+    """{team name: URL of its latest solution write-up} for the leaderboard page to link to (a
+    leaderboard row names its team; names are unique within a challenge). A write-up with no
+    post left that everyone sees is not linked."""
+    threads = (Thread.objects.filter(challenge=challenge, writeup_team__isnull=False)
+               .filter(posts__in=Post.objects.filter(hidden_at__isnull=True, deleted_at__isnull=True))
+               .select_related("writeup_team", "challenge").distinct().order_by("created_at"))
+    return {thread.writeup_team.name: thread.get_absolute_url() for thread in threads}
 
 
 def check_may_post(challenge, user):
