@@ -4,7 +4,9 @@ from django import forms
 class PostForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), max_length=50000,
                            help_text="Markdown: **bold**, `code`, ```fenced code blocks```, > quotes, links.")
-    image = forms.ImageField(required=False, help_text="Optional: PNG, JPEG, GIF or WebP.")
+    # A plain file field: Attachment.reencode is the one check of what the file holds.
+    image = forms.FileField(required=False, help_text="Optional: PNG, JPEG, GIF or WebP.",
+                            widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/gif,image/webp"}))
     image_alt = forms.CharField(required=False, max_length=300, label="What the image shows",
                                 help_text="Read aloud to readers who cannot see it.")
 
