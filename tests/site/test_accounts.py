@@ -1,10 +1,12 @@
 """Sign-up with e-mail verification, log-in, log-out and password reset by e-mail (through the outbox)."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
+from django.utils import timezone
 
 from mica.notifications.models import Notification
 from mica.notifications.tasks import send_notification
@@ -74,3 +76,29 @@ def test_it_resets_a_password_by_email(client, participant):
     assert response.status_code == 302
     participant.refresh_from_db()
     assert participant.check_password(new_password)
+
+
+def test_the_link_can_be_sent_again_but_not_to_flood_an_inbox(client):
+    client.post("/accounts/signup/", {"username": "newcomer", "email": "new@example.org",
+                                      "password1": PASSWORD, "password2": PASSWORD})
+    client.post("/accounts/verify/again/", {"email": "NEW@example.org"})  # within the pause: nothing more
+    assert Notification.objects.filter(kind="verify_email").count() == 1
+    Notification.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    answer = client.post("/accounts/verify/again/", {"email": "new@example.org"})
+    unknown = client.post("/accounts/verify/again/", {"email": "nobody@example.org"})
+    assert Notification.objects.filter(kind="verify_email").count() == 2
+    assert answer.content == unknown.content.replace(b"nobody@example.org", b"new@example.org")  # tells nothing
+
+
+def test_a_deactivated_account_is_not_reactivated_by_its_old_link(client):
+    client.post("/accounts/signup/", {"username": "newcomer", "email": "new@example.org",
+                                      "password1": PASSWORD, "password2": PASSWORD})
+    send_outbox()
+    link = re.search(r"https?://[^/\s]+(/accounts/verify/\S+/)", mail.outbox[0].body).group(1)
+    client.get(link)
+    User.objects.filter(username="newcomer").update(is_active=False)  # the staff deactivate it
+    client.logout()
+    assert client.get(link).status_code == 400
+    client.post("/accounts/verify/again/", {"email": "new@example.org"})
+    assert Notification.objects.filter(kind="verify_email").count() == 1
+    assert not User.objects.get(username="newcomer").is_active

@@ -286,3 +286,22 @@ def test_pages_of_threads_and_posts(client, challenge, team, participant, organi
     page = client.get(last.get_absolute_url()).content.decode()
     assert "Page 3 of 3" in page and f'id="post-{last.pk}"' in page
     assert re.search(r"Page 1 of 3", client.get(thread.get_absolute_url()).content.decode())
+
+
+def test_search_without_postgresql_matches_substrings(client, challenge, team, participant, monkeypatch):
+    """`make demo` runs on SQLite: the same page, a plain case-insensitive substring match."""
+    from django.db import connection
+
+    Thread.start(challenge, participant, "Augmentations", "Rotating radiographs.")
+    Thread.start(challenge, participant, "Other", "Learning rates.")
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    page = client.get("/forum/pneumonia/", {"q": "RADIOGRAPH"}).content.decode()
+    assert "1 post match" in page and "Augmentations" in page
+
+
+@pytest.mark.parametrize("query", ["post=99999999999999999999999", "quote=99999999999999999999999", "post=-1",
+                                   "quote=abc", "page=999", "page=x"])
+def test_odd_query_strings_open_the_thread(client, challenge, team, participant, query):
+    thread = start(challenge, participant)
+    client.force_login(participant)
+    assert client.get(f"{thread.get_absolute_url()}?{query}").status_code == 200

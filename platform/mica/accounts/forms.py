@@ -20,6 +20,10 @@ class SignUpForm(UserCreationForm):
         return email
 
 
+class ResendVerificationForm(forms.Form):
+    email = forms.EmailField(label="The e-mail address you signed up with")
+
+
 class OutboxPasswordResetForm(PasswordResetForm):
     """Django's reset form, its e-mail written to the outbox and sent by a worker (never from the request)."""
 

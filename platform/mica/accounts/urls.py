@@ -8,6 +8,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
+    path("verify/again/", views.resend, name="resend_verification"),
     path("verify/<uidb64>/<token>/", views.verify, name="verify"),
     path("challenges/", views.my_challenges, name="my_challenges"),
     path("submissions/", views.my_submissions, name="my_submissions"),

@@ -8,8 +8,8 @@ from django.utils.http import urlsafe_base64_decode
 from mica.challenges.models import ChallengeRole
 from mica.submissions.models import Submission
 
-from .forms import SignUpForm
-from .verification import send_verification, verification_tokens
+from .forms import ResendVerificationForm, SignUpForm
+from .verification import resend_verification, send_verification, verification_tokens
 
 MY_SUBMISSIONS_SHOWN = 200
 
@@ -25,6 +25,16 @@ def signup(request):
             send_verification(user)
         return render(request, "accounts/verify_sent.html", {"email": user.email})
     return render(request, "accounts/signup.html", {"form": form})
+
+
+def resend(request):
+    form = ResendVerificationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        resend_verification(form.cleaned_data["email"])
+        return render(request, "accounts/verify_sent.html", {"email": form.cleaned_data["email"]})
+    return render(request, "core/form_page.html", {
+        "form": form, "title": "Send the confirmation link again", "submit": "Send",
+        "intro": "For an account whose address is not confirmed yet."})
 
 
 def verify(request, uidb64, token):

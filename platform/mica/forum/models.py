@@ -170,8 +170,15 @@ class Post(models.Model):
         return self.deleted_at is not None
 
     def quoted(self):
-        """The post as a Markdown quote, for a reply."""
-        lines = [f"**{self.author.username}** wrote:", "", *self.body.splitlines()]
+        """The post as a Markdown quote, for a reply. Fenced code becomes indented code, the
+        kind of code block Markdown keeps inside a quote."""
+        lines, in_code = [f"**{self.author.username}** wrote:", ""], False
+        for line in self.body.splitlines():
+            if line.lstrip().startswith(("```", "~~~")):
+                in_code = not in_code
+                lines.append("")
+                continue
+            lines.append(f"    {line}" if in_code else line)
         return "\n".join(f"> {line}" if line else ">" for line in lines) + "\n\n"
 
     def edit(self, user, body):

@@ -17,6 +17,11 @@ THREADS_PER_PAGE = 25
 POSTS_PER_PAGE = 20
 
 
+def _post_id(text):
+    """A post id from the query string; None for anything else (too long for the database too)."""
+    return int(text) if text and text.isdigit() and len(text) < 16 else None
+
+
 def thread_list(request, slug):
     challenge = access.forum_challenge(request.user, slug)
     query = request.GET.get("q", "").strip()[:200]
@@ -64,19 +69,16 @@ def thread_detail(request, slug, pk):
              .prefetch_related("attachments"))
     paginator = Paginator(posts, POSTS_PER_PAGE)
     page_number = request.GET.get("page")
-    linked = request.GET.get("post", "")
-    if linked.isdigit():  # a link to one post opens the page that holds it
-        page_number = posts.filter(pk__lt=int(linked)).count() // POSTS_PER_PAGE + 1
+    linked = _post_id(request.GET.get("post"))
+    if linked:  # a link to one post opens the page that holds it
+        page_number = posts.filter(pk__lt=linked).count() // POSTS_PER_PAGE + 1
     page = paginator.get_page(page_number)
     user = request.user
     may_post = challenge.is_organizer(user) or challenge.is_participant(user)
     reply_form = None
     if may_post and not thread.is_locked:
-        quote = request.GET.get("quote", "")
-        initial = {}
-        if quote.isdigit():
-            quoted = posts.filter(pk=int(quote), deleted_at__isnull=True).first()
-            initial = {"body": quoted.quoted()} if quoted else {}
+        quoted = posts.filter(pk=_post_id(request.GET.get("quote")), deleted_at__isnull=True).first()
+        initial = {"body": quoted.quoted()} if quoted else {}
         reply_form = PostForm(initial=initial)
     return render(request, "forum/thread.html", {
         "challenge": challenge, "thread": thread, "page": page, "reply_form": reply_form,

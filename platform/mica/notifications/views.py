@@ -24,7 +24,7 @@ def notification_list(request):
 def mark_read(request):
     """One notification (its id in the form) or, without one, all of them."""
     pks = request.POST.getlist("notification")
-    Notification.mark_read(request.user, [int(pk) for pk in pks if pk.isdigit()] if pks else None)
+    Notification.mark_read(request.user, [int(pk) for pk in pks if pk.isdigit() and len(pk) < 16] if pks else None)
     return redirect("notifications:list")
 
 
