@@ -185,3 +185,30 @@ def test_nobody_reads_another_users_notifications(client, participant, outsider)
     client.force_login(outsider)
     assert b"Private matter" not in client.get("/notifications/").content
 
+
+
+# -- e-mail settings from the environment -------------------------------------------------
+PRINT_MAIL_SETTINGS = ("from django.conf import settings as s; print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, "
+                       "s.EMAIL_HOST_USER, s.EMAIL_HOST_PASSWORD, s.EMAIL_USE_TLS, s.EMAIL_USE_SSL)")
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, "django.core.mail.backends.console.EmailBackend localhost 25   False False"),
+    ({"EMAIL_URL": "smtp+tls://mica%40site.org:p%3Ass@mail.example.org"},
+     "django.core.mail.backends.smtp.EmailBackend mail.example.org 587 mica@site.org p:ss True False"),
+    ({"EMAIL_URL": "smtps://relay:2465"}, "django.core.mail.backends.smtp.EmailBackend relay 2465   False True"),
+    ({"EMAIL_HOST": "relay", "EMAIL_PORT": "2525"},
+     "django.core.mail.backends.smtp.EmailBackend relay 2525   False False"),
+])
+def test_mail_settings_come_from_the_environment(tmp_path, env, expected):
+    from .test_settings import run_django
+
+    result = run_django(["shell", "-c", PRINT_MAIL_SETTINGS], DEBUG="1", MICA_VAR_DIR=str(tmp_path), **env)
+    assert result.stdout.strip().splitlines()[-1] == expected, result.stderr
+
+
+def test_a_mail_url_that_is_not_smtp_stops_the_start(tmp_path):
+    from .test_settings import run_django
+
+    result = run_django(["check"], DEBUG="1", MICA_VAR_DIR=str(tmp_path), EMAIL_URL="http://mail.example.org")
+    assert result.returncode != 0 and "EMAIL_URL must look like smtp://" in result.stderr
