@@ -212,3 +212,13 @@ def test_a_mail_url_that_is_not_smtp_stops_the_start(tmp_path):
 
     result = run_django(["check"], DEBUG="1", MICA_VAR_DIR=str(tmp_path), EMAIL_URL="http://mail.example.org")
     assert result.returncode != 0 and "EMAIL_URL must look like smtp://" in result.stderr
+
+
+def test_telling_many_people_takes_a_fixed_number_of_queries(django_assert_max_num_queries):
+    from django.contrib.auth.models import User
+
+    users = User.objects.bulk_create([User(username=f"p{i}", email=f"p{i}@example.org") for i in range(300)])
+    EmailOptOut.objects.create(user=users[0], kind=Kind.ANNOUNCEMENT)
+    with django_assert_max_num_queries(3):  # the opt-outs, one INSERT (a savepoint at most)
+        rows = notify(users, Kind.ANNOUNCEMENT, "Deadline", "Moved.")
+    assert len(rows) == 300 and Notification.objects.filter(status=Notification.Status.PENDING).count() == 299

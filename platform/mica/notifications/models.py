@@ -7,6 +7,7 @@ with a growing pause; the sweep sends it again then. Nothing is e-mailed from a 
 The same row is what the person sees on the site (the unread count, the list page).
 """
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,6 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from mica.core.models import LeasedWork, leased_work_moves
+
+logger = logging.getLogger(__name__)
 
 
 class Kind(models.TextChoices):
@@ -42,20 +45,21 @@ UNSUBSCRIBE_SALT = "mica.notifications.unsubscribe"
 
 
 def notify(users, kind, subject, body, url="", challenge=None):
-    """Writes one notification per user in the caller's transaction; each is e-mailed by a
-    worker after the commit (unless the user turned that kind's e-mail off)."""
+    """Writes one notification per user in the caller's transaction (one INSERT for them all:
+    an announcement reaches thousands); after the commit one message wakes the sender, which
+    e-mails each row (unless its user turned that kind's e-mail off)."""
     kind = Kind(kind)
-    rows = []
-    for user in {user.pk: user for user in users if user is not None}.values():
-        wants_email = bool(user.email) and (kind in ACCOUNT_KINDS or not EmailOptOut.objects.filter(
-            user=user, kind=kind).exists())
-        row = Notification.objects.create(
-            user=user, kind=kind, subject=subject[:200], body=body, url=url, challenge=challenge,
-            status=Notification.Status.PENDING if wants_email else Notification.Status.SITE_ONLY,
-        )
-        if wants_email:
-            row.dispatch_on_commit()
-        rows.append(row)
+    users = list({user.pk: user for user in users if user is not None}.values())
+    opted_out = set() if kind in ACCOUNT_KINDS else set(
+        EmailOptOut.objects.filter(kind=kind, user__in=users).values_list("user_id", flat=True))
+    rows = Notification.objects.bulk_create([
+        Notification(user=user, kind=kind, subject=subject[:200], body=body, url=url, challenge=challenge,
+                     status=Notification.Status.PENDING if user.email and user.pk not in opted_out
+                     else Notification.Status.SITE_ONLY)
+        for user in users
+    ])
+    if any(row.status == Notification.Status.PENDING for row in rows):
+        transaction.on_commit(Notification.wake_sender)
     return rows
 
 
@@ -115,6 +119,23 @@ class Notification(LeasedWork):
         from .tasks import send_notification
 
         return send_notification
+
+    @classmethod
+    def wake_sender(cls):
+        """Asks a worker to dispatch the rows not sent yet; a broker that is down leaves them
+        to the sweep, which dispatches undispatched rows too."""
+        from .tasks import dispatch_outbox
+
+        try:
+            dispatch_outbox.apply_async(retry=False)
+        except Exception:  # kombu's OperationalError, or the socket's own
+            logger.warning("broker unreachable: the notifications wait for the sweep")
+
+    @classmethod
+    def dispatch_waiting(cls):
+        """One task per row not dispatched yet (each then sent, retried and leased on its own)."""
+        for row in cls.objects.filter(status=cls.Status.PENDING, dispatched_at=None).order_by("pk"):
+            row.dispatch()
 
     @classmethod
     def unread_count(cls, user):

@@ -28,5 +28,10 @@ def send_notification(notification_pk):
 
 
 @mica_task(queue="cpu")
+def dispatch_outbox():
+    Notification.dispatch_waiting()
+
+
+@mica_task(queue="cpu")
 def send_phase_reminders():
     PhaseReminder.send_due()
