@@ -305,3 +305,10 @@ def test_odd_query_strings_open_the_thread(client, challenge, team, participant,
     thread = start(challenge, participant)
     client.force_login(participant)
     assert client.get(f"{thread.get_absolute_url()}?{query}").status_code == 200
+
+
+def test_a_reply_notification_quotes_the_new_text_only_as_plain_text(challenge, team, participant, rival):
+    thread = start(challenge, participant, body="Original question")
+    thread.reply(rival, "> **paul** wrote:\n> Original question\n\nUse **AUC** if a < b <script>x()</script>")
+    body = Notification.objects.get(kind=Kind.FORUM_REPLY).body
+    assert body == "rita wrote:\n\nUse AUC if a < b"

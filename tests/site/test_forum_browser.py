@@ -58,6 +58,9 @@ def test_a_participant_asks_with_an_image_and_an_organizer_answers(live_server, 
     page.screenshot(path=str(tmp_path / "forum-thread.png"), full_page=True)
     page.click(".notifications-link")
     assert "new reply" in page.locator(".notifications").inner_text()
+    page.screenshot(path=str(tmp_path / "notifications.png"), full_page=True)
+    answer.goto(f"{live_server.url}/forum/{challenge.slug}/")
+    answer.screenshot(path=str(tmp_path / "forum-threads.png"), full_page=True)
     connections.close_all()
 
 

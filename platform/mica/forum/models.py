@@ -5,6 +5,7 @@ descriptions). Moderation never loses what happened: a hidden post is kept for i
 the organizers, a deleted post keeps who deleted it, when and why (its text is removed).
 """
 
+import html
 import io
 import uuid
 from datetime import timedelta
@@ -15,8 +16,11 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import strip_tags
+from django.utils.text import Truncator
 from PIL import Image, UnidentifiedImageError
 
+from mica.core.markdown import render_markdown
 from mica.core.storage import private_storage
 from mica.notifications.models import Kind, notify, participants_of
 
@@ -64,7 +68,7 @@ class Thread(models.Model):
         Attachment.attach_all(post, author, images)
         Subscription.objects.get_or_create(thread=thread, user=author)
         if announcement:
-            notify(participants_of(challenge), Kind.ANNOUNCEMENT, f"{challenge.title}: {title}", body[:2000],
+            notify(participants_of(challenge), Kind.ANNOUNCEMENT, f"{challenge.title}: {title}", excerpt(body),
                    url=thread.get_absolute_url(), challenge=challenge)
         return thread
 
@@ -81,7 +85,7 @@ class Thread(models.Model):
         type(self).objects.filter(pk=self.pk).update(last_post_at=post.created_at)
         followers = [s.user for s in self.subscriptions.exclude(user=author).select_related("user")]
         notify(followers, Kind.FORUM_REPLY, f"{challenge.title}: new reply in {self.title!r}",
-               f"{author.username} wrote:\n\n{body[:2000]}", url=post.get_absolute_url(), challenge=challenge)
+               f"{author.username} wrote:\n\n{excerpt(body)}", url=post.get_absolute_url(), challenge=challenge)
         Subscription.objects.get_or_create(thread=self, user=author)
         return post
 
@@ -92,6 +96,13 @@ class Thread(models.Model):
     def set_pinned(self, pinned):
         self.pinned = pinned
         self.save(update_fields=["pinned"])
+
+
+def excerpt(markdown_text, length=600):
+    """A post as plain text for a notification: what the author wrote (quoted lines left out),
+    rendered and sanitized, its tags removed, cut at `length` characters."""
+    own = "\n".join(line for line in markdown_text.splitlines() if not line.lstrip().startswith(">"))
+    return Truncator(html.unescape(strip_tags(render_markdown(own))).strip()).chars(length)
 
 
 def writeup_links(challenge):
