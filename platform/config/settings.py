@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "mica.evaluations",
     "mica.leaderboards",
     "mica.annotations",
+    "mica.forum",
+    "mica.notifications",
 ]
 
 MIDDLEWARE = [
@@ -78,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "mica.notifications.context_processors.unread_count",
             ],
         },
     },
@@ -154,10 +157,47 @@ MICA_WORKER_CACHE_BYTES = env_int("MICA_WORKER_CACHE_BYTES", 20 * 1024**3, minim
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# E-mail: printed to the console unless EMAIL_URL (smtp://user:password@host:port, smtp+tls://
+# for STARTTLS, smtps:// for TLS) or EMAIL_HOST names an SMTP server. Mail is sent by workers
+# only (mica.notifications), never from a request.
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "mica@localhost")
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_URL = env_str("EMAIL_URL")
+if EMAIL_URL:
+    from urllib.parse import unquote, urlsplit
+
+    _mail = urlsplit(EMAIL_URL)
+    if _mail.scheme not in ("smtp", "smtp+tls", "smtps") or not _mail.hostname:
+        raise ImproperlyConfigured("EMAIL_URL must look like smtp://user:password@host:port (or smtp+tls://, smtps://)")
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _mail.hostname
+    EMAIL_PORT = _mail.port or (465 if _mail.scheme == "smtps" else 587 if _mail.scheme == "smtp+tls" else 25)
+    EMAIL_HOST_USER = unquote(_mail.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_mail.password or "")
+    EMAIL_USE_TLS = _mail.scheme == "smtp+tls"
+    EMAIL_USE_SSL = _mail.scheme == "smtps"
+else:
+    EMAIL_HOST = env_str("EMAIL_HOST", "")
+    EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
+                            else "django.core.mail.backends.console.EmailBackend")
+    EMAIL_HOST = EMAIL_HOST or "localhost"
+    EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
+# The site's address as e-mails link to it (no trailing slash).
+MICA_SITE_URL = env_str("MICA_SITE_URL", "http://localhost:8000")
+# A notification the mail server refused is sent again after this many seconds, doubling each time.
+MICA_MAIL_RETRY_SECONDS = env_int("MICA_MAIL_RETRY_SECONDS", 60, minimum=1)
+# Participants are told a phase opens or closes this many hours before it does.
+MICA_PHASE_REMINDER_HOURS = env_int("MICA_PHASE_REMINDER_HOURS", 24, minimum=1)
+# The forum against spam: accounts younger than this many hours cannot post, and nobody posts
+# more than MICA_FORUM_POSTS_PER_HOUR times an hour (organizers excepted); images per post and size.
+MICA_FORUM_MIN_ACCOUNT_AGE_HOURS = env_int("MICA_FORUM_MIN_ACCOUNT_AGE_HOURS", 24, minimum=0)
+MICA_FORUM_POSTS_PER_HOUR = env_int("MICA_FORUM_POSTS_PER_HOUR", 20, minimum=1)
+MICA_FORUM_IMAGE_BYTES = env_int("MICA_FORUM_IMAGE_BYTES", 4 * 1024 * 1024, minimum=1)
+MICA_FORUM_IMAGE_PIXELS = env_int("MICA_FORUM_IMAGE_PIXELS", 4096 * 4096, minimum=1)
 
 # Celery: tasks acknowledged only once done, and requeued if the worker dies under them.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
@@ -191,6 +231,7 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 4
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "mica.core.tasks.sweep",
                           "schedule": float(env_int("MICA_SWEEP_SECONDS", 30, minimum=1))},
+    "phase-reminders": {"task": "mica.notifications.tasks.send_phase_reminders", "schedule": 600.0},
 }
 
 # Leased work (ingest, validation, evaluations): a worker holds its row under a lease that it

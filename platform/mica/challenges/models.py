@@ -659,8 +659,12 @@ class Phase(models.Model):
         now = now or timezone.now()
         if not self.has_ended(now):
             raise ValidationError("The private leaderboard can be revealed only after the phase has ended.")
-        self.private_revealed_at = now
-        self.save(update_fields=["private_revealed_at"])
+        from mica.notifications.events import private_revealed
+
+        with transaction.atomic():
+            self.private_revealed_at = now
+            self.save(update_fields=["private_revealed_at"])
+            private_revealed(self)
 
     # -- submission rules -------------------------------------------------------------------
     def counting_submissions(self, team):

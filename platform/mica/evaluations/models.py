@@ -79,6 +79,14 @@ class Evaluation(LeasedWork):
 
     def record_move(self, from_status, to_status, reason):
         EvaluationEvent.objects.create(evaluation=self, from_status=from_status, to_status=to_status, reason=reason)
+        from mica.notifications.events import evaluation_moved
+
+        evaluation_moved(self, to_status)
+
+    def watchers(self):
+        from mica.notifications.models import organizers_of
+
+        return organizers_of(self.submission.phase.challenge)
 
     def compute(self):
         """Runs the evaluator on this part of the test set; the submission's file is the very

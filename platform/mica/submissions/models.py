@@ -205,6 +205,14 @@ class Submission(LeasedWork):
 
     def record_move(self, from_status, to_status, reason):
         SubmissionEvent.objects.create(submission=self, from_status=from_status, to_status=to_status, reason=reason)
+        from mica.notifications.events import submission_moved
+
+        submission_moved(self, to_status, reason)
+
+    def watchers(self):
+        from mica.notifications.models import organizers_of
+
+        return organizers_of(self.phase.challenge)
 
     def can_be_read_by(self, user):
         if self.phase.challenge.is_organizer(user):
