@@ -27,6 +27,10 @@ __all__ = ["compare"]
 #: depend on the case (otherwise the worst value any compared result has for that case is used).
 FAILURE = {"dice": 0.0, "iou": 0.0, "nsd": 0.0, "map": 0.0,
            "log_loss": -math.log(float(np.finfo(np.float64).eps))}
+#: What a null per-case value is worth when teams are compared case by case (rank-then-aggregate,
+#: the paired tests): detection's mAP is null on an image with neither truth nor predictions,
+#: which the team got right. The mean and median leave such cases out, as RSNA's mAP does.
+NULL_IN_CASEWISE = {"map": 1.0}
 
 
 def compare(task, results, *, metric, higher_is_better, method, ties="min", alpha=0.05, n_resamples=1000,
@@ -91,7 +95,10 @@ def compare(task, results, *, metric, higher_is_better, method, ties="min", alph
         patient = [str(groups[c]) for c in cases]
     per_case = any(metric in row for by_case in rows for row in by_case.values())
     if per_case:
-        data = _PerCase(_matrix(metric, rows, cases, names, higher_is_better), higher_is_better, ties, alpha)
+        x = _matrix(metric, rows, cases, names, higher_is_better)
+        null = NULL_IN_CASEWISE.get(metric.split("/")[0])
+        casewise = x if null is None else np.where(np.isnan(x), null, x)
+        data = _PerCase(x, casewise, higher_is_better, ties, alpha)
     elif task == "classification" and (metric == "auc" or metric.startswith("auc/")):
         data = _Auc(metric, rows, cases, names, higher_is_better, ties, alpha)
     else:
@@ -185,18 +192,21 @@ class _PerCase:
     methods = S.RANKING_METHODS
     test = "wilcoxon"
 
-    def __init__(self, x, higher_is_better, ties, alpha):
-        self.x, self.hib, self.ties, self.alpha = x, higher_is_better, ties, alpha
+    def __init__(self, x, casewise, higher_is_better, ties, alpha):
+        self.x, self.casewise, self.hib, self.ties, self.alpha = x, casewise, higher_is_better, ties, alpha
+
+    def _values(self, method):
+        return self.x if method in ("mean", "median") else self.casewise
 
     def rank(self, method):
-        return S.rank_by(self.x, method, higher_is_better=self.hib, ties=self.ties, alpha=self.alpha)
+        return S.rank_by(self._values(method), method, higher_is_better=self.hib, ties=self.ties, alpha=self.alpha)
 
     def pairwise(self):
-        return S.holm_offdiagonal(S.pairwise_wilcoxon(self.x, higher_is_better=self.hib))
+        return S.holm_offdiagonal(S.pairwise_wilcoxon(self.casewise, higher_is_better=self.hib))
 
     def bootstrap_ranks(self, method, n_resamples, seed, patient):
-        return S._bootstrap_ranks(self.x, method, self.hib, self.ties, self.alpha, n_resamples, seed, patient,
-                                  pick_device())
+        return S._bootstrap_ranks(self._values(method), method, self.hib, self.ties, self.alpha, n_resamples, seed,
+                                  patient, pick_device())
 
 
 class _Auc:

@@ -283,13 +283,15 @@ def weighted_binary_metrics(y_true, y_score, weights, *, threshold=0.5, target_s
     if W.ndim == 1:
         W = W[None, :]
     order = torch.argsort(-s, stable=True)
-    ys, ss, W = y[order], s[order], W[:, order]
+    ys, ss = y[order], s[order]
+    W = torch.index_select(W, 1, order)  # index_select: far faster than W[:, order] on the CPU
     start, end = _tie_groups(-ss)
     wp, wn = W * ys, W * (1 - ys)
     tps, fps = torch.cumsum(wp, 1), torch.cumsum(wn, 1)
     P, N = tps[:, -1], fps[:, -1]
-    tps_end, fps_end = tps[:, end], fps[:, end]
-    fps_before = torch.where(start > 0, fps[:, (start - 1).clamp(min=0)], torch.zeros_like(fps_end))
+    tps_end, fps_end = torch.index_select(tps, 1, end), torch.index_select(fps, 1, end)
+    # negatives strictly above a tie group: the cumulative sum just before its start (0 at the top)
+    fps_before = torch.index_select(torch.nn.functional.pad(fps, (1, 0)), 1, start)
     nan = torch.full_like(P, float("nan"))
     auc = (wp * ((N[:, None] - fps_end) + 0.5 * (fps_end - fps_before))).sum(1) / (P * N)
     called = tps_end + fps_end

@@ -169,3 +169,21 @@ def test_bad_calls_name_what_is_wrong(teams):
         evaluator.compare("segmentation", {"bad": bad, "A": results["A"]}, method="mean", **kw)
     with pytest.raises(ValueError, match="non-empty"):
         evaluator.compare("segmentation", {}, method="mean", **kw)
+
+
+def test_detection_images_with_nothing_to_find_count_as_right_case_by_case():
+    # image c2 has no truth: "quiet" predicted nothing (null), "noisy" predicted a box (0)
+    results = {"quiet": stored([0.5, 0.5, None], "map"), "noisy": stored([0.5, 0.5, 0.0], "map")}
+    kw = {"metric": "map", "higher_is_better": True, "n_resamples": 10}
+    mean = evaluator.compare("detection", results, method="mean", **kw)
+    assert dict(zip(mean["names"], mean["values"])) == {"quiet": 0.5, "noisy": 1 / 3}
+    rta = evaluator.compare("detection", results, method="rank_then_aggregate", **kw)
+    assert rta["names"] == ["quiet", "noisy"] and rta["ranks"] == [1, 2]
+
+
+def test_one_team_is_ranked_alone():
+    out = evaluator.compare("segmentation", {"only": stored([0.3, 0.4])}, metric="dice", higher_is_better=True,
+                            method="significance", n_resamples=10)
+    assert out["names"] == ["only"] and out["ranks"] == [1] and out["bands"] == [0]
+    assert out["stability"]["rank_counts"] == [[10]] and out["stability"]["kendall_tau"]["median"] is None
+    json.dumps(out, allow_nan=False)
