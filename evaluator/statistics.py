@@ -284,33 +284,45 @@ def weighted_binary_metrics(y_true, y_score, weights, *, threshold=0.5, target_s
         W = W[None, :]
     order = torch.argsort(-s, stable=True)
     ys, ss = y[order], s[order]
-    W = torch.index_select(W, 1, order)  # index_select: far faster than W[:, order] on the CPU
     start, end = _tie_groups(-ss)
-    wp, wn = W * ys, W * (1 - ys)
-    tps, fps = torch.cumsum(wp, 1), torch.cumsum(wn, 1)
-    P, N = tps[:, -1], fps[:, -1]
-    tps_end, fps_end = torch.index_select(tps, 1, end), torch.index_select(fps, 1, end)
-    # negatives strictly above a tie group: the cumulative sum just before its start (0 at the top)
-    fps_before = torch.index_select(torch.nn.functional.pad(fps, (1, 0)), 1, start)
+    # Cumulative weights over the cases sorted by descending score (all, and positives only: the
+    # AUC and AP sum over positives, so only their columns are gathered). index_select is far
+    # faster than W[:, idx] on the CPU.
+    Wo = torch.index_select(W, 1, order)
+    zero = torch.zeros(W.shape[0], 1, dtype=W.dtype, device=device)
+    cum_all = torch.cat([zero, torch.cumsum(Wo, 1)], 1)                  # [:, j]: weight of positions < j
+    positive_at = torch.nonzero(ys == 1)[:, 0]
+    cum_pos = torch.cat([zero, torch.cumsum(torch.index_select(Wo, 1, positive_at), 1)], 1)
+    n_pos_before = torch.cat([torch.zeros(1, dtype=torch.int64, device=device),
+                              torch.cumsum((ys == 1).to(torch.int64), 0)])  # positives at positions < j
+    wp = torch.index_select(Wo, 1, positive_at)
+    upto_end = end[positive_at] + 1                                       # through the end of its tie group
+    before = start[positive_at]                                          # above its tie group
+    tps_end = torch.index_select(cum_pos, 1, n_pos_before[upto_end])
+    fps_end = torch.index_select(cum_all, 1, upto_end) - tps_end
+    fps_before = torch.index_select(cum_all, 1, before) - torch.index_select(cum_pos, 1, n_pos_before[before])
+    P = cum_pos[:, -1]
+    N = cum_all[:, -1] - P
     nan = torch.full_like(P, float("nan"))
     auc = (wp * ((N[:, None] - fps_end) + 0.5 * (fps_end - fps_before))).sum(1) / (P * N)
-    called = tps_end + fps_end
-    prec = torch.where(called > 0, tps_end / torch.where(called > 0, called, torch.ones_like(called)),
-                       torch.zeros_like(called))
-    positive = (ss >= threshold).to(W.dtype)
+    called = tps_end + fps_end                                            # > 0 wherever wp > 0
+    ap = (wp * tps_end / torch.where(called > 0, called, torch.ones_like(called))).sum(1) / P
+    above = (s >= threshold).to(W.dtype)
     out = {"auc": torch.where((P > 0) & (N > 0), auc, nan),
-           "average_precision": torch.where(P > 0, (wp * prec).sum(1) / P, nan),
-           "sensitivity": torch.where(P > 0, (wp * positive).sum(1) / P, nan),
-           "specificity": torch.where(N > 0, (wn * (1 - positive)).sum(1) / N, nan)}
+           "average_precision": torch.where(P > 0, ap, nan),
+           "sensitivity": torch.where(P > 0, (W @ (y * above)) / P, nan),
+           "specificity": torch.where(N > 0, (W @ ((1 - y) * (1 - above))) / N, nan)}
     if target_sensitivity is not None:
-        is_end = end == torch.arange(len(ss), device=device)
-        tpr = tps_end / torch.where(P > 0, P, torch.ones_like(P))[:, None]
-        reach = is_end & (tpr >= float(target_sensitivity) - 1e-12)
+        upto = end + 1
+        tp_at = torch.index_select(cum_pos, 1, n_pos_before[upto])      # at each position's group end
+        fp_at = torch.index_select(cum_all, 1, upto) - tp_at
+        tpr = tp_at / torch.where(P > 0, P, torch.ones_like(P))[:, None]
+        reach = tpr >= float(target_sensitivity) - 1e-12
         first = torch.argmax(reach.to(torch.int8), dim=1)
         defined = (P > 0) & (N > 0)
         out["operating_threshold"] = torch.where(defined, ss[first], nan)
         out["operating_sensitivity"] = torch.where(defined, tpr.gather(1, first[:, None])[:, 0], nan)
-        out["operating_specificity"] = torch.where(defined, 1 - fps_end.gather(1, first[:, None])[:, 0] / N, nan)
+        out["operating_specificity"] = torch.where(defined, 1 - fp_at.gather(1, first[:, None])[:, 0] / N, nan)
     return out
 
 
