@@ -175,7 +175,8 @@ def _weighted_curves(events, weights, device):
     """FROC curves of every row of image ``weights`` (R, I): ``(fp_per_image, sensitivity)``, each
     (R, 1 + thresholds), starting at (0, 0), one point per distinct confidence, descending."""
     ls, li, fs, fi, n_img = events
-    W = torch.as_tensor(np.asarray(weights, dtype=np.float64), device=device).reshape(-1, n_img)
+    W = (weights.to(device=device, dtype=torch.float64) if isinstance(weights, torch.Tensor)
+         else torch.as_tensor(np.asarray(weights, dtype=np.float64), device=device)).reshape(-1, n_img)
     found = np.isfinite(ls)
     score = np.concatenate([ls[found], fs])
     image = torch.as_tensor(np.concatenate([li[found], fi]), device=device)
