@@ -41,6 +41,11 @@ __all__ = [
     "weighted_binary_metrics",
     "wilcoxon_greater",
     "rank",
+    "rank_by",
+    "case_ranks",
+    "pairwise_wilcoxon",
+    "holm_offdiagonal",
+    "stability_summary",
     "RANKING_METHODS",
     "TIES",
 ]
