@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 from mica.annotations.api import AnnotationProjectViewSet, AssignmentViewSet
 from mica.accounts.api import AuthTokenView
 from mica.challenges.api import ChallengeViewSet, PhaseViewSet, TeamViewSet, TestSetViewSet
+from mica.downloads.api import DataReleaseViewSet
 from mica.datasets.api import DatasetViewSet, UploadViewSet
 from mica.evaluations.api import EvaluationViewSet
 from mica.leaderboards.api import LeaderboardView, PrivateLeaderboardView
@@ -17,6 +18,7 @@ router.register("test-sets", TestSetViewSet, basename="test-set")
 router.register("evaluations", EvaluationViewSet, basename="evaluation")
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("uploads", UploadViewSet, basename="upload")
+router.register("releases", DataReleaseViewSet, basename="data-release")
 router.register("submissions", SubmissionViewSet, basename="submission")
 router.register("annotation-projects", AnnotationProjectViewSet, basename="annotation-project")
 router.register("annotation-assignments", AssignmentViewSet, basename="annotation-assignment")

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "mica.evaluations",
     "mica.leaderboards",
     "mica.annotations",
+    "mica.downloads",
+    "mica.bundles",
 ]
 
 MIDDLEWARE = [
