@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 from mica.annotations.api import AnnotationProjectViewSet, AssignmentViewSet
 from mica.accounts.api import AuthTokenView
 from mica.challenges.api import ChallengeViewSet, PhaseViewSet, TeamViewSet, TestSetViewSet
+from mica.bundles.api import BundleExportView, BundleImportView
 from mica.downloads.api import DataReleaseViewSet
 from mica.datasets.api import DatasetViewSet, UploadViewSet
 from mica.evaluations.api import EvaluationViewSet
@@ -27,5 +28,7 @@ urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="api-token"),
     path("leaderboards/<int:phase_pk>/", LeaderboardView.as_view(), name="api-leaderboard"),
     path("leaderboards/<int:phase_pk>/private/", PrivateLeaderboardView.as_view(), name="api-private-leaderboard"),
+    path("bundles/", BundleImportView.as_view(), name="api-bundle-import"),
+    path("bundles/<slug:slug>/", BundleExportView.as_view(), name="api-bundle-export"),
     *router.urls,
 ]
