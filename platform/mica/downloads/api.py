@@ -58,15 +58,19 @@ class DataReleaseViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def get_object(self):
         return release_for(self.request.user, self.kwargs["pk"])
 
-    @extend_schema(parameters=[OpenApiParameter("challenge", str, required=True, description="The challenge's slug.")])
+    @extend_schema(parameters=[OpenApiParameter("challenge", str, required=True, description="The challenge's slug.")],
+                   responses={200: ReleaseSerializer(many=True),
+                              400: OpenApiResponse(description="No ?challenge= given."),
+                              404: OpenApiResponse(description="No such challenge (or not visible to you).")})
     def list(self, request):
         slug = request.query_params.get("challenge")
-        if not slug:
+        if slug is None:
             raise ValidationError({"challenge": "Name the challenge: ?challenge=<slug>."})
         challenge = downloadable_challenge(request.user, slug)
         return Response(self.get_serializer(releases_for(request.user, challenge), many=True).data)
 
-    @extend_schema(request={"multipart/form-data": ReleaseCreateSerializer}, responses={201: ReleaseSerializer})
+    @extend_schema(request={"multipart/form-data": ReleaseCreateSerializer},
+                   responses={201: ReleaseSerializer, 404: OpenApiResponse(description="No such challenge.")})
     def create(self, request):
         body = ReleaseCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
