@@ -243,3 +243,11 @@ def test_participants_see_only_ready_releases_and_cannot_create_one(client, team
                                                  "dataset": dataset.pk, "test_set": imaging_test_set.pk})
     assert response.status_code == 201, response.content
     assert [r["status"] for r in client.get(f"/api/v1/releases/?challenge={challenge.slug}").json()] == ["queued"] * 2
+
+
+def test_the_challenge_page_links_to_the_data_for_participants_and_organizers(client, team, participant, organizer,
+                                                                              outsider, challenge):
+    link = f"/downloads/challenges/{challenge.slug}/"
+    for user, shown in [(participant, True), (organizer, True), (outsider, False)]:
+        client.force_login(user)
+        assert (link in client.get(challenge.get_absolute_url()).content.decode()) == shown, user

@@ -21,7 +21,7 @@ FILENAME = "competition.yaml"
 MAPPED_TOP = {"version", "title", "description", "terms", "pages", "phases", "tasks", "leaderboards",
               "registration_auto_approve"}
 MAPPED_PHASE = {"index", "name", "description", "start", "end", "max_submissions_per_day", "max_submissions", "tasks"}
-MAPPED_TASK = {"index", "name", "reference_data", "scoring_program", "description"}
+MAPPED_TASK = {"index", "name", "reference_data", "scoring_program"}
 TRUTH_SUFFIXES = (".csv", ".zip")
 
 
