@@ -251,3 +251,28 @@ def test_the_challenge_page_links_to_the_data_for_participants_and_organizers(cl
     for user, shown in [(participant, True), (organizer, True), (outsider, False)]:
         client.force_login(user)
         assert (link in client.get(challenge.get_absolute_url()).content.decode()) == shown, user
+
+
+@pytest.mark.parametrize("who, status", [("anonymous", 401), ("outsider", 403), ("rival", 403), ("participant", 403),
+                                          ("annotator", 403), ("organizer", 204), ("co_organizer", 204),
+                                          ("staff", 204)])
+def test_only_organizers_delete_a_release_and_its_files_go_with_it(request, client, team, rival, training, who,
+                                                                   status):
+    if who != "anonymous":
+        client.force_login(request.getfixturevalue(who))
+    assert client.delete(f"/api/v1/releases/{training.pk}/").status_code == status
+    assert DataRelease.objects.filter(pk=training.pk).exists() == (status != 204)
+
+
+def test_deleting_a_release_on_the_page_removes_the_files_made_for_it(client, organizer, test_images,
+                                                                      django_capture_on_commit_callbacks):
+    from mica.core.storage import private_storage
+
+    made = [row[1] for row in test_images.manifest if row[0] == "cases.csv"]
+    assert made and private_storage().exists(made[0])
+    client.force_login(organizer)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/downloads/challenges/{test_images.challenge.slug}/{test_images.pk}/delete/")
+    assert response.status_code == 302
+    assert not DataRelease.objects.filter(pk=test_images.pk).exists()
+    assert not private_storage().exists(made[0])

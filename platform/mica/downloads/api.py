@@ -46,7 +46,7 @@ class DownloadRecordSerializer(serializers.ModelSerializer):
         fields = ["user", "started_at", "range_start", "range_end", "bytes_sent", "completed"]
 
 
-class DataReleaseViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class DataReleaseViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """A challenge's data: one zip per release, for participants who accepted the terms."""
 
     serializer_class = ReleaseSerializer
@@ -90,6 +90,11 @@ class DataReleaseViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         except DjangoValidationError as error:
             raise ValidationError(error.message_dict) from error
         return Response(self.get_serializer(release).data, status=201)
+
+    def perform_destroy(self, release):
+        """Organizers delete a release, its files and its download log."""
+        organized_challenge(self.request.user, release.challenge.slug)
+        release.delete_with_files()
 
     @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY,
                               (206, "application/zip"): OpenApiTypes.BINARY,

@@ -48,10 +48,10 @@ class DataRelease(LeasedWork):
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     challenge = models.ForeignKey("challenges.Challenge", on_delete=models.CASCADE, related_name="data_releases")
-    dataset = models.ForeignKey("datasets.Dataset", on_delete=models.PROTECT, related_name="releases")
+    dataset = models.ForeignKey("datasets.Dataset", on_delete=models.CASCADE, related_name="releases")
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    test_set = models.ForeignKey("challenges.TestSet", on_delete=models.PROTECT, null=True, blank=True,
+    test_set = models.ForeignKey("challenges.TestSet", on_delete=models.CASCADE, null=True, blank=True,
                                  related_name="releases", help_text="Test releases: whose cases the archive holds.")
     labels = models.FileField(storage=private_storage, upload_to=_labels_path, blank=True, max_length=300,
                               help_text="Training releases: a CSV whose first column is case_id.")
@@ -111,6 +111,14 @@ class DataRelease(LeasedWork):
             raise
         return release
 
+    def delete_with_files(self):
+        """Deletes the release (its download log with it) and, once committed, the files made for it."""
+        made = [row[1] for row in self.manifest if row[1].startswith(f"releases/{self.challenge_id}/{self.uuid}/")]
+        labels = self.labels.name if self.labels else None
+        with transaction.atomic():
+            self.delete()
+            transaction.on_commit(lambda: [private_storage().delete(name) for name in [*made, labels] if name])
+
     # -- what the archive holds -------------------------------------------------------------
     def case_ids(self):
         """The cases of the release; ValueError names what does not fit."""
@@ -133,33 +141,44 @@ class DataRelease(LeasedWork):
                              "training labels cannot include test cases")
         return sorted(seen)
 
-    def build_manifest(self):
-        """Every entry of the archive with its size and CRC-32 (reads each file once)."""
-        from .archive import crc32_of
-
-        storage = private_storage()
+    def files(self):
+        """(name in the archive, source) for every file of the archive, in order. A source is a
+        name in private storage, or a function returning a binary file object for content made
+        here (a case list; later, converted images), which the manifest stores first."""
         wanted = self.case_ids()
         cases = {case.case_id: case for case in self.dataset.cases.filter(case_id__in=wanted)}
         missing = [case_id for case_id in wanted if case_id not in cases]
         if missing:
             raise ValueError(f"{len(missing)} case(s) are not in the dataset {self.dataset.name!r}, "
                              f"e.g. {missing[0]!r}")
-        entries = []
         if self.kind == self.Kind.TRAINING:
-            sources = [("labels.csv", self.labels.name)]
+            yield "labels.csv", self.labels.name
         else:
-            case_list = f"releases/{self.challenge_id}/{self.uuid}-cases.csv"
-            if not storage.exists(case_list):
-                storage.save(case_list, io.BytesIO(("case_id\n" + "".join(f"{c}\n" for c in wanted)).encode()))
-            sources = [("cases.csv", case_list)]
+            yield "cases.csv", lambda: io.BytesIO(("case_id\n" + "".join(f"{c}\n" for c in wanted)).encode())
         for case_id in wanted:
             for instance in cases[case_id].instances:
-                sources.append((f"images/{case_id}/{instance.uid}.dcm", instance.file.name))
-        for name, source in sources:
+                yield f"images/{case_id}/{instance.uid}.dcm", instance.file.name
+
+    def build_manifest(self):
+        """Every entry of the archive with its size and CRC-32 (reads each file once), and the
+        number of cases; content made here is stored under releases/<challenge>/<release>/."""
+        from .archive import crc32_of
+
+        storage = private_storage()
+        entries, case_ids = [], set()
+        for name, source in self.files():
+            if callable(source):
+                stored = f"releases/{self.challenge_id}/{self.uuid}/{name}"
+                if storage.exists(stored):  # a retried preparation
+                    storage.delete(stored)
+                with source() as handle:
+                    source = storage.save(stored, handle)
             with storage.open(source, "rb") as handle:
                 crc, size = crc32_of(handle)
             entries.append([name, source, size, crc])
-        return entries, len(wanted)
+            if name.startswith("images/"):
+                case_ids.add(name.split("/")[1])
+        return entries, len(case_ids)
 
     @property
     def archive(self):

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 
 from mica.challenges.access import organized_challenge
 
@@ -36,6 +37,15 @@ def challenge_data(request, slug):
         "challenge": challenge, "releases": releases_for(request.user, challenge), "form": form,
         "is_organizer": is_organizer,
     }, status=400 if form is not None and form.errors else 200)
+
+
+@login_required
+def delete_release(request, slug, pk):
+    challenge = organized_challenge(request.user, slug)
+    if request.method == "POST":
+        get_object_or_404(challenge.data_releases, pk=pk).delete_with_files()
+        messages.success(request, "Release deleted.")
+    return redirect("downloads:challenge", slug=challenge.slug)
 
 
 @login_required
