@@ -146,8 +146,7 @@ def check_metrics(keys, path, task, phase):
 
 
 def _list(keys, document, key):
-    value = keys.get(document, "", key, "list", default=[])
-    return value
+    return keys.get(document, "", key, "list", default=[])
 
 
 def _section(keys, mapping, path, spec, kind):
