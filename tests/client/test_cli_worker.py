@@ -1,7 +1,6 @@
 """`mica submit --wait` and `mica download` end to end: a live server, a real Celery worker on
 Redis scoring the submission and preparing the release, and the client polling the API."""
 
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
