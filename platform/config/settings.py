@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "mica.annotations",
     "mica.forum",
     "mica.notifications",
+    "mica.downloads",
+    "mica.bundles",
 ]
 
 MIDDLEWARE = [
@@ -252,6 +254,8 @@ MICA_INLINE_VALIDATION_BYTES = env_int("MICA_INLINE_VALIDATION_BYTES", 1024 * 10
 # Threads each worker process gives torch (0: torch's default, one per core).
 MICA_TORCH_THREADS = env_int("MICA_TORCH_THREADS", 0, minimum=0)
 MICA_MAX_SUBMISSION_BYTES = env_int("MICA_MAX_SUBMISSION_BYTES", 200 * 1024 * 1024, minimum=1)
+# A challenge bundle (mica.bundles) may inflate to at most this many bytes, all files together.
+MICA_MAX_BUNDLE_BYTES = env_int("MICA_MAX_BUNDLE_BYTES", 1024 * 1024 * 1024, minimum=1)
 # The hospitals' DICOMweb servers organizers may pull studies from (base URLs); none: no pulling.
 MICA_DICOMWEB_SOURCES = env_list("MICA_DICOMWEB_SOURCES")
 
@@ -310,6 +314,7 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI served from our own static files: the docs work without reaching a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ReleaseKindEnum": "mica.downloads.models.DataRelease.Kind"},
 }
 
 # Content-Security-Policy: scripts, styles and images from this site only (no inline code, no

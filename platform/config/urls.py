@@ -20,6 +20,8 @@ urlpatterns = [
     path("annotations/", include("mica.annotations.urls")),
     path("forum/", include("mica.forum.urls")),
     path("notifications/", include("mica.notifications.urls")),
+    path("downloads/", include("mica.downloads.urls")),
+    path("bundles/", include("mica.bundles.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
