@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "mica.evaluations",
     "mica.leaderboards",
     "mica.annotations",
+    "mica.uploads",
+    "mica.algorithms",
 ]
 
 MIDDLEWARE = [
@@ -195,6 +197,14 @@ MICA_TORCH_THREADS = env_int("MICA_TORCH_THREADS", 0, minimum=0)
 MICA_MAX_SUBMISSION_BYTES = env_int("MICA_MAX_SUBMISSION_BYTES", 200 * 1024 * 1024, minimum=1)
 # The hospitals' DICOMweb servers organizers may pull studies from (base URLs); none: no pulling.
 MICA_DICOMWEB_SOURCES = env_list("MICA_DICOMWEB_SOURCES")
+# Resumable (tus) uploads: the largest file, the bytes one user's unfinished uploads may hold,
+# and how long an upload that receives nothing is kept.
+MICA_UPLOAD_MAX_BYTES = env_int("MICA_UPLOAD_MAX_BYTES", 20 * 1024**3, minimum=1)
+MICA_UPLOAD_QUOTA_BYTES = env_int("MICA_UPLOAD_QUOTA_BYTES", 40 * 1024**3, minimum=1)
+MICA_UPLOAD_EXPIRY_SECONDS = env_int("MICA_UPLOAD_EXPIRY_SECONDS", 24 * 3600, minimum=60)
+# Teams' containers run in this sandbox (evaluator.containers); their logs are kept up to this size.
+MICA_CONTAINER_BACKEND = env_str("MICA_CONTAINER_BACKEND", "bwrap")
+MICA_CONTAINER_LOG_BYTES = env_int("MICA_CONTAINER_LOG_BYTES", 64 * 1024, minimum=0)
 
 # A cache every process shares: the token endpoint's failure counters live there. Redis when
 # there is one (CACHE_URL, else the broker's Redis); the database otherwise (`make demo`).

@@ -18,6 +18,8 @@ urlpatterns = [
     path("submissions/", include("mica.submissions.urls")),
     path("leaderboards/", include("mica.leaderboards.urls")),
     path("annotations/", include("mica.annotations.urls")),
+    path("uploads/", include("mica.uploads.urls")),
+    path("algorithms/", include("mica.algorithms.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

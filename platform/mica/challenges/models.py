@@ -596,6 +596,17 @@ class Phase(models.Model):
     )
     private_revealed_at = models.DateTimeField(null=True, blank=True)
 
+    # Model containers (mica.algorithms): a team may send an image that Mica runs on the test images.
+    accepts_containers = models.BooleanField(default=False, help_text="Teams may submit a container image.")
+    container_max_mb = models.PositiveIntegerField(default=4096, help_text="The largest image, in MiB.")
+    container_case_seconds = models.PositiveIntegerField(default=60, help_text="Run time allowed per test case.")
+    container_total_seconds = models.PositiveIntegerField(default=3600, help_text="Run time allowed in all.")
+    container_memory_mb = models.PositiveIntegerField(default=4096, help_text="Memory of a run, in MiB.")
+    container_cpus = models.PositiveSmallIntegerField(default=2, help_text="CPUs of a run.")
+    container_gpu = models.BooleanField(default=False, help_text="A run gets a GPU.")
+    container_logs_visible = models.BooleanField(
+        default=False, help_text="Teams see their runs' logs here (a log can carry test data out).")
+
     class Meta:
         ordering = ["starts_at", "pk"]
 

@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -74,6 +74,8 @@ def detail(request, uuid):
 @login_required
 def download(request, uuid):
     submission = submission_for(request.user, uuid)
+    if not submission.file:  # a container's run has not written its predictions yet
+        raise Http404("No predictions yet.")
     return FileResponse(submission.file.open("rb"), as_attachment=True, filename=submission.original_filename)
 
 

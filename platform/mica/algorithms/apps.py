@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class AlgorithmsConfig(AppConfig):
+    name = "mica.algorithms"
+    label = "algorithms"
+    verbose_name = "Algorithms (model containers)"
+
+    def ready(self):
+        from mica.uploads.purposes import register
+
+        from .submit import admit_container, receive_container
+
+        register("container-submission", admit=admit_container, receive=receive_container)
