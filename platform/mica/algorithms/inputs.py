@@ -1,12 +1,7 @@
-"""What a container sees and what it must leave: the /input folder and the /output contract.
+"""The /input a container sees and the predictions it leaves, per the contract of
+evaluator.containers (write_cases, predictions_path): /input/<case_id>/<image files> and
+/input/cases.json; /output/predictions.csv, or /output/masks/<case_id>.png|.nii.gz."""
 
-/input/cases.json   {"task", "predictions": what to write, "cases": [{"case_id", "files": [...]}]}
-/input/<case_id>/   the case's anonymized images, as the dataset stores them
-/output/predictions.csv                     classification, regression, detection (the CSV format)
-/output/<case_id>.png or .nii.gz            segmentation masks (Mica packs them into the .zip format)
-"""
-
-import json
 import os
 import shutil
 import zipfile
@@ -14,42 +9,33 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 
-PREDICTIONS_CSV = "predictions.csv"
+from evaluator import containers
+
 MASK_SUFFIXES = (".png", ".nii.gz")
 
 
 def prepare_input(phase, input_dir):
-    """Writes the test set's images (linked where the file system allows, else copied) and
-    cases.json; returns the number of cases."""
+    """Writes the test set's images (hard links where the file system allows, else copies) and
+    cases.json. A test case with no stored images is listed with no files."""
     from mica.datasets.models import Case as ImageCase
 
-    challenge = phase.challenge
     case_ids = phase.test_set.case_ids()
     images = {}
-    for case in ImageCase.objects.filter(dataset__challenge=challenge, case_id__in=case_ids):
+    for case in ImageCase.objects.filter(dataset__challenge=phase.challenge, case_id__in=case_ids):
         images.setdefault(case.case_id, case)
-    listed = []
+    cases = {}
     for case_id in case_ids:
         files = []
-        case = images.get(case_id)
-        if case is not None:
+        if case_id in images:
             folder = Path(input_dir) / case_id
             folder.mkdir(parents=True, exist_ok=True)
-            for instance in case.instances:
+            for instance in images[case_id].instances:
                 source = Path(instance.file.path)
                 name = f"{instance.uid}{''.join(source.suffixes)}"
                 _link_or_copy(source, folder / name)
                 files.append(f"{case_id}/{name}")
-        listed.append({"case_id": case_id, "files": files})
-    task = challenge.task_type
-    expected = "<case_id>.png or <case_id>.nii.gz masks" if challenge.takes_masks else PREDICTIONS_CSV
-    header = phase.test_set.latest_version.info.get("predictions_header")
-    description = {"task": task, "predictions": expected, "predictions_header": header, "cases": listed}
-    # One case per line, so that even a shell script can read it.
-    lines = ",\n".join(json.dumps(case) for case in listed)
-    head = json.dumps({key: value for key, value in description.items() if key != "cases"})[:-1]
-    Path(input_dir, "cases.json").write_text(f'{head}, "cases": [\n{lines}\n]}}\n')
-    return len(listed)
+        cases[case_id] = files
+    containers.write_cases(input_dir, cases)
 
 
 def _link_or_copy(source, target):
@@ -60,18 +46,19 @@ def _link_or_copy(source, target):
 
 
 def collect_predictions(challenge, output_dir, work_dir):
-    """The container's outputs as one predictions file in the task's format; ValidationError
-    names what is missing or wrong."""
-    output_dir = Path(output_dir)
+    """The container's outputs as one predictions file in the site's format (segmentation masks
+    packed into a .zip); ValidationError names what is missing."""
+    expected = containers.predictions_path(output_dir, challenge.task_type)
+    shown = f"/output/{expected.relative_to(output_dir)}"
     if not challenge.takes_masks:
-        path = output_dir / PREDICTIONS_CSV
-        if path.is_symlink() or not path.is_file():
-            raise ValidationError(f"The container wrote no /output/{PREDICTIONS_CSV}.")
-        return path
-    masks = sorted(path for path in output_dir.iterdir()
-                   if path.is_file() and not path.is_symlink() and path.name.endswith(MASK_SUFFIXES))
+        if expected.is_symlink() or not expected.is_file():
+            raise ValidationError(f"The container wrote no {shown}.")
+        return expected
+    masks = sorted(path for path in expected.iterdir()
+                   if path.is_file() and not path.is_symlink() and path.name.endswith(MASK_SUFFIXES)
+                   ) if expected.is_dir() and not expected.is_symlink() else []
     if not masks:
-        raise ValidationError("The container wrote no masks (<case_id>.png or <case_id>.nii.gz) to /output.")
+        raise ValidationError(f"The container wrote no masks (<case_id>.png or <case_id>.nii.gz) to {shown}/.")
     archive = Path(work_dir) / "predictions.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as packed:
         for mask in masks:

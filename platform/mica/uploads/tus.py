@@ -12,6 +12,7 @@ import binascii
 import hashlib
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponse, JsonResponse
@@ -125,7 +126,7 @@ class CreateUpload(TusView):
             return problem(413, f"{filename or 'The file'}: {length} bytes is over the limit of {limit} bytes.")
         with transaction.atomic():
             # One user's uploads are created one at a time, so two at once cannot both pass the quota.
-            type(request.user).objects.select_for_update().get(pk=request.user.pk)
+            get_user_model().objects.select_for_update().get(pk=request.user.pk)
             open_bytes = ResumableUpload.open_bytes_of(request.user)
             if open_bytes + length > settings.MICA_UPLOAD_QUOTA_BYTES:
                 return problem(413, f"Your unfinished uploads hold {open_bytes} bytes; {length} more would pass "
