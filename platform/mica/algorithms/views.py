@@ -56,18 +56,23 @@ def rerun(request, pk):
 def transferability(request, pk):
     """One algorithm's results on several test sets side by side, with their intervals."""
     algorithm = organized_algorithm(request.user, pk)
+    metrics, table = transferability_table(algorithm)
+    pending = algorithm.runs.filter(status__in=InferenceRun.UNFINISHED).count() + Evaluation.objects.filter(
+        submission__inference_run__algorithm=algorithm, status__in=Evaluation.UNFINISHED).count()
+    return render(request, "algorithms/transferability.html", {
+        "algorithm": algorithm, "challenge": algorithm.challenge, "metrics": metrics, "rows": table,
+        "pending": pending})
+
+
+def transferability_table(algorithm):
+    """(metric names, rows each with a `cells` list: value and interval per metric)."""
     rows = algorithm.transferability()
     metrics = []
     for row in rows:
         for name in row["phase"].metrics:
             if name not in metrics:
                 metrics.append(name)
-    table = [{**row, "cells": [_cell(row["result"], name) for name in metrics]} for row in rows]
-    pending = algorithm.runs.filter(status__in=InferenceRun.UNFINISHED).count() + Evaluation.objects.filter(
-        submission__inference_run__algorithm=algorithm, status__in=Evaluation.UNFINISHED).count()
-    return render(request, "algorithms/transferability.html", {
-        "algorithm": algorithm, "challenge": algorithm.challenge, "metrics": metrics, "rows": table,
-        "pending": pending})
+    return metrics, [{**row, "cells": [_cell(row["result"], name) for name in metrics]} for row in rows]
 
 
 def _cell(result, name):
