@@ -202,6 +202,8 @@ MICA_DICOMWEB_SOURCES = env_list("MICA_DICOMWEB_SOURCES")
 MICA_UPLOAD_MAX_BYTES = env_int("MICA_UPLOAD_MAX_BYTES", 20 * 1024**3, minimum=1)
 MICA_UPLOAD_QUOTA_BYTES = env_int("MICA_UPLOAD_QUOTA_BYTES", 40 * 1024**3, minimum=1)
 MICA_UPLOAD_EXPIRY_SECONDS = env_int("MICA_UPLOAD_EXPIRY_SECONDS", 24 * 3600, minimum=60)
+# The bytes a browser sends per request: what a dropped connection costs at most.
+MICA_UPLOAD_CHUNK_BYTES = env_int("MICA_UPLOAD_CHUNK_BYTES", 8 * 1024**2, minimum=1024)
 # Teams' containers run in this sandbox (evaluator.containers); their logs are kept up to this size.
 MICA_CONTAINER_BACKEND = env_str("MICA_CONTAINER_BACKEND", "bwrap")
 MICA_CONTAINER_LOG_BYTES = env_int("MICA_CONTAINER_LOG_BYTES", 64 * 1024, minimum=0)

@@ -17,6 +17,7 @@ function wire(form) {
   const problems = form.querySelector("[data-upload-problems]");
   const button = form.querySelector("button[type=submit]");
   const say = (text, state) => { status.textContent = text; status.dataset.state = state; };
+  let sentSoFar = "";
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -34,9 +35,10 @@ function wire(form) {
         progress.max = total;
         progress.value = sent;
         progress.hidden = false;
-        say(`${human(sent)} of ${human(total)} sent (${Math.floor((100 * sent) / total)}%)`, "sending");
+        sentSoFar = `${human(sent)} of ${human(total)} sent (${Math.floor((100 * sent) / total)}%)`;
+        say(sentSoFar, "sending");
       },
-      onRetry: (error, attempt) => say(`Connection lost; resuming (attempt ${attempt})…`, "retrying"),
+      onRetry: (error, attempt) => say(`${sentSoFar}. Connection lost; resuming (attempt ${attempt})…`, "retrying"),
     });
     problems.replaceChildren();
     button.disabled = true;
