@@ -59,3 +59,28 @@ CRASH = 'echo "model weights missing" >&2\nexit 3\n'
 HANG = "sleep 600\n"
 GREEDY = "awk 'BEGIN { s = \"x\"; while (1) s = s s }'\n"
 NO_OUTPUT = 'echo "forgot to write"\n'
+
+# An organizer's metric container: the absolute error of each case's score against its label,
+# and their mean (null for a case without a prediction, which the mean leaves out).
+ABS_ERROR = r"""
+grep -o '"case_id": *"[^"]*"' /input/cases.json | sed 's/.*: *"\(.*\)"/\1/' > /tmp/ids
+awk -F, '
+FILENAME == "/tmp/ids" { ids[++n] = $1; next }
+FILENAME ~ /truth/ { if (FNR > 1) truth[$1] = $2; next }
+FNR > 1 { pred[$1] = $2 }
+END {
+  printf "{\"cases\": ["
+  for (i = 1; i <= n; i++) {
+    id = ids[i]
+    if (id in pred) { e = pred[id] - truth[id]; if (e < 0) e = -e; total += e; counted++; v = sprintf("%.9f", e) }
+    else v = "null"
+    printf "%s{\"case_id\": \"%s\", \"abs_error\": %s}", (i > 1 ? ", " : ""), id, v
+  }
+  printf "], \"metrics\": {\"abs_error\": %s}}\n", (counted ? sprintf("%.9f", total / counted) : "null")
+}' /tmp/ids /input/truth/truth.csv /input/predictions/predictions.csv > /output/metrics.json
+"""
+
+
+def writes_metrics(text):
+    """A metric container that writes `text` as its metrics.json."""
+    return f"cat > /output/metrics.json <<'MICA'\n{text}\nMICA\n"

@@ -246,3 +246,56 @@ class InferenceRunEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "pk"]
+
+
+class MetricContainer(models.Model):
+    """An organizer's container that scores a phase's predictions (mica.algorithms.metric_containers):
+    its declared metrics rank and show like built-in ones."""
+
+    phase = models.OneToOneField("challenges.Phase", on_delete=models.CASCADE, related_name="metric_container")
+    image = models.ForeignKey(ContainerImage, on_delete=models.PROTECT, related_name="metric_containers")
+    # [{"name", "higher_is_better"}], the first ranks (a list: a JSON object's order is not kept).
+    metrics = models.JSONField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"Metric container {self.image.short_digest} of {self.phase}"
+
+    @classmethod
+    def attach(cls, *, phase, image, metrics, user):
+        """Makes the container the phase's scorer; the phase then ranks by its first metric. Refused
+        once the phase has scored submissions: their scores would not compare with the new ones."""
+        problem = cls.attach_problem(phase)
+        if problem:
+            raise ValidationError(problem)
+        names = [metric["name"] for metric in metrics]
+        with transaction.atomic():
+            container, _ = cls.objects.update_or_create(
+                phase=phase, defaults={"image": image, "metrics": metrics, "uploaded_by": user})
+            phase.primary_metric, phase.secondary_metrics = names[0], names[1:]
+            phase.save(update_fields=["primary_metric", "secondary_metrics"])
+        return container
+
+    @staticmethod
+    def attach_problem(phase):
+        """Why the phase cannot take a metric container now, or None."""
+        from mica.evaluations.models import Evaluation
+
+        if Evaluation.objects.filter(submission__phase=phase).exists():
+            return (f"The phase {phase.name!r} has evaluations already; their scores would not compare with the "
+                    "container's: add a new phase to score with a metric container.")
+        return None
+
+    @property
+    def declared(self):
+        """{name: higher is better}."""
+        return {metric["name"]: metric["higher_is_better"] for metric in self.metrics}
+
+    def limits(self):
+        from evaluator.containers import Limits
+
+        phase = self.phase
+        return Limits(wall_seconds=phase.container_total_seconds, memory_bytes=phase.container_memory_mb * MIB,
+                      cpus=phase.container_cpus, pids=MAX_PIDS, gpu=phase.container_gpu,
+                      log_bytes=settings.MICA_CONTAINER_LOG_BYTES)

@@ -1,11 +1,14 @@
-"""A container sent to a phase through a resumable upload (the `container-submission` purpose
-of mica.uploads): who may send one, and what the finished file becomes."""
+"""Containers sent through resumable uploads (mica.uploads): a team's to a phase (purpose
+`container-submission`) and an organizer's metric container (`metric-container`): who may
+send one, and what the finished file becomes."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 
 from mica.challenges import access as challenge_access
 
-from .models import MIB, Algorithm, ContainerImage, InferenceRun
+from .metric_containers import parse_declaration
+from .models import MIB, Algorithm, ContainerImage, InferenceRun, MetricContainer
 
 
 def _phase_of(user, target):
@@ -45,3 +48,39 @@ def receive_container(upload):
                               filename=upload.filename or f"container {image.short_digest}",
                               comment=str(upload.target.get("comment", ""))[:500])
     return run.submission.get_absolute_url()
+
+
+def admit_metric_container(user, target):
+    """Organizers of the phase; the phase's image size limit."""
+    phase = _organized_phase(user, target)
+    _declared(target)
+    problem = MetricContainer.attach_problem(phase)
+    if problem:
+        raise ValidationError(problem)
+    return phase.container_max_mb * MIB
+
+
+def receive_metric_container(upload):
+    """Stores the image and makes it the phase's scorer; returns the phase's metric container page."""
+    phase = _organized_phase(upload.owner, upload.target)
+    declared = _declared(upload.target)
+    problem = MetricContainer.attach_problem(phase)
+    if problem:
+        raise ValidationError(problem)
+    image = ContainerImage.store(upload.path)
+    MetricContainer.attach(phase=phase, image=image, metrics=declared, user=upload.owner)
+    return reverse("algorithms:metric_container", args=[phase.pk])
+
+
+def _organized_phase(user, target):
+    phase_pk = str(target.get("phase", ""))
+    if not phase_pk.isdigit():
+        raise ValidationError("Upload-Metadata: 'phase' must be the id of the phase it scores.")
+    return challenge_access.organized_phase(user, int(phase_pk))
+
+
+def _declared(target):
+    try:
+        return parse_declaration(target.get("metrics", ""))
+    except ValueError as error:
+        raise ValidationError(str(error)) from error

@@ -11,8 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 
 import evaluator
+from evaluator import containers
 from mica.core.tasks import mica_task
+from mica.evaluations.models import Evaluation
 
+from . import metric_containers
 from .inputs import collect_predictions, prepare_input
 from .models import MAX_IMAGE_FILES, MIB, UNPACKED_PER_ARCHIVE_BYTE, InferenceRun
 
@@ -45,8 +48,6 @@ def run_inference(run_pk):
 
 def _run_in_sandbox(run, work):
     """One run, start to end; returns why it failed, or None once its outcome is recorded."""
-    from evaluator import containers
-
     phase = run.phase
     try:
         image = containers.load_image(
@@ -107,3 +108,43 @@ def _score_rerun(run, predictions):
         return "The predictions are not valid: " + "; ".join(problems[:5])
     run.finish(InferenceRun.Status.SUCCEEDED, "Scored.", result=result, completed_at=timezone.now())
     return None
+
+
+@mica_task(queue="metrics")
+def score_with_metric_container(evaluation_pk):
+    """An evaluation of a phase whose organizers supplied a metric container: the container
+    scores it in the sandbox, and its checked output is recorded like the evaluator's."""
+    evaluation = (Evaluation.objects.select_related("submission__phase__metric_container__image",
+                                                    "submission__phase__challenge", "truth_version__test_set")
+                  .filter(pk=evaluation_pk).first())
+    if evaluation is None or not evaluation.claim("Scoring with the organizers' metric container."):
+        return
+    container = evaluation.submission.phase.metric_container
+    try:
+        with evaluation.lease_held(), tempfile.TemporaryDirectory(prefix="mica-metrics-") as work:
+            work = Path(work)
+            image = containers.load_image(container.image.file.path, work / "image",
+                                          max_unpacked_bytes=container.image.size_bytes * UNPACKED_PER_ARCHIVE_BYTE,
+                                          max_files=MAX_IMAGE_FILES)
+            input_dir, case_ids = metric_containers.prepare_input(evaluation, work)
+            output_dir = work / "output"
+            output_dir.mkdir()
+            limits = container.limits()
+            outcome = containers.run(image, input_dir, output_dir, limits=limits,
+                                     backend=settings.MICA_CONTAINER_BACKEND)
+            if outcome.status != "succeeded":
+                template = OUTCOME_REASONS.get(outcome.status, "The container failed: {reason}")
+                reason = template.format(exit_code=outcome.exit_code, limit=limits.wall_seconds,
+                                         memory=evaluation.submission.phase.container_memory_mb, reason=outcome.reason)
+                evaluation.fail(f"The organizers' metric container failed: {reason}")
+                return
+            result = metric_containers.read_metrics(output_dir, case_ids, container.declared)
+    except containers.ImageRefused as refused:
+        evaluation.fail(f"The organizers' metric container was refused: {refused}")
+    except metric_containers.MetricsInvalid as invalid:
+        evaluation.fail(f"The organizers' metric container wrote no valid scores: {invalid}")
+    except Exception:
+        logger.exception("metric container scoring of evaluation %s failed", evaluation.pk)
+        evaluation.fail("Scoring failed with an internal error; the organizers have been told.")
+    else:
+        evaluation.record_result(result)

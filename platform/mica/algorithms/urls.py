@@ -9,4 +9,5 @@ urlpatterns = [
     path("challenges/<slug:slug>/runs/", views.challenge_runs, name="challenge_runs"),
     path("<int:pk>/rerun/", views.rerun, name="rerun"),
     path("<int:pk>/transferability/", views.transferability, name="transferability"),
+    path("phases/<int:phase_pk>/metric-container/", views.metric_container, name="metric_container"),
 ]

@@ -8,7 +8,7 @@ from mica.evaluations.models import Evaluation
 
 from .access import organized_algorithm, organized_phases, run_for
 from .forms import RerunForm
-from .models import InferenceRun
+from .models import InferenceRun, MetricContainer
 
 
 @login_required
@@ -83,3 +83,12 @@ def _cell(result, name):
     if isinstance(interval, dict):
         interval = [interval.get("low"), interval.get("high")]
     return {"value": metrics.get(name), "interval": interval}
+
+
+@login_required
+def metric_container(request, phase_pk):
+    """Organizers: the phase's metric container (its declared metrics) and the form to send one."""
+    phase = challenge_access.organized_phase(request.user, phase_pk)
+    return render(request, "algorithms/metric_container.html", {
+        "phase": phase, "challenge": phase.challenge, "container": getattr(phase, "metric_container", None),
+        "problem": MetricContainer.attach_problem(phase)})

@@ -134,6 +134,7 @@ class PhaseForm(forms.ModelForm):
         task = challenge.task_type
         choices = [(name, f"{name}: {metric.description}") for name, metric in evaluator.METRICS.items()
                    if metric.task == task]
+        choices += [(name, f"{name}: from the organizers' metric container") for name in self.instance.custom_metrics()]
         self.fields["primary_metric"] = forms.ChoiceField(choices=choices)
         self.fields["secondary_metrics"].choices = choices
         options = evaluator.task_options(task)

@@ -629,6 +629,8 @@ class Phase(models.Model):
             for field, names in (("primary_metric", [self.primary_metric]), ("secondary_metrics", self.secondary_metrics)):
                 for name in names or []:
                     known = evaluator.METRICS.get(name)
+                    if name in self.custom_metrics():
+                        continue
                     if known is None or known.task != task:
                         errors[field] = f"{name!r} is not a metric of {task} tasks."
             if not isinstance(self.metric_options, dict):
@@ -657,7 +659,16 @@ class Phase(models.Model):
 
     @property
     def higher_is_better(self):
+        custom = self.custom_metrics()
+        if self.primary_metric in custom:
+            return custom[self.primary_metric]
         return evaluator.METRICS[self.primary_metric].higher_is_better
+
+    def custom_metrics(self):
+        """{name: higher is better} of the organizers' metric container for this phase
+        (mica.algorithms), which scores it instead of the evaluator; empty without one."""
+        container = getattr(self, "metric_container", None) if self.pk else None
+        return container.declared if container else {}
 
     def is_open(self, now=None):
         now = now or timezone.now()

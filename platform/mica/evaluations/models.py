@@ -55,10 +55,15 @@ class Evaluation(LeasedWork):
     def __str__(self):
         return f"Evaluation of submission {self.submission_id} on the {self.split} part ({self.status})"
 
-    @classmethod
-    def task(cls):
+    def task(self):
+        """The evaluator scores on the ``gpu`` queue; a phase whose organizers supplied a metric
+        container (mica.algorithms) is scored by it, sandboxed, on the ``metrics`` queue."""
         from .tasks import run_evaluation
 
+        if hasattr(self.submission.phase, "metric_container"):
+            from mica.algorithms.tasks import score_with_metric_container
+
+            return score_with_metric_container
         return run_evaluation
 
     @classmethod
