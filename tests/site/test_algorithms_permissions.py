@@ -53,6 +53,7 @@ def test_pages(client, people, run, who):
         f"/algorithms/challenges/{slug}/runs/": expect(ORGANIZERS),
         f"/algorithms/{algorithm.pk}/rerun/": expect(ORGANIZERS),
         f"/algorithms/{algorithm.pk}/transferability/": expect(ORGANIZERS),
+        f"/algorithms/phases/{run.phase_id}/metric-container/": expect(ORGANIZERS),
     }
     for url, expected in pages.items():
         status = client.get(url).status_code
@@ -89,14 +90,23 @@ def test_endpoints(people, run, who):
     assert rerun.status_code == (201 if who in ORGANIZERS else 401 if who == "anonymous" else 403), who
 
 
+def start_upload(user, **pairs):
+    metadata = ",".join(f"{key} {base64.b64encode(str(value).encode()).decode()}" for key, value in pairs.items())
+    return api_client(user).post("/uploads/", HTTP_UPLOAD_LENGTH="1000", HTTP_UPLOAD_METADATA=metadata, **TUS)
+
+
 @pytest.mark.parametrize("who", USERS)
 def test_who_may_send_a_container(people, run, who):
     """A member of a team of the challenge (the participant's, or the rival's own); nobody else."""
-    metadata = ",".join(f"{key} {base64.b64encode(str(value).encode()).decode()}"
-                        for key, value in {"purpose": "container-submission", "phase": run.phase_id}.items())
-    response = api_client(people[who]).post("/uploads/", HTTP_UPLOAD_LENGTH="1000", HTTP_UPLOAD_METADATA=metadata,
-                                            **TUS)
+    response = start_upload(people[who], purpose="container-submission", phase=run.phase_id)
     expected = 201 if who in {"participant", "rival"} else 401 if who == "anonymous" else 403
+    assert response.status_code == expected, f"{who}: {response.status_code} {response.content!r}"
+
+
+@pytest.mark.parametrize("who", USERS)
+def test_who_may_send_a_metric_container(people, run, who):
+    response = start_upload(people[who], purpose="metric-container", phase=run.phase_id, metrics="hits:higher")
+    expected = 201 if who in ORGANIZERS else 401 if who == "anonymous" else 403
     assert response.status_code == expected, f"{who}: {response.status_code} {response.content!r}"
 
 
