@@ -113,6 +113,10 @@ class TruthVersionForm(forms.Form):
     note = forms.CharField(max_length=500, help_text="What changed (organizers see it; the leaderboard names the version).")
 
 
+CONTAINER_LIMITS = ["container_max_mb", "container_case_seconds", "container_total_seconds", "container_memory_mb",
+                    "container_cpus"]
+
+
 class PhaseForm(forms.ModelForm):
     secondary_metrics = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
 
@@ -148,6 +152,15 @@ class PhaseForm(forms.ModelForm):
         if not self.instance.pk and len(test_sets) == 1:
             self.initial.setdefault("test_set", test_sets[0].pk)
         self.fields["parent"].queryset = challenge.phases.exclude(pk=self.instance.pk)
+        for name in CONTAINER_LIMITS:  # left out or blank: the phase keeps its value
+            self.fields[name].required = False
 
     def clean_metric_options(self):
         return self.cleaned_data.get("metric_options") or {}
+
+    def clean(self):
+        data = super().clean()
+        for name in CONTAINER_LIMITS:
+            if data.get(name) is None:
+                data[name] = getattr(self.instance, name)
+        return data
