@@ -13,7 +13,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 import evaluator
-from mica.challenges.models import Split
+from mica.challenges.models import Phase, Split
 from mica.core.models import LeasedWork, leased_work_moves
 
 
@@ -60,7 +60,7 @@ class Evaluation(LeasedWork):
         container (mica.algorithms) is scored by it, sandboxed, on the ``metrics`` queue."""
         from .tasks import run_evaluation
 
-        if hasattr(self.submission.phase, "metric_container"):
+        if Phase.objects.filter(submissions=self.submission_id, metric_container__isnull=False).exists():
             from mica.algorithms.tasks import score_with_metric_container
 
             return score_with_metric_container

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import http_date
 from drf_spectacular.utils import extend_schema
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAuthenticated
@@ -44,18 +45,16 @@ def tus_response(status, **headers):
     return response
 
 
-def problem(status, message, **extra):
+def problem(status, message, problems=None):
     """A refusal the client can show: JSON {"detail", "problems"}, with the tus headers."""
-    response = JsonResponse({"detail": message, "problems": extra.get("problems", [message])}, status=status)
+    response = JsonResponse({"detail": message, "problems": problems or [message]}, status=status)
     response["Tus-Resumable"] = VERSION
     response["Cache-Control"] = "no-store"
     return response
 
 
-def http_date(moment):
-    from django.utils.http import http_date as format_date
-
-    return format_date(moment.timestamp())
+def expires_header(moment):
+    return http_date(moment.timestamp())
 
 
 def parse_metadata(header):
@@ -79,6 +78,10 @@ def whole_number(request, header):
     return int(value)
 
 
+class VersionMismatch(Exception):
+    pass
+
+
 class TusView(APIView):
     permission_classes = [IsAuthenticated]
     parser_classes = []  # the body is raw bytes, read as a stream
@@ -96,10 +99,6 @@ class TusView(APIView):
     def options(self, request, *args, **kwargs):
         return tus_response(204, Tus_Version=VERSION, Tus_Extension=EXTENSIONS,
                             Tus_Max_Size=settings.MICA_UPLOAD_MAX_BYTES, Tus_Checksum_Algorithm=",".join(CHECKSUMS))
-
-
-class VersionMismatch(Exception):
-    pass
 
 
 @extend_schema(exclude=True)
@@ -134,7 +133,7 @@ class CreateUpload(TusView):
             upload = ResumableUpload.start(owner=request.user, purpose=purpose.name, target=metadata,
                                            filename=filename, length=length)
         location = request.build_absolute_uri(reverse("uploads:upload", args=[upload.uuid]))
-        return tus_response(201, Location=location, Upload_Offset=0, Upload_Expires=http_date(upload.expires_at))
+        return tus_response(201, Location=location, Upload_Offset=0, Upload_Expires=expires_header(upload.expires_at))
 
 
 @extend_schema(exclude=True)
@@ -146,7 +145,7 @@ class UploadResource(TusView):
     def head(self, request, uuid):
         upload = self.upload(request, uuid)
         headers = {"Upload_Offset": upload.offset, "Upload_Length": upload.length,
-                   "Upload_Expires": http_date(upload.expires_at)}
+                   "Upload_Expires": expires_header(upload.expires_at)}
         if upload.result_url:
             headers["Mica_Result_Url"] = upload.result_url
         return tus_response(200, **headers)
@@ -186,7 +185,7 @@ class UploadResource(TusView):
             upload.save(update_fields=["offset", "expires_at"])
         if upload.is_complete:
             return self.hand_over(upload)
-        return tus_response(204, Upload_Offset=upload.offset, Upload_Expires=http_date(upload.expires_at))
+        return tus_response(204, Upload_Offset=upload.offset, Upload_Expires=expires_header(upload.expires_at))
 
     @staticmethod
     def checksum_of(header):
