@@ -29,8 +29,6 @@ command -v tesseract >/dev/null || missing+=(tesseract-ocr)
 [ -x /usr/sbin/Orthanc ] || missing+=(orthanc)
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing+=(orthanc-dicomweb)
 command -v dciodvfy >/dev/null || missing+=(dicom3tools)
-command -v bwrap >/dev/null || missing+=(bubblewrap)  # the sandbox of model containers
-[ -x /bin/busybox ] || missing+=(busybox-static)  # the tests' hand-made container images
 if [ ${#missing[@]} -gt 0 ]; then
   echo "services: installing ${missing[*]}"
   apt_install "${missing[@]}"
