@@ -116,7 +116,7 @@ def test_the_same_image_is_stored_once(container_phase, team, participant, rival
     assert send(api_client(rival), container_phase, archive).status_code == 204
     assert ContainerImage.objects.count() == 1 and Algorithm.objects.count() == 2
     assert len(private_storage().listdir("containers")[1]) == 1
-    assert not private_storage().listdir("tus")[1]  # the partial files are gone
+    assert not private_storage().listdir("tus")[0]  # the parts are gone
 
 
 @pytest.mark.parametrize("script, limits, reason", [
@@ -173,7 +173,7 @@ def test_a_file_that_is_no_image_is_refused_and_nothing_is_stored(container_phas
     assert answer.status_code == 422
     assert answer.json()["detail"].startswith("The file is not a container image archive")
     assert not Submission.objects.exists() and not ContainerImage.objects.exists()
-    assert not private_storage().listdir("tus")[1]
+    assert not private_storage().listdir("tus")[0]
 
 
 def test_logs_are_shown_to_the_team_only_where_the_phase_allows(client, container_phase, team, participant,
@@ -305,3 +305,4 @@ def test_segmentation_masks_are_packed_into_the_sites_zip_format(tmp_path):
     (output / "masks" / "link.png").symlink_to("/etc/passwd")
     with zipfile.ZipFile(collect_predictions(challenge, output, tmp_path)) as packed:
         assert sorted(packed.namelist()) == ["case-1.png", "case-2.nii.gz"]
+

@@ -14,6 +14,7 @@ import evaluator
 from evaluator import containers
 from mica.core.tasks import mica_task
 from mica.evaluations.models import Evaluation
+from mica.uploads.files import readable_path
 
 from . import metric_containers
 from .inputs import collect_predictions, prepare_input
@@ -51,7 +52,7 @@ def _run_in_sandbox(run, work):
     phase = run.phase
     try:
         image = containers.load_image(
-            run.algorithm.image.file.path, work / "image",
+            readable_path(run.algorithm.image.file, work), work / "image",
             max_unpacked_bytes=phase.container_max_mb * MIB * UNPACKED_PER_ARCHIVE_BYTE, max_files=MAX_IMAGE_FILES)
     except containers.ImageRefused as refused:
         return f"The image was refused: {refused}"
@@ -75,7 +76,7 @@ def _run_in_sandbox(run, work):
                 f"{settings.MICA_MAX_SUBMISSION_BYTES} bytes.")
     if run.submission_id:
         return _hand_to_submission(run, predictions)
-    return _score_rerun(run, predictions)
+    return _score_rerun(run, predictions, work)
 
 
 def _hand_to_submission(run, predictions):
@@ -95,13 +96,13 @@ def _hand_to_submission(run, predictions):
     return None
 
 
-def _score_rerun(run, predictions):
+def _score_rerun(run, predictions, work):
     phase, truth = run.phase, run.truth_version
     task = phase.challenge.task_type
     try:
         evaluator.validate(task, str(predictions), truth_info=truth.info, options=phase.metric_options,
                            name="the container's predictions")
-        result = evaluator.score(task, truth.path, str(predictions), phase.metric_options,
+        result = evaluator.score(task, readable_path(truth.file, work), str(predictions), phase.metric_options,
                                  name="the container's predictions")
     except evaluator.SubmissionInvalid as invalid:
         problems = [str(problem) for problem in invalid.problems] or [str(invalid)]
@@ -123,7 +124,7 @@ def score_with_metric_container(evaluation_pk):
     try:
         with evaluation.lease_held(), tempfile.TemporaryDirectory(prefix="mica-metrics-") as work:
             work = Path(work)
-            image = containers.load_image(container.image.file.path, work / "image",
+            image = containers.load_image(readable_path(container.image.file, work), work / "image",
                                           max_unpacked_bytes=container.image.size_bytes * UNPACKED_PER_ARCHIVE_BYTE,
                                           max_files=MAX_IMAGE_FILES)
             input_dir, case_ids = metric_containers.prepare_input(evaluation, work)

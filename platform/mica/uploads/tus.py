@@ -10,6 +10,8 @@ Authentication is the API's: a token, or the session (with its CSRF token).
 import base64
 import binascii
 import hashlib
+import os
+import tempfile
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,6 +26,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
+from .files import store
 from .models import ResumableUpload
 from .purposes import PURPOSES
 
@@ -201,26 +204,32 @@ class UploadResource(TusView):
 
     @staticmethod
     def append(request, upload, checksum):
-        """Writes the body at the upload's offset, never past its length. A connection that
-        drops mid-chunk keeps what arrived (without a checksum), so the client resumes there."""
+        """Stores the body as the part at the upload's offset, never past its length. A
+        connection that drops mid-chunk keeps what arrived (without a checksum), so the client
+        resumes there; a chunk whose checksum does not match is not kept."""
         digest = CHECKSUMS[checksum[0]]() if checksum else None
         room = upload.length - upload.offset
         written = 0
-        with open(upload.path, "r+b") as file:
-            file.seek(upload.offset)
-            try:
-                while written < room:
-                    block = request.read(min(READ_BYTES, room - written))
-                    if not block:
-                        break
-                    file.write(block)
-                    written += len(block)
-                    if digest:
-                        digest.update(block)
-            except OSError:  # the client went away: keep the bytes that came
-                if checksum:
-                    written = 0
-            file.truncate(upload.offset + written)
+        handle, path = tempfile.mkstemp(prefix="mica-chunk-")
+        try:
+            with os.fdopen(handle, "wb") as chunk:
+                try:
+                    while written < room:
+                        block = request.read(min(READ_BYTES, room - written))
+                        if not block:
+                            break
+                        chunk.write(block)
+                        written += len(block)
+                        if digest:
+                            digest.update(block)
+                except OSError:  # the client went away: keep the bytes that came
+                    if checksum:
+                        written = 0
+            if written and not (checksum and digest.digest() != checksum[1]):
+                store(path, upload.part_name(upload.offset))
+        finally:
+            if os.path.exists(path):
+                os.remove(path)
         return written, digest
 
     @staticmethod
@@ -229,8 +238,9 @@ class UploadResource(TusView):
             url = PURPOSES[upload.purpose].receive(upload)
         except (ValidationError, PermissionDenied) as error:
             messages = error.messages if isinstance(error, ValidationError) else [str(error)]
-            upload.delete_file()
             ResumableUpload.objects.filter(pk=upload.pk).update(state=ResumableUpload.State.REFUSED, problems=messages)
             return problem(422, " ".join(messages), problems=messages)
+        finally:
+            upload.delete_parts()
         ResumableUpload.objects.filter(pk=upload.pk).update(state=ResumableUpload.State.RECEIVED, result_url=url)
         return tus_response(204, Upload_Offset=upload.offset, Mica_Result_Url=url)
