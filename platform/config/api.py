@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from mica.annotations.api import AnnotationProjectViewSet, AssignmentViewSet
 from mica.accounts.api import AuthTokenView
+from mica.algorithms.api import AlgorithmViewSet, InferenceRunViewSet
 from mica.challenges.api import ChallengeViewSet, PhaseViewSet, TeamViewSet, TestSetViewSet
 from mica.bundles.api import BundleExportView, BundleImportView
 from mica.downloads.api import DataReleaseViewSet
@@ -23,6 +24,8 @@ router.register("releases", DataReleaseViewSet, basename="data-release")
 router.register("submissions", SubmissionViewSet, basename="submission")
 router.register("annotation-projects", AnnotationProjectViewSet, basename="annotation-project")
 router.register("annotation-assignments", AssignmentViewSet, basename="annotation-assignment")
+router.register("algorithms", AlgorithmViewSet, basename="algorithm")
+router.register("inference-runs", InferenceRunViewSet, basename="inference-run")
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="api-token"),

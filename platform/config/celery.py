@@ -1,7 +1,8 @@
 """The Celery application shared by the web process and every worker.
 
-Queues by kind of work: ``ingest`` (uploads, anonymization), ``cpu`` (housekeeping) and
-``gpu`` (scoring). A worker picks its queues with ``-Q``.
+Queues by kind of work: ``ingest`` (uploads, anonymization), ``cpu`` (housekeeping),
+``gpu`` (scoring, teams' containers) and ``metrics`` (organizers' metric containers). A worker
+picks its queues with ``-Q``.
 """
 
 import os

@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "mica.notifications",
     "mica.downloads",
     "mica.bundles",
+    "mica.uploads",
+    "mica.algorithms",
 ]
 
 MIDDLEWARE = [
@@ -258,6 +260,16 @@ MICA_MAX_SUBMISSION_BYTES = env_int("MICA_MAX_SUBMISSION_BYTES", 200 * 1024 * 10
 MICA_MAX_BUNDLE_BYTES = env_int("MICA_MAX_BUNDLE_BYTES", 1024 * 1024 * 1024, minimum=1)
 # The hospitals' DICOMweb servers organizers may pull studies from (base URLs); none: no pulling.
 MICA_DICOMWEB_SOURCES = env_list("MICA_DICOMWEB_SOURCES")
+# Resumable (tus) uploads: the largest file, the bytes one user's unfinished uploads may hold,
+# and how long an upload that receives nothing is kept.
+MICA_UPLOAD_MAX_BYTES = env_int("MICA_UPLOAD_MAX_BYTES", 20 * 1024**3, minimum=1)
+MICA_UPLOAD_QUOTA_BYTES = env_int("MICA_UPLOAD_QUOTA_BYTES", 40 * 1024**3, minimum=1)
+MICA_UPLOAD_EXPIRY_SECONDS = env_int("MICA_UPLOAD_EXPIRY_SECONDS", 24 * 3600, minimum=60)
+# The bytes a browser sends per request: what a dropped connection costs at most.
+MICA_UPLOAD_CHUNK_BYTES = env_int("MICA_UPLOAD_CHUNK_BYTES", 8 * 1024**2, minimum=1024)
+# Teams' containers run in this sandbox (evaluator.containers); their logs are kept up to this size.
+MICA_CONTAINER_BACKEND = env_str("MICA_CONTAINER_BACKEND", "bwrap")
+MICA_CONTAINER_LOG_BYTES = env_int("MICA_CONTAINER_LOG_BYTES", 64 * 1024, minimum=0)
 
 # A cache every process shares: the token endpoint's failure counters live there. Redis when
 # there is one (CACHE_URL, else the broker's Redis); the database otherwise (`make demo`).

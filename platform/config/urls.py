@@ -22,6 +22,8 @@ urlpatterns = [
     path("notifications/", include("mica.notifications.urls")),
     path("downloads/", include("mica.downloads.urls")),
     path("bundles/", include("mica.bundles.urls")),
+    path("uploads/", include("mica.uploads.urls")),
+    path("algorithms/", include("mica.algorithms.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

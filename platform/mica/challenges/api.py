@@ -38,6 +38,10 @@ def with_case_counts(phases):
     return phases.annotate(case_count=Count("test_set__cases"))
 
 
+CONTAINER_FIELDS = ["accepts_containers", "container_max_mb", "container_case_seconds", "container_total_seconds",
+                    "container_memory_mb", "container_cpus", "container_gpu", "container_logs_visible"]
+
+
 class PhaseSerializer(serializers.ModelSerializer):
     n_cases = serializers.SerializerMethodField()
     is_open = serializers.SerializerMethodField()
@@ -47,7 +51,7 @@ class PhaseSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "starts_at", "ends_at", "is_open", "n_cases", "primary_metric",
                   "secondary_metrics", "metric_options", "score_precision", "daily_limit", "total_limit",
                   "concurrent_limit", "selection", "max_selected", "visibility", "blind", "parent",
-                  "private_revealed_at"]
+                  "private_revealed_at", *CONTAINER_FIELDS]
 
     def get_n_cases(self, phase) -> int:
         if hasattr(phase, "case_count"):  # counted in the list's own query (with_case_counts)
@@ -357,7 +361,8 @@ class PhaseEditSerializer(serializers.ModelSerializer):
         model = Phase
         fields = ["challenge", "name", "description", "test_set", "starts_at", "ends_at", "primary_metric",
                   "secondary_metrics", "metric_options", "score_precision", "daily_limit", "total_limit",
-                  "concurrent_limit", "selection", "max_selected", "visibility", "blind", "parent"]
+                  "concurrent_limit", "selection", "max_selected", "visibility", "blind", "parent",
+                  *CONTAINER_FIELDS]
 
 
 def _saved_phase(phase, data):

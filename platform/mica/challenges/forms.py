@@ -113,6 +113,10 @@ class TruthVersionForm(forms.Form):
     note = forms.CharField(max_length=500, help_text="What changed (organizers see it; the leaderboard names the version).")
 
 
+CONTAINER_LIMITS = ["container_max_mb", "container_case_seconds", "container_total_seconds", "container_memory_mb",
+                    "container_cpus"]
+
+
 class PhaseForm(forms.ModelForm):
     secondary_metrics = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
 
@@ -120,7 +124,9 @@ class PhaseForm(forms.ModelForm):
         model = Phase
         fields = ["name", "description", "test_set", "starts_at", "ends_at", "primary_metric", "secondary_metrics",
                   "metric_options", "score_precision", "daily_limit", "total_limit", "concurrent_limit", "selection",
-                  "max_selected", "visibility", "blind", "parent"]
+                  "max_selected", "visibility", "blind", "parent", "accepts_containers", "container_max_mb",
+                  "container_case_seconds", "container_total_seconds", "container_memory_mb", "container_cpus",
+                  "container_gpu", "container_logs_visible"]
         widgets = {"starts_at": DATETIME_WIDGET, "ends_at": DATETIME_WIDGET,
                    "description": forms.Textarea(attrs={"rows": 3}),
                    "metric_options": forms.Textarea(attrs={"rows": 2})}
@@ -132,6 +138,7 @@ class PhaseForm(forms.ModelForm):
         task = challenge.task_type
         choices = [(name, f"{name}: {metric.description}") for name, metric in evaluator.METRICS.items()
                    if metric.task == task]
+        choices += [(name, f"{name}: from the organizers' metric container") for name in self.instance.custom_metrics()]
         self.fields["primary_metric"] = forms.ChoiceField(choices=choices)
         self.fields["secondary_metrics"].choices = choices
         options = evaluator.task_options(task)
@@ -145,6 +152,15 @@ class PhaseForm(forms.ModelForm):
         if not self.instance.pk and len(test_sets) == 1:
             self.initial.setdefault("test_set", test_sets[0].pk)
         self.fields["parent"].queryset = challenge.phases.exclude(pk=self.instance.pk)
+        for name in CONTAINER_LIMITS:  # left out or blank: the phase keeps its value
+            self.fields[name].required = False
 
     def clean_metric_options(self):
         return self.cleaned_data.get("metric_options") or {}
+
+    def clean(self):
+        data = super().clean()
+        for name in CONTAINER_LIMITS:
+            if data.get(name) is None:
+                data[name] = getattr(self.instance, name)
+        return data

@@ -592,6 +592,17 @@ class Phase(models.Model):
     )
     private_revealed_at = models.DateTimeField(null=True, blank=True)
 
+    # Model containers (mica.algorithms): a team may send an image that Mica runs on the test images.
+    accepts_containers = models.BooleanField(default=False, help_text="Teams may submit a container image.")
+    container_max_mb = models.PositiveIntegerField(default=4096, help_text="The largest image, in MiB.")
+    container_case_seconds = models.PositiveIntegerField(default=60, help_text="Run time allowed per test case.")
+    container_total_seconds = models.PositiveIntegerField(default=3600, help_text="Run time allowed in all.")
+    container_memory_mb = models.PositiveIntegerField(default=4096, help_text="Memory of a run, in MiB.")
+    container_cpus = models.PositiveSmallIntegerField(default=2, help_text="CPUs of a run.")
+    container_gpu = models.BooleanField(default=False, help_text="A run gets a GPU.")
+    container_logs_visible = models.BooleanField(
+        default=False, help_text="Teams see their runs' logs here (a log can carry test data out).")
+
     class Meta:
         ordering = ["starts_at", "pk"]
 
@@ -614,6 +625,8 @@ class Phase(models.Model):
             for field, names in (("primary_metric", [self.primary_metric]), ("secondary_metrics", self.secondary_metrics)):
                 for name in names or []:
                     known = evaluator.METRICS.get(name)
+                    if name in self.custom_metrics():
+                        continue
                     if known is None or known.task != task:
                         errors[field] = f"{name!r} is not a metric of {task} tasks."
             if not isinstance(self.metric_options, dict):
@@ -642,7 +655,16 @@ class Phase(models.Model):
 
     @property
     def higher_is_better(self):
+        custom = self.custom_metrics()
+        if self.primary_metric in custom:
+            return custom[self.primary_metric]
         return evaluator.METRICS[self.primary_metric].higher_is_better
+
+    def custom_metrics(self):
+        """{name: higher is better} of the organizers' metric container for this phase
+        (mica.algorithms), which scores it instead of the evaluator; empty without one."""
+        container = getattr(self, "metric_container", None) if self.pk else None
+        return container.declared if container else {}
 
     def is_open(self, now=None):
         now = now or timezone.now()

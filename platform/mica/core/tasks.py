@@ -9,7 +9,7 @@ from celery import shared_task
 from django.apps import apps
 from django.conf import settings
 
-QUEUES = ("ingest", "cpu", "gpu")
+QUEUES = ("ingest", "cpu", "gpu", "metrics")
 
 
 def mica_task(queue):

@@ -13,7 +13,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 import evaluator
-from mica.challenges.models import Split
+from mica.challenges.models import Phase, Split
 from mica.core.models import LeasedWork, leased_work_moves
 from mica.core.storage import local_path
 
@@ -56,10 +56,15 @@ class Evaluation(LeasedWork):
     def __str__(self):
         return f"Evaluation of submission {self.submission_id} on the {self.split} part ({self.status})"
 
-    @classmethod
-    def task(cls):
+    def task(self):
+        """The evaluator scores on the ``gpu`` queue; a phase whose organizers supplied a metric
+        container (mica.algorithms) is scored by it, sandboxed, on the ``metrics`` queue."""
         from .tasks import run_evaluation
 
+        if Phase.objects.filter(submissions=self.submission_id, metric_container__isnull=False).exists():
+            from mica.algorithms.tasks import score_with_metric_container
+
+            return score_with_metric_container
         return run_evaluation
 
     @classmethod

@@ -77,7 +77,8 @@ class Submission(LeasedWork):
                              null=True, blank=True)
     is_baseline = models.BooleanField(default=False)
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    file = models.FileField(storage=private_storage, upload_to=_submission_path, max_length=300)
+    # Empty only while a container's run (mica.algorithms) has not yet written the predictions.
+    file = models.FileField(storage=private_storage, upload_to=_submission_path, max_length=300, blank=True)
     original_filename = models.CharField(max_length=255)
     comment = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -109,6 +110,13 @@ class Submission(LeasedWork):
         from .tasks import validate_submission
 
         return validate_submission
+
+    def dispatch(self):
+        # A container's submission has no file until its run writes one: the run is the work
+        # in the outbox, and it sends this row's validation once the predictions are stored.
+        if not self.file:
+            return False
+        return super().dispatch()
 
     @classmethod
     def create(cls, *, phase, user, uploaded_file, comment="", baseline=False):

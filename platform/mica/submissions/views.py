@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -74,6 +75,8 @@ def detail(request, uuid):
 @login_required
 def download(request, uuid):
     submission = submission_for(request.user, uuid)
+    if not submission.file:  # a container's run has not written its predictions yet
+        raise Http404("No predictions yet.")
     return download_response(submission.file, submission.original_filename)
 
 
