@@ -1,6 +1,7 @@
 """Notifications: who is told of which event, the list and settings pages, unsubscribe links."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core import mail, signing
@@ -39,7 +40,7 @@ def test_an_internal_scoring_error_tells_the_team_and_the_organizers(phase, team
 
     submission = Submission.create(phase=phase, user=participant, uploaded_file=upload("p.csv", predictions))
     public = submission.evaluations.get(split="public")
-    public.truth_version.path.write_bytes(b"\x00 not a truth file")  # an error of the site's own, not the team's
+    Path(public.truth_version.file.path).write_bytes(b"\x00 not a truth file")  # an error of the site's own, not the team's
     run_evaluation(public.pk)
     public.refresh_from_db()
     assert "the organizers have been told" in public.status_reason
