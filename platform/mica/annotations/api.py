@@ -14,7 +14,8 @@ from mica.core.markdown import render_markdown
 
 from . import access
 from .agreement import agreement_summary
-from .models import Adjudication, AnnotationProject, Assignment, Label, consensus_table
+from .forms import HandoverForm, SplitForm
+from .models import Adjudication, AnnotationProject, Assignment, CaseSplit, Label, TruthHandover, consensus_table
 
 
 class LabelSerializer(serializers.ModelSerializer):
@@ -96,6 +97,32 @@ class AdjudicationSerializer(serializers.Serializer):
     answers = serializers.DictField(help_text="Label key → the decided value.")
 
 
+class SplitSerializer(serializers.ModelSerializer):
+    stratified_by = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    counts = serializers.DictField(child=serializers.IntegerField(), read_only=True)
+
+    class Meta:
+        model = CaseSplit
+        fields = ["test_fraction", "private_fraction", "stratified_by", "seed", "counts", "parts", "created_at"]
+
+
+class HandoverSerializer(serializers.ModelSerializer):
+    label = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    test_set = serializers.IntegerField(source="version.test_set_id")
+    version = serializers.IntegerField(source="version.number")
+    created_by = serializers.CharField(source="created_by.username")
+
+    class Meta:
+        model = TruthHandover
+        fields = ["id", "label", "positive", "test_set", "version", "n_cases", "created_by", "created_at"]
+
+
+def _form_or_400(form):
+    if not form.is_valid():
+        raise ValidationError(form.errors)
+    return form.cleaned_data
+
+
 def _django_errors(call):
     """Runs call(); the model layer's refusals become the API's 403 and 400."""
     try:
@@ -159,6 +186,41 @@ class AnnotationProjectViewSet(viewsets.ReadOnlyModelViewSet):
             body.is_valid(raise_exception=True)
             decide(project, request.user, body.validated_data["case_id"], body.validated_data["answers"])
         return Response([_adjudication_row(row) for row in consensus_table(project) if row["undecided"]])
+
+    @extend_schema(methods=["get"], responses=SplitSerializer)
+    @extend_schema(methods=["post"], request={"application/json": {"type": "object", "properties": {
+        "test_fraction": {"type": "number"}, "private_fraction": {"type": "number"},
+        "stratified_by": {"type": "integer", "description": "a label's id"}, "seed": {"type": "integer"}}}},
+        responses={201: SplitSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def split(self, request, pk=None):
+        """GET: the recorded training/test split (404 before one is made). POST: make it, once (organizers)."""
+        project = _django_errors(lambda: access.organized_project(request.user, pk))
+        if request.method == "POST":
+            data = _form_or_400(SplitForm(request.data, project=project))
+            split = _django_errors(lambda: CaseSplit.make(project, user=request.user, **data))
+            return Response(SplitSerializer(split).data, status=status.HTTP_201_CREATED)
+        split = getattr(project, "split", None)
+        if split is None:
+            raise NotFound("The cases of this project are not split yet.")
+        return Response(SplitSerializer(split).data)
+
+    @extend_schema(methods=["get"], responses=HandoverSerializer(many=True))
+    @extend_schema(methods=["post"], request={"application/json": {"type": "object", "properties": {
+        "label": {"type": "integer", "description": "a label's id"}, "positive": {"type": "string"},
+        "test_set": {"type": "integer", "description": "empty: a new test set from the split's test cases"},
+        "name": {"type": "string"}, "note": {"type": "string"}}}}, responses={201: HandoverSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def handovers(self, request, pk=None):
+        """GET: the consensus truths handed over. POST: hand a label's consensus to a test set as a
+        new truth version (re-scored), or to a new test set (organizers)."""
+        project = _django_errors(lambda: access.organized_project(request.user, pk))
+        if request.method == "POST":
+            data = _form_or_400(HandoverForm(request.data, project=project))
+            handover = _django_errors(lambda: TruthHandover.hand_over(project, user=request.user, **data))
+            return Response(HandoverSerializer(handover).data, status=status.HTTP_201_CREATED)
+        return Response(HandoverSerializer(project.handovers.select_related("label", "version", "created_by"),
+                                           many=True).data)
 
     @extend_schema(responses=None)
     @action(detail=True)
