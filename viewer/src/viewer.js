@@ -142,7 +142,8 @@ export class CornerstoneViewer {
     const toolName = TOOL_OF_KIND[label.kind].toolName;
     const annotation = {
       invalidated: true, highlighted: false, isLocked: layer.locked, isVisible: true,
-      metadata: { toolName, referencedImageId: slice.imageId, FrameOfReferenceUID: this.viewport.getFrameOfReferenceUID(), label: label.key, mine: layer.marks === this.marks },
+      // A model's proposal keeps its id while the reader moves or reshapes it (model-assisted reading).
+      metadata: { toolName, referencedImageId: slice.imageId, FrameOfReferenceUID: this.viewport.getFrameOfReferenceUID(), label: label.key, mine: layer.marks === this.marks, proposal: mark.proposal },
       data: { handles: { points, activeHandleIndex: null, textBox: { hasMoved: false } }, cachedStats: {}, label: "" },
     };
     tools.annotation.state.addAnnotation(annotation, this.canvas);
@@ -172,6 +173,7 @@ export class CornerstoneViewer {
         const round = (value) => Math.round(value * 10) / 10;
         const mark = { instance: slice.sop_instance_uid, frame: slice.frame, x: round(Math.min(...xs)), y: round(Math.min(...ys)) };
         if (label.kind === "boxes") Object.assign(mark, { width: round(Math.max(...xs) - Math.min(...xs)), height: round(Math.max(...ys) - Math.min(...ys)) });
+        if (annotation.metadata.proposal) mark.proposal = annotation.metadata.proposal;
         this.marks[label.key].push(mark);
       }
     }

@@ -8,14 +8,17 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from mica.core.markdown import render_markdown
 
 from . import access
 from .agreement import agreement_summary
-from .forms import HandoverForm, SplitForm
-from .models import Adjudication, AnnotationProject, Assignment, CaseSplit, Label, TruthHandover, consensus_table
+from .forms import HandoverForm, ProposalForm, SplitForm
+from .models import (Adjudication, AnnotationProject, Assignment, CaseSplit, Label, Proposal, TruthHandover,
+                     consensus_table)
+from .proposals import load_proposals, proposal_changes
 
 
 class LabelSerializer(serializers.ModelSerializer):
@@ -52,19 +55,25 @@ class AssignmentSerializer(serializers.ModelSerializer):
     case_id = serializers.CharField(source="case.case_id")
     submitted = serializers.SerializerMethodField()
     answers = serializers.SerializerMethodField()
+    proposals = serializers.SerializerMethodField()
     images = serializers.SerializerMethodField()
     dicomweb_root = serializers.SerializerMethodField()
 
     class Meta:
         model = Assignment
         fields = ["id", "project", "case_id", "position", "is_reread", "submitted", "updated_at", "answers",
-                  "images", "dicomweb_root"]
+                  "proposals", "images", "dicomweb_root"]
 
     def get_submitted(self, assignment) -> bool:
         return assignment.submitted_at is not None
 
     def get_answers(self, assignment) -> dict:
         return assignment.answers_by_key()
+
+    def get_proposals(self, assignment) -> dict:
+        """{label key: proposed marks} of a model, shown as the starting marks of a label not yet answered."""
+        return {proposal.proposal_set.label.key: proposal.marks for proposal in Proposal.objects.filter(
+            proposal_set__project=assignment.project_id, case=assignment.case_id).select_related("proposal_set__label")}
 
     @extend_schema(responses=ImageSerializer(many=True))
     def get_images(self, assignment) -> list:
@@ -222,6 +231,19 @@ class AnnotationProjectViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(HandoverSerializer(project.handovers.select_related("label", "version", "created_by"),
                                            many=True).data)
 
+    @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
+        "label": {"type": "integer"}, "name": {"type": "string"}, "min_confidence": {"type": "number"},
+        "file": {"type": "string", "format": "binary"}}}}, responses={201: None})
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser])
+    def proposals(self, request, pk=None):
+        """Load a model's proposals for a boxes or masks label (organizers; before any reader answers it)."""
+        project = _django_errors(lambda: access.organized_project(request.user, pk))
+        data = _form_or_400(ProposalForm(request.data, request.FILES, project=project))
+        proposal_set = _django_errors(lambda: load_proposals(project, data["label"], data["file"], user=request.user,
+                                                             name=data["name"], min_confidence=data["min_confidence"]))
+        return Response({"label": data["label"].key, "cases": proposal_set.proposals.count()},
+                        status=status.HTTP_201_CREATED)
+
     @extend_schema(responses=None)
     @action(detail=True)
     def agreement(self, request, pk=None):
@@ -236,6 +258,8 @@ class AnnotationProjectViewSet(viewsets.ReadOnlyModelViewSet):
             "readers": [reader.user.username for reader in summary["readers"]],
             "matrix": [shares for _, shares in summary["matrix"]],
             "workload": [{**row, "reader": row["reader"].user.username} for row in summary["workload"]],
+            "proposals": [{"label": item["label"].key, "model": item["set"].name, "per_reader": item["readers"],
+                           "per_case": item["cases"]} for item in proposal_changes(project)],
         })
 
 

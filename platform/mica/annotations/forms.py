@@ -78,3 +78,19 @@ class HandoverForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["label"].queryset = project.labels.exclude(kind__in=[LabelKind.TEXT, LabelKind.POINTS])
         self.fields["test_set"].queryset = project.challenge.test_sets.order_by("name")
+
+
+class ProposalForm(forms.Form):
+    label = forms.ModelChoiceField(queryset=Label.objects.none())
+    name = forms.CharField(max_length=200, help_text="Which model proposed these, e.g. the baseline and its version.")
+    min_confidence = forms.FloatField(min_value=0, max_value=1, initial=0.5, required=False,
+                                      help_text="Boxes: only those at or above this confidence are proposed.")
+    file = forms.FileField(help_text="Boxes: the detection CSV patientId,PredictionString. Masks: a .zip of <case_id>.png.")
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["label"].queryset = project.labels.filter(kind__in=[LabelKind.BOXES, LabelKind.MASKS])
+
+    def clean_min_confidence(self):
+        value = self.cleaned_data.get("min_confidence")
+        return 0.5 if value is None else value

@@ -507,3 +507,28 @@ class TruthHandover(models.Model):
                 raise ValidationError(f"The test cases cannot be split into public and private: {error}.") from error
             return cls.objects.create(project=project, label=label, positive=positive, version=test_set.latest_version,
                                       n_cases=len(written), created_by=user)
+
+
+class ProposalSet(models.Model):
+    """A model's proposals for one mark label (a baseline's boxes or masks, in the evaluator's
+    prediction formats), which readers accept, fix or reject: each proposed mark carries a
+    `proposal` id that the viewer keeps while a reader moves or reshapes it (see proposals.py)."""
+
+    project = models.ForeignKey(AnnotationProject, on_delete=models.CASCADE, related_name="proposal_sets")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200, help_text="Which model, e.g. the baseline's name and version.")
+    min_confidence = models.FloatField(default=0.5, help_text="Boxes below this confidence are not proposed.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "label"], name="one_proposal_set_per_label")]
+
+
+class Proposal(models.Model):
+    proposal_set = models.ForeignKey(ProposalSet, on_delete=models.CASCADE, related_name="proposals")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    marks = models.JSONField(help_text="The label's marks, each with its proposal id.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["proposal_set", "case"], name="one_proposal_per_case")]

@@ -14,8 +14,9 @@ from mica.datasets.case_views import organized_dataset
 from . import access
 from .agreement import agreement_summary
 from .api import AssignmentSerializer, LabelSerializer
-from .forms import HandoverForm, LabelForm, ProjectForm, SplitForm
+from .forms import HandoverForm, LabelForm, ProjectForm, ProposalForm, SplitForm
 from .models import CaseSplit, TruthHandover, consensus_table
+from .proposals import load_proposals, proposal_changes
 
 
 @login_required
@@ -146,7 +147,20 @@ def adjudicate_case(request, pk, case_id):
 @login_required
 def agreement(request, pk):
     project = access.organized_project(request.user, pk)
-    return render(request, "annotations/agreement.html", {"project": project, "summary": agreement_summary(project)})
+    form = ProposalForm(request.POST or None, request.FILES or None, project=project)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            proposal_set = load_proposals(project, data["label"], data["file"], user=request.user, name=data["name"],
+                                          min_confidence=data["min_confidence"])
+        except ValidationError as error:
+            messages.error(request, "; ".join(error.messages))
+        else:
+            messages.success(request, f"Proposals of {proposal_set.name} loaded for {proposal_set.proposals.count()} cases.")
+            return redirect("annotations:agreement", project.pk)
+    return render(request, "annotations/agreement.html", {
+        "project": project, "summary": agreement_summary(project), "proposals": proposal_changes(project),
+        "proposal_form": form})
 
 
 @login_required

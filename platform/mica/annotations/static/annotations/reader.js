@@ -101,7 +101,8 @@ window.MicaReader = async function (state, Viewer) {
   const assignment = state.assignment;
   const markLabels = state.labels.filter((label) => label.kind === "boxes" || label.kind === "points");
   const marks = {};
-  for (const label of markLabels) marks[label.key] = assignment.answers[label.key] || [];
+  // A label not answered yet starts from the model's proposals, if the organizer loaded some.
+  for (const label of markLabels) marks[label.key] = assignment.answers[label.key] ?? (assignment.proposals || {})[label.key] ?? [];
   const form = document.getElementById("answers");
   const save = new Autosave(state.answersUrl, document.getElementById("save-state"));
   const changed = () => save.schedule({ answers: collect(form, state.labels, marks) });
