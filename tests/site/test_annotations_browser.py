@@ -3,6 +3,7 @@ shows what was autosaved, and a third person adjudicates by taking one reader's 
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings
 from django.db import connections
@@ -165,3 +166,59 @@ def test_the_viewer_scrolls_slices_and_frames_and_shows_monochrome1_as_monochrom
 def center_of(page):
     box = page.locator(".viewer-canvas").bounding_box()
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def test_a_reader_paints_and_outlines_a_mask_and_a_reload_shows_exactly_what_was_saved(  # noqa: F811
+        live_server, browser, challenge, organizer, annotator, tmp_path):
+    from mica.annotations.curation_calls import mask_from_runs
+
+    dataset = ingested_dataset(challenge, organizer, tmp_path, case_level="series")
+    keep = dataset.cases.filter(series__modality="DX").order_by("case_id").first()
+    dataset.cases.exclude(pk=keep.pk).delete()
+    project = AnnotationProject.objects.create(dataset=dataset, title="Lungs", readers_per_case=1, created_by=organizer)
+    Label.objects.create(project=project, key="lung", title="Lung", kind="masks")
+    project.add_reader(annotator)
+    project.assign()
+    assignment = Assignment.objects.get(project=project)
+    connections.close_all()
+
+    page = log_in(browser, live_server, annotator)
+    page.goto(f"{live_server.url}{assignment.get_absolute_url()}")
+    page.wait_for_selector(".viewer-status:has-text('tool: lung (brush)')")
+    draw_box(page, (150, 150), (260, 170))  # a brush stroke
+    page.wait_for_selector("#save-state[data-state=saved]")
+    page.click("button[data-mask-mode=freehand]")
+    page.wait_for_selector(".viewer-status:has-text('(freehand)')")
+    canvas = page.locator(".viewer-canvas").first.bounding_box()
+    outline = [(400, 300), (520, 310), (540, 420), (430, 450), (390, 380)]
+    page.mouse.move(canvas["x"] + outline[0][0], canvas["y"] + outline[0][1])
+    page.mouse.down()
+    for x, y in outline[1:] + outline[:1]:
+        page.mouse.move(canvas["x"] + x, canvas["y"] + y, steps=8)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#save-state').dataset.state === 'unsaved'"
+                           " || document.querySelector('#save-state').dataset.state === 'saved'")
+    page.wait_for_selector("#save-state[data-state=saved]")
+    page.wait_for_timeout(1200)  # the last autosave after the outline
+    page.wait_for_selector("#save-state[data-state=saved]")
+    page.screenshot(path=str(tmp_path / "mask.png"))
+    saved = Assignment.objects.get(pk=assignment.pk).answers.get(label__key="lung").value
+    connections.close_all()
+    assert len(saved) == 1 and saved[0]["instance"] == keep.instances.first().uid
+    mask = mask_from_runs(saved[0])
+    assert mask.shape == (256, 200)
+    # Two separate regions: the brush stroke and the filled outline (labelled by scipy).
+    from scipy import ndimage
+
+    regions, count = ndimage.label(mask)
+    sizes = sorted(np.bincount(regions.ravel())[1:])
+    assert count == 2 and sizes[0] > 50 and sizes[1] > 500, (count, sizes)
+
+    page.reload()
+    page.wait_for_selector(".viewer-status:has-text('tool: lung')")
+    assert page.evaluate("window.micaViewer.marks.lung") == saved
+    page.keyboard.press("e")  # the eraser keeps the rest exactly
+    page.wait_for_selector(".viewer-status:has-text('(erase)')")
+    page.screenshot(path=str(tmp_path / "mask-reloaded.png"))
+    page.close()
+    connections.close_all()

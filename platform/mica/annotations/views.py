@@ -110,6 +110,7 @@ def read(request, pk):
     }
     return render(request, "annotations/read.html", {
         "assignment": assignment, "project": project, "state": state,
+        "has_masks": project.labels.filter(kind="masks").exists(),
     })
 
 

@@ -75,7 +75,8 @@ function answerField(label, value, onChange) {
     input.addEventListener("input", onChange);
     wrapper.append(input);
   } else {
-    wrapper.insertAdjacentHTML("beforeend", `<p class="muted">Draw on the image (${label.kind === "boxes" ? "b" : "p"}).</p>`);
+    const how = { boxes: "b: drag a box", points: "p: click", masks: "m: paint, f: fill an outline, e: erase, [ ]: brush size" }[label.kind];
+    wrapper.insertAdjacentHTML("beforeend", `<p class="muted">Draw on the image (${how}).</p>`);
   }
   return wrapper;
 }
@@ -99,7 +100,7 @@ function collect(form, labels, marks) {
 
 window.MicaReader = async function (state, Viewer) {
   const assignment = state.assignment;
-  const markLabels = state.labels.filter((label) => label.kind === "boxes" || label.kind === "points");
+  const markLabels = state.labels.filter((label) => ["boxes", "points", "masks"].includes(label.kind));
   const marks = {};
   // A label not answered yet starts from the model's proposals, if the organizer loaded some.
   for (const label of markLabels) marks[label.key] = assignment.answers[label.key] ?? (assignment.proposals || {})[label.key] ?? [];
@@ -110,6 +111,7 @@ window.MicaReader = async function (state, Viewer) {
   const viewer = new Viewer(document.getElementById("viewer"), { root: assignment.dicomweb_root, images: assignment.images, markLabels, marks, onChange: changed });
   document.querySelectorAll("[data-preset]").forEach((b) => b.addEventListener("click", () => { viewer.setPreset(b.dataset.preset); viewer.canvas.focus(); }));
   document.querySelectorAll("[data-tool]").forEach((b) => b.addEventListener("click", () => { viewer.useTool(b.dataset.tool); viewer.canvas.focus(); }));
+  document.querySelectorAll("[data-mask-mode]").forEach((b) => b.addEventListener("click", () => { viewer.setMaskMode(b.dataset.maskMode); viewer.canvas.focus(); }));
   const next = async () => {
     save.pending = { answers: collect(form, state.labels, marks), submit: true };
     if (await save.flush()) window.location = state.nextUrl;
