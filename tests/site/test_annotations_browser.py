@@ -222,3 +222,62 @@ def test_a_reader_paints_and_outlines_a_mask_and_a_reload_shows_exactly_what_was
     page.screenshot(path=str(tmp_path / "mask-reloaded.png"))
     page.close()
     connections.close_all()
+
+
+def test_two_readers_boxes_fuse_a_third_adjudicates_and_the_handed_over_truth_holds_the_fused_box(  # noqa: F811
+        live_server, browser, project, annotator, organizer, challenge, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from mica.annotations.models import TruthHandover
+    from mica.challenges.models import Challenge, TestSet
+
+    Challenge.objects.filter(pk=challenge.pk).update(task_type="detection")
+    case_id = project.dataset.cases.get().case_id
+    TestSet.create_from_upload(Challenge.objects.get(pk=challenge.pk), "Opacity boxes", SimpleUploadedFile(
+        "boxes.csv", f"patientId,x,y,width,height,Target\n{case_id},,,,,0\n".encode()), user=organizer,
+        private_fraction=0)
+    connections.close_all()
+    readers = [annotator, project.readers.get(user__username="rita").user]
+    drawn = [((100, 100), (220, 260), "yes"), ((112, 108), (230, 270), "no")]  # overlapping boxes, other answers
+    for reader, (start, end, answer) in zip(readers, drawn):
+        page = log_in(browser, live_server, reader)
+        page.goto(f"{live_server.url}{project.get_absolute_url()}")
+        page.click("#start-reading")
+        page.wait_for_selector(".viewer-status:has-text('Image 1 of 1')")
+        page.check(f"input[name=pneumonia][value={answer}]")
+        draw_box(page, start, end)
+        page.wait_for_selector("#save-state[data-state=saved]")
+        page.click("#next-case")
+        page.wait_for_url(f"{live_server.url}{project.get_absolute_url()}")
+        page.close()
+    boxes = [Assignment.objects.get(project=project, reader__user=reader).answers.get(label__key="opacity").value[0]
+             for reader in readers]
+    connections.close_all()
+
+    page = log_in(browser, live_server, organizer)
+    page.goto(f"{live_server.url}/annotations/{project.pk}/adjudication/")
+    page.click("td a")  # the readers disagree on pneumonia only: the fused box is already the decision's
+    page.wait_for_selector("#decision-viewer .viewer-status:has-text('Image 1 of 1')")
+    page.check("#decision input[name=pneumonia][value=yes]")
+    page.click("#decide")
+    page.wait_for_url(f"{live_server.url}/annotations/{project.pk}/adjudication/")
+    page.goto(f"{live_server.url}/annotations/{project.pk}/truth/")
+    page.select_option("select[name=label]", label="Opacity")
+    page.select_option("select[name=test_set]", label="Opacity boxes")
+    page.fill("input[name=note]", "Consensus of two readers, adjudicated.")
+    page.click("button[name=hand_over]")
+    page.wait_for_selector(".messages:has-text('Opacity boxes: truth version 2 stored (1 cases)')")
+    page.screenshot(path=str(tmp_path / "hand-over.png"), full_page=True)
+    page.close()
+
+    handover = TruthHandover.objects.get()
+    with handover.version.file.open("rb") as handle:
+        header, row = handle.read().decode().splitlines()
+    fused = [(a + b) / 2 for a, b in zip(*[(box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"])
+                                            for box in boxes])]
+    patient, x, y, width, height, target = row.split(",")
+    assert (header, patient, target) == ("patientId,x,y,width,height,Target", case_id, "1")
+    # The decision passed through the adjudicator's viewer, which keeps marks to 0.1 px.
+    assert [float(x), float(y), float(x) + float(width), float(y) + float(height)] == pytest.approx(fused, abs=0.1)
+    assert handover.version.rescore is not None  # the test set's submissions are re-scored against it
+    connections.close_all()

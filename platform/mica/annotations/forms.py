@@ -78,6 +78,7 @@ class HandoverForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["label"].queryset = project.labels.exclude(kind__in=[LabelKind.TEXT, LabelKind.POINTS])
         self.fields["test_set"].queryset = project.challenge.test_sets.order_by("name")
+        self.fields["test_set"].label_from_instance = lambda test_set: test_set.name
 
 
 class ProposalForm(forms.Form):
