@@ -351,6 +351,7 @@ export class CornerstoneViewer {
     }
     this.loading = true;
     for (const label of this.markLabels) for (const mark of this.marks[label.key] || []) this.addAnnotation(label, mark, { marks: this.marks, color: this.color, locked: !this.editable });
+    if (this.segmentations) for (const label of this.maskLabels) this.writeMasks(label);
     this.loading = false;
     this.viewport.render();
   }

@@ -75,6 +75,11 @@ class AnnotationProject(models.Model):
         )
         return reader
 
+    def fully_read_count(self):
+        """How many cases every reader has read (first reads submitted), without reading any answer."""
+        return (self.assignments.filter(is_reread=False, submitted_at__isnull=False).values("case")
+                .annotate(n=models.Count("pk")).filter(n__gte=self.readers_per_case).count())
+
     def assign(self):
         """Deals the cases to the reading pool, once (see curation_calls.assign_cases)."""
         from .curation_calls import assign_cases

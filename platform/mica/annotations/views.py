@@ -189,5 +189,5 @@ def truth(request, pk):
     return render(request, "annotations/truth.html", {
         "project": project, "split": split, "split_form": split_form, "handover_form": handover_form,
         "handovers": project.handovers.select_related("label", "version__test_set", "created_by"),
-        "n_read": len(consensus_table(project)), "n_cases": project.dataset.cases.count(),
+        "n_read": project.fully_read_count(), "n_cases": project.dataset.cases.count(),
     })

@@ -125,7 +125,8 @@ window.MicaReader = async function (state, Viewer) {
 };
 
 window.MicaAdjudicator = async function (state, Viewer) {
-  const markLabels = state.labels.filter((label) => label.kind === "boxes" || label.kind === "points");
+  // Masks are decided in the viewer too (the readers' masks are taken with the buttons, not overlaid).
+  const markLabels = state.labels.filter((label) => ["boxes", "points", "masks"].includes(label.kind));
   // Every reader's marks are drawn in the decision viewer in their colour; their answers side by side here.
   const panels = document.getElementById("reader-panels");
   for (const [position, [name, answers]] of Object.entries(state.readers).entries()) {
@@ -139,7 +140,8 @@ window.MicaAdjudicator = async function (state, Viewer) {
     for (const label of state.labels) {
       const item = document.createElement("li");
       const value = answers[label.key];
-      const shown = markLabels.includes(label) ? `${(value || []).length} ${label.kind === "boxes" ? "box(es)" : "point(s)"}` : (value == null ? "–" : JSON.stringify(value));
+      const unit = { boxes: "box(es)", points: "point(s)", masks: "painted frame(s)" }[label.kind];
+      const shown = markLabels.includes(label) ? `${(value || []).length} ${unit}` : (value == null ? "–" : JSON.stringify(value));
       item.textContent = `${label.title}: ${shown}`;
       summary.append(item);
     }
