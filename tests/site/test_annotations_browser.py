@@ -217,7 +217,7 @@ def test_a_reader_paints_and_outlines_a_mask_and_a_reload_shows_exactly_what_was
     page.reload()
     page.wait_for_selector(".viewer-status:has-text('tool: lung')")
     assert page.evaluate("window.micaViewer.marks.lung") == saved
-    page.keyboard.press("e")  # the eraser keeps the rest exactly
+    page.click("button[data-mask-mode=erase]")
     page.wait_for_selector(".viewer-status:has-text('(erase)')")
     page.screenshot(path=str(tmp_path / "mask-reloaded.png"))
     page.close()
