@@ -206,6 +206,8 @@ def test_a_classification_hand_over_on_the_page_and_the_training_download(
                 assert item.name.endswith(".dcm") and pydicom.dcmread(io.BytesIO(content)).PatientID.startswith("MICA-")
             else:
                 assert item.name.endswith(".png") and Image.open(io.BytesIO(content)).format == "PNG"
+    handed_over = [item.name for item in split.handed_over_training_files(image_format="png")]
+    assert handed_over == [item.name for item in split.training_files(pneumonia, image_format="png", positive="yes")]
     with pytest.raises(ValueError, match="image_format must be one of dicom, png"):
         list(split.training_files(pneumonia, image_format="jpeg", positive="yes"))
 

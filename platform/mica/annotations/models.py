@@ -454,6 +454,14 @@ class CaseSplit(models.Model):
 
         return training_files(self, label, image_format=image_format, positive=positive)
 
+    def handed_over_training_files(self, *, image_format="dicom"):
+        """The training files labelled as the latest hand-over labelled the test set (same label,
+        same positive option); ValueError before anything was handed over."""
+        handover = self.project.handovers.select_related("label").first()
+        if handover is None:
+            raise ValueError("Nothing has been handed over yet: the training labels follow the test set's.")
+        return self.training_files(handover.label, image_format=image_format, positive=handover.positive)
+
 
 class TruthHandover(models.Model):
     """A project's consensus on one label, handed to a challenge's test set as a truth version."""
