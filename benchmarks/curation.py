@@ -6,7 +6,8 @@
 Prints, for each workload, curation's time and the reference's, their ratio and the largest
 difference between their numbers: Fleiss' kappa (statsmodels), Krippendorff's alpha with missing
 answers (the krippendorff package), the reader-by-reader kappa matrix (scikit-learn, pair by
-pair), box fusion (ensemble-boxes called directly), and the assignment of the cases.
+pair), box fusion (ensemble-boxes called directly), the assignment of the cases, and DICOM → PNG
+(next to pydicom's windowing and a PIL save) and PNG → DICOM of 2048² radiographs.
 """
 
 from __future__ import annotations
