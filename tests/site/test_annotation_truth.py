@@ -178,11 +178,11 @@ def test_a_classification_hand_over_on_the_page_and_the_training_download(
     url = f"/annotations/{project.pk}/truth/"
     assert "Split the cases" in client.get(url).content.decode()
     pneumonia = project.labels.get(key="pneumonia")
-    response = client.post(url, {"split": "", "test_fraction": "0.8", "private_fraction": "0.5", "seed": "11",
-                                 "stratified_by": pneumonia.pk}, follow=True)
+    response = client.post(url, {"split": "", "test_fraction": "0.8", "private_fraction": "0.5", "seed": "11"},
+                           follow=True)
     assert "Cases split: 1 for training, 5 for testing." in response.content.decode()
     split = CaseSplit.objects.get(project=project)
-    assert split.stratified_by == pneumonia and split.seed == 11
+    assert split.stratified_by is None and split.seed == 11
     response = client.post(url, {"hand_over": "", "label": pneumonia.pk, "positive": "yes", "name": "Read by two"},
                            follow=True)
     page = response.content.decode()
@@ -210,6 +210,22 @@ def test_a_classification_hand_over_on_the_page_and_the_training_download(
     assert handed_over == [item.name for item in split.training_files(pneumonia, image_format="png", positive="yes")]
     with pytest.raises(ValueError, match="image_format must be one of dicom, png"):
         list(split.training_files(pneumonia, image_format="jpeg", positive="yes"))
+
+
+def test_a_stratified_split_is_the_evaluators_split_of_the_consensus_by_patient(
+        boxes_project, readers, organizer):  # noqa: F811
+    import evaluator
+
+    project = boxes_project
+    read_all(project, readers, disagree_on=None)
+    pneumonia = project.labels.get(key="pneumonia")
+    split = CaseSplit.make(project, test_fraction=0.5, private_fraction=0.5, user=organizer, stratified_by=pneumonia)
+    patients = dict(project.dataset.cases.values_list("case_id", "patient_pseudonym"))
+    yes = pneumonia_cases(project)
+    expected = evaluator.split_cases(list(patients), strata={c: repr("yes" if c in yes else "no") for c in patients},
+                                     groups=patients, private_fraction=0.5, seed=split.seed)
+    assert split.parts == {c: "test" if part == "private" else "train" for c, part in expected.items()}
+    assert 0 <= split.seed < 2**31 and split.stratified_by == pneumonia
 
 
 def test_masks_are_stapled_and_handed_over_as_pngs(challenge, organizer, readers, tmp_path):  # noqa: F811
