@@ -17,11 +17,13 @@ from mica.core.storage import private_storage
 
 from .models import Case, CaseLevel, Instance
 
-IDENTIFIER_COLUMNS = ["file_in_upload", "original_study_uid", "original_series_uid", "original_sop_instance_uid",
-                      "instance_uid"]
+IDENTIFIER_COLUMNS = ["file_in_upload", "accession_number", "original_patient_id", "original_study_uid",
+                      "original_series_uid", "original_sop_instance_uid", "instance_uid"]
 # The keys a label file may use in its first column, and the identifier-map column each matches.
 LABEL_KEYS = {
     "file_in_upload": "file_in_upload",
+    "accession_number": "accession_number",
+    "original_patient_id": "original_patient_id",
     "original_study_uid": "original_study_uid",
     "original_series_uid": "original_series_uid",
     "original_sop_instance_uid": "original_sop_instance_uid",
@@ -63,12 +65,14 @@ def record_original_identifiers(upload, report):
     original_of = {new: old for old, new in report.uid_map.items()}
     rows = []
     for outcome in report.anonymized:
+        # The private report's accession number and patient ID, when the anonymizer reports them.
+        accession, patient_id = (getattr(outcome, key, None) or "" for key in ("accession_number", "patient_id"))
         if outcome.kind == "dicom":
-            rows.append([outcome.private_source, original_of.get(outcome.study_uid, ""),
+            rows.append([outcome.private_source, accession, patient_id, original_of.get(outcome.study_uid, ""),
                          original_of.get(outcome.series_uid, ""), original_of.get(outcome.sop_instance_uid, ""),
                          outcome.sop_instance_uid])
         else:
-            rows.append([outcome.private_source, "", "", "", outcome.output.rsplit("/", 1)[-1].rsplit(".", 1)[0]])
+            rows.append([outcome.private_source, "", "", "", "", "", outcome.output.rsplit("/", 1)[-1].rsplit(".", 1)[0]])
     path = identifier_map_path(upload)
     if private_storage().exists(path):
         private_storage().delete(path)
@@ -86,8 +90,8 @@ def identifier_rows(dataset):
         with private_storage().open(path, "rb") as handle:
             for row in csv.DictReader(io.StringIO(handle.read().decode())):
                 case_id = case_of_instance.get(row["instance_uid"])
-                if case_id is not None:
-                    rows.append({**row, "case_id": case_id})
+                if case_id is not None:  # a map written before a column existed has it empty
+                    rows.append({**{column: row.get(column) or "" for column in IDENTIFIER_COLUMNS}, "case_id": case_id})
     return rows
 
 
