@@ -11,6 +11,7 @@ import zipfile
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
 
 from mica.challenges.models import TestSet
 from mica.downloads.models import DataRelease, DownloadRecord
@@ -87,6 +88,36 @@ def test_the_training_archive_holds_every_image_and_the_labels(client, team, par
     assert set(archive.namelist()) == {"labels.csv", *expected}
     one = dataset.cases.get(case_id=case_ids[0]).instances.first()
     assert archive.read(f"images/{case_ids[0]}/{one.uid}.dcm") == one.file.open("rb").read()
+
+
+def test_a_png_release_holds_each_dicom_frame_as_a_png(client, team, participant, organizer, challenge, dataset,
+                                                      imaging_test_set):
+    import numpy as np
+    from PIL import Image
+
+    from curation.images import dicom_to_png
+
+    api = APIClient()
+    api.force_authenticate(organizer)
+    response = api.post("/api/v1/releases/", {"challenge": challenge.slug, "name": "Test PNG", "kind": "test",
+                                               "dataset": dataset.pk, "test_set": imaging_test_set.pk,
+                                               "image_format": "png"}, format="multipart")
+    assert response.status_code == 201, response.content
+    release = prepared(DataRelease.objects.get(pk=response.json()["id"]))
+    assert release.status == "ready", release.status_reason
+    client.force_login(participant)
+    archive = zipfile.ZipFile(io.BytesIO(full_download(client, release)))
+    images = [name for name in archive.namelist() if name.startswith("images/")]
+    assert images and all(name.endswith(".png") for name in images)
+    case = dataset.cases.get(case_id=sorted(imaging_test_set.case_ids())[0])
+    instance = case.instances.first()
+    name = next(n for n in images if n.startswith(f"images/{case.case_id}/{instance.uid}"))
+    with instance.file.open("rb") as handle:
+        expected = Image.open(io.BytesIO(dicom_to_png(handle)))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(archive.read(name)))), np.asarray(expected))
+    assert api.post("/api/v1/releases/", {"challenge": challenge.slug, "name": "Bad", "kind": "test",
+                                          "dataset": dataset.pk, "test_set": imaging_test_set.pk,
+                                          "image_format": "jpeg2000"}, format="multipart").status_code == 400
 
 
 def test_test_images_carry_no_labels(client, team, participant, test_images, imaging_test_set):

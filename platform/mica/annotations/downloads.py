@@ -26,6 +26,7 @@ IMAGE_FORMATS = ("dicom", "png")
 class DownloadFile:
     name: str  # the path inside the archive
     open: Callable[[], BinaryIO]  # a new binary file object each call; the caller closes it
+    stored_name: str | None = None  # the file in private storage, when it goes into the archive as stored
 
 
 def training_files(split, label, *, image_format="dicom", positive="") -> Iterator[DownloadFile]:
@@ -44,14 +45,16 @@ def training_files(split, label, *, image_format="dicom", positive="") -> Iterat
     cases = project.dataset.cases.filter(case_id__in=written).order_by("case_id")
     for case in cases:
         for instance in case.instances.select_related("series__study"):
-            yield from _image_files(case, instance, image_format)
+            yield from image_files(case, instance, image_format)
 
 
-def _image_files(case, instance, image_format):
+def image_files(case, instance, image_format):
+    """One stored image of a case as the files of a download in ``image_format``: the stored
+    file itself, or its conversion (each frame of a DICOM as a PNG; a PNG as a DICOM)."""
     folder = f"images/{case.case_id}"
     if instance.kind == "dicom":
         if image_format == "dicom":
-            yield DownloadFile(f"{folder}/{instance.uid}.dcm", instance.file.open)
+            yield DownloadFile(f"{folder}/{instance.uid}.dcm", instance.file.open, instance.file.name)
             return
         import pydicom
 
@@ -65,7 +68,7 @@ def _image_files(case, instance, image_format):
     # A PNG or JPEG upload (its uid is its anonymized file name). A JPEG stays as uploaded in both formats.
     if image_format == "png" or instance.kind == "jpeg":
         suffix = ".png" if instance.kind == "png" else ".jpg"
-        yield DownloadFile(f"{folder}/{instance.uid}{suffix}", instance.file.open)
+        yield DownloadFile(f"{folder}/{instance.uid}{suffix}", instance.file.open, instance.file.name)
     else:
         yield DownloadFile(f"{folder}/{instance.uid}.dcm", _converted(
             instance, lambda handle: png_to_dicom(handle, patient_id=case.patient_pseudonym)))

@@ -36,6 +36,7 @@ class ReleaseCreateSerializer(serializers.Serializer):
     dataset = serializers.IntegerField()
     test_set = serializers.IntegerField(required=False)
     labels = serializers.FileField(required=False)
+    image_format = serializers.ChoiceField(choices=DataRelease.ImageFormat.choices, default=DataRelease.ImageFormat.DICOM)
 
 
 class DownloadRecordSerializer(serializers.ModelSerializer):
@@ -86,7 +87,8 @@ class DataReleaseViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, vi
                 raise ValidationError({"test_set": "No test set of this challenge has this id."})
         try:
             release = DataRelease.create(challenge=challenge, dataset=dataset, name=data["name"], kind=data["kind"],
-                                         user=request.user, test_set=test_set, labels=data.get("labels"))
+                                         user=request.user, test_set=test_set, labels=data.get("labels"),
+                                         image_format=data["image_format"])
         except DjangoValidationError as error:
             raise ValidationError(error.message_dict) from error
         return Response(self.get_serializer(release).data, status=201)

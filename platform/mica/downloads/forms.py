@@ -13,6 +13,9 @@ class ReleaseForm(forms.Form):
     test_set = forms.ModelChoiceField(queryset=TestSet.objects.none(), required=False,
                                       help_text="Test releases: the archive holds this test set's images.")
     labels = forms.FileField(required=False, help_text="Training releases: a CSV whose first column is case_id.")
+    image_format = forms.ChoiceField(choices=DataRelease.ImageFormat.choices, initial=DataRelease.ImageFormat.DICOM,
+                                     help_text="PNG converts each DICOM frame (windowed as the file says); "
+                                               "DICOM wraps PNG images as Secondary Capture.")
 
     def __init__(self, *args, challenge, **kwargs):
         super().__init__(*args, **kwargs)

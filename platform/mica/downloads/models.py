@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.urls import reverse
 
+from mica.annotations.downloads import image_files
 from mica.challenges.models import Case as TestCase
 from mica.core.models import LeasedWork, leased_work_moves
 from mica.core.storage import private_storage
@@ -34,8 +35,9 @@ class DataRelease(LeasedWork):
         TEST = "test", "Test images, without labels"
 
     class ImageFormat(models.TextChoices):
-        # PNG joins once datasets keep PNG renditions of their DICOM images.
+        # As RSNA served its pneumonia data: DICOM datasets also as PNG, PNG datasets also as DICOM.
         DICOM = "dicom", "DICOM"
+        PNG = "png", "PNG"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -80,7 +82,7 @@ class DataRelease(LeasedWork):
         return prepare_release
 
     @classmethod
-    def create(cls, *, challenge, dataset, name, kind, user, test_set=None, labels=None):
+    def create(cls, *, challenge, dataset, name, kind, user, test_set=None, labels=None, image_format=ImageFormat.DICOM):
         """Checks what can be checked at once, stores the release and queues its manifest."""
         if dataset.challenge_id != challenge.pk:
             raise ValidationError({"dataset": "The dataset belongs to another challenge."})
@@ -95,10 +97,12 @@ class DataRelease(LeasedWork):
             test_set = None
         else:
             raise ValidationError({"kind": f"{kind!r} is not a kind of release."})
+        if image_format not in cls.ImageFormat.values:
+            raise ValidationError({"image_format": f"{image_format!r} is not an image format; use dicom or png."})
         if cls.objects.filter(challenge=challenge, name=name).exists():
             raise ValidationError({"name": f"This challenge already has a release named {name!r}."})
         release = cls(challenge=challenge, dataset=dataset, name=name, kind=kind,
-                      test_set=test_set, created_by=user)
+                      test_set=test_set, image_format=image_format, created_by=user)
         if labels is not None:
             release.labels.save("labels.csv", labels, save=False)
         try:
@@ -156,8 +160,10 @@ class DataRelease(LeasedWork):
         else:
             yield "cases.csv", lambda: io.BytesIO(("case_id\n" + "".join(f"{c}\n" for c in wanted)).encode())
         for case_id in wanted:
-            for instance in cases[case_id].instances:
-                yield f"images/{case_id}/{instance.uid}.dcm", instance.file.name
+            case = cases[case_id]
+            for instance in case.instances:
+                for image in image_files(case, instance, self.image_format):
+                    yield image.name, image.stored_name or image.open
 
     def build_manifest(self):
         """Every entry of the archive with its size and CRC-32 (reads each file once), and the

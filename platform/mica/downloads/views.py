@@ -24,7 +24,8 @@ def challenge_data(request, slug):
             data = form.cleaned_data
             try:
                 DataRelease.create(challenge=challenge, dataset=data["dataset"], name=data["name"], kind=data["kind"],
-                                   user=request.user, test_set=data["test_set"], labels=data["labels"])
+                                   user=request.user, test_set=data["test_set"], labels=data["labels"],
+                                   image_format=data["image_format"])
             except ValidationError as error:
                 for field, problems in error.message_dict.items():
                     form.add_error(field if field in form.fields else None, problems)
