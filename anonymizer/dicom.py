@@ -474,7 +474,7 @@ KEEP_HANDLERS = {
     "number": DatasetAnonymizer.keep_number,
     "code-string": DatasetAnonymizer.keep_code_string,
     "remap": DatasetAnonymizer.replace_uids,
-    "date": DatasetAnonymizer.remove_unlisted,  # dates are kept only shifted
+    "date": DatasetAnonymizer.shift_dates,  # beyond the table: shifted in every profile
     "time": DatasetAnonymizer.remove_unlisted,  # times only with shifted dates
     "walk": DatasetAnonymizer.walk_sequence,
     "pixels": DatasetAnonymizer.keep,
@@ -787,7 +787,8 @@ def anonymize_dataset(
     cleaner.sensitive_words = sensitive_words(dataset)
     cleaner.clean(dataset)
     pseudonym = keys.patient_pseudonym(key, identity)
-    finish(dataset, profile, pseudonym=pseudonym, cleaned_pixels=cleaned_pixels, syntax=syntax)
+    finish(dataset, profile, pseudonym=pseudonym, cleaned_pixels=cleaned_pixels, syntax=syntax,
+           dates_shifted=cleaner.actions["date shifted"] > 0)
     if cleaned_pixels:
         cleaner.actions["pixels cleaned (burned-in rule)"] += 1
     if jpeg_segments_removed:
@@ -822,10 +823,12 @@ def sensitive_words(dataset: Dataset) -> tuple[str, ...]:
     return tuple(word for word in words if word)  # a tuple: the text checks cache on it
 
 
-def finish(dataset: Dataset, profile: Profile, *, pseudonym: str, cleaned_pixels: bool, syntax: UID) -> None:
+def finish(dataset: Dataset, profile: Profile, *, pseudonym: str, cleaned_pixels: bool, syntax: UID,
+           dates_shifted: bool) -> None:
     """Write the attributes that record what was done (PS3.15 E.1.1, PS3.3 C.7.1.1).
 
-    `syntax` is the transfer syntax the file will be written in.
+    `syntax` is the transfer syntax the file will be written in; `dates_shifted` whether a
+    date of the file was shifted (the strict profile shifts the dates the table does not list).
     """
     codes = profile.method_codes()
     if cleaned_pixels:
@@ -842,7 +845,7 @@ def finish(dataset: Dataset, profile: Profile, *, pseudonym: str, cleaned_pixels
         tuple(codes), syntax.is_implicit_VR, syntax.is_little_endian
     )
     put(dataset, TAG_LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED, "CS",
-        "MODIFIED" if profile.retain_longitudinal_modified_dates else "REMOVED")
+        "MODIFIED" if profile.retain_longitudinal_modified_dates or dates_shifted else "REMOVED")
 
 
 def method_code_sequence(codes) -> Sequence:
