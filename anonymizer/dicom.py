@@ -37,6 +37,7 @@ from pydicom.uid import (
 
 from . import burned_in, images, keys, private, text_checks
 from .keep_list import keep_list
+from .report import OriginalIdentifiers
 from .elements import peek_value
 from .profile import (
     DCM_CLEAN_PIXEL_DATA,
@@ -55,6 +56,7 @@ MICA_IMPLEMENTATION_VERSION_NAME = "MICA_ANON_1"
 TAG_PATIENT_NAME = 0x00100010
 TAG_PATIENT_ID = 0x00100020
 TAG_ISSUER_OF_PATIENT_ID = 0x00100021
+TAG_ACCESSION_NUMBER = 0x00080050
 TAG_PATIENT_BIRTH_DATE = 0x00100030
 TAG_STUDY_INSTANCE_UID = 0x0020000D
 TAG_SERIES_INSTANCE_UID = 0x0020000E
@@ -146,7 +148,11 @@ SHORT_METHOD_NAMES = {
 
 
 class Quarantine(Exception):
-    """This file cannot be made safe; the message is the reason shown in the report."""
+    """This file cannot be made safe; the message is the reason shown in the report.
+
+    `original`: the sender's identifiers of the file, when they could be read (private)."""
+
+    original: OriginalIdentifiers | None = None
 
 
 @dataclass
@@ -159,6 +165,7 @@ class DicomResult:
     modality: str | None
     actions: Counter = field(default_factory=Counter)
     uid_map: dict[str, str] = field(default_factory=dict)
+    original: OriginalIdentifiers | None = None
 
 
 def tag_label(tag: int) -> str:
@@ -174,6 +181,29 @@ def is_well_known_uid(uid: str) -> bool:
     be anything, `1.2.840.10008.1/../../X` included.
     """
     return uid in UID_dictionary
+
+
+def original_identifiers(dataset: Dataset) -> OriginalIdentifiers:
+    """The sender's identifiers, as read before anything changes (for the private report)."""
+
+    def text(tag: int) -> str | None:
+        try:
+            value = peek_value(dataset, tag)
+        except Exception:  # a value pydicom cannot decode: not an identifier anyone can use
+            return None
+        if isinstance(value, MultiValue):
+            value = "\\".join(str(part) for part in value)
+        value = str(value or "").strip().rstrip("\0")
+        return value or None
+
+    return OriginalIdentifiers(
+        patient_id=text(TAG_PATIENT_ID),
+        issuer_of_patient_id=text(TAG_ISSUER_OF_PATIENT_ID),
+        accession_number=text(TAG_ACCESSION_NUMBER),
+        study_uid=text(TAG_STUDY_INSTANCE_UID),
+        series_uid=text(TAG_SERIES_INSTANCE_UID),
+        sop_instance_uid=text(TAG_SOP_INSTANCE_UID),
+    )
 
 
 def patient_identity(dataset: Dataset) -> str:
@@ -725,7 +755,20 @@ def anonymize_dicom_file(
     )
 
 
-def anonymize_dataset(
+def anonymize_dataset(dataset: Dataset, **options) -> DicomResult:
+    """Anonymize a dataset in place and return it with its new identifiers and its original
+    ones (see _anonymize_dataset); a Quarantine raised carries the original ones too."""
+    original = original_identifiers(dataset)
+    try:
+        result = _anonymize_dataset(dataset, **options)
+    except Quarantine as error:
+        error.original = original
+        raise
+    result.original = original
+    return result
+
+
+def _anonymize_dataset(
     dataset: Dataset,
     *,
     key: bytes,

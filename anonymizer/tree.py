@@ -252,7 +252,9 @@ def _process_file(task: inputs.InputFile, settings: Settings):
                 local = inputs.extract_entry(task.location, task.source, Path(folder) / "entry")
                 return _process_local(task.source, local, settings)
         return _process_local(task.source, Path(task.location), settings)
-    except (Quarantine, inputs.UnsafeInput, images.ImageRejected) as error:
+    except Quarantine as error:
+        return FileOutcome(task.source, "quarantined", reason=str(error), original=error.original), Counter(), {}
+    except (inputs.UnsafeInput, images.ImageRejected) as error:
         return FileOutcome(task.source, "quarantined", reason=str(error)), Counter(), {}
     except MemoryError:
         return FileOutcome(task.source, "quarantined", reason="file too large to process in memory"), Counter(), {}
@@ -354,10 +356,13 @@ def _process_dicom(source: str, path: Path, settings: Settings):
 
     try:
         _write_exclusive(Path(settings.out), relative, write, accept_identical=settings.after_crash)
-    except Quarantine:
+    except Quarantine as error:
+        error.original = result.original
         raise
     except Exception as error:
-        raise Quarantine(f"cannot be written after anonymization ({type(error).__name__}: invalid values?)") from None
+        unwritable = Quarantine(f"cannot be written after anonymization ({type(error).__name__}: invalid values?)")
+        unwritable.original = result.original
+        raise unwritable from None
     outcome = FileOutcome(
         source,
         "anonymized",
@@ -368,6 +373,7 @@ def _process_dicom(source: str, path: Path, settings: Settings):
         series_uid=result.series_uid,
         sop_instance_uid=result.sop_instance_uid,
         modality=result.modality,
+        original=result.original,
     )
     return outcome, result.actions, result.uid_map
 
