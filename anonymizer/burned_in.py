@@ -107,12 +107,20 @@ TAG_IMAGE_TYPE = 0x00080008
 
 
 def burned_in_risk(dataset) -> str | None:
-    """Return why this image may carry burned-in text, or None when it is not at risk."""
+    """Return why this image needs a cleaning rule (or is quarantined), or None.
+
+    BurnedInAnnotation YES, or a kind that commonly carries text (see _commonly_carries_text)
+    unless the flag is NO. OCR, when on, reads these images after the rule too (ocr_scope).
+    """
     flag = _text(dataset, TAG_BURNED_IN_ANNOTATION).upper()
     if flag == "YES":
         return "BurnedInAnnotation is YES"
     if flag == "NO":
         return None
+    return _commonly_carries_text(dataset)
+
+
+def _commonly_carries_text(dataset) -> str | None:
     modality = _text(dataset, TAG_MODALITY).upper()
     if modality in RISKY_MODALITIES:
         return f"modality {modality} commonly carries burned-in text and BurnedInAnnotation is not NO"
@@ -126,6 +134,63 @@ def burned_in_risk(dataset) -> str | None:
     if "SCREEN SAVE" in [str(value).strip().upper() for value in values]:
         return "ImageType SCREEN SAVE commonly carries burned-in text"
     return None
+
+
+
+# Projection radiographs carry laterality markers, labels and at times the patient's name:
+# every image is read by OCR unless the device says NO.
+PROJECTION_MODALITIES = {"CR", "DX", "MG", "IO", "PX", "RG"}
+
+OCR_EVERY_IMAGE = "image"
+OCR_FIRST_OF_SERIES = "series"
+
+
+def ocr_scope(dataset) -> str | None:
+    """How the OCR check reads this image, when OCR is on.
+
+    "image": every image is read, whatever BurnedInAnnotation says, for the modalities and
+    kinds that commonly carry text (the audit of issue 18 found a name in an ultrasound
+    flagged NO); also images flagged YES, and projection radiographs unless flagged NO.
+    "series": images of other modalities without the flag (CT, MR, PT, NM...: the flag is
+    Type 3 and usually absent) are read one per series, the first the run meets, and every
+    image of a series where text was found; the rest of a clean series is not read (a text
+    that appears on later images only is missed: reading every slice costs 0.6 s each).
+    None: flagged NO on a modality that rarely burns text in.
+    """
+    flag = _text(dataset, TAG_BURNED_IN_ANNOTATION).upper()
+    if flag == "YES" or _commonly_carries_text(dataset):
+        return OCR_EVERY_IMAGE
+    if flag == "NO":
+        return None
+    if _text(dataset, TAG_MODALITY).upper() in PROJECTION_MODALITIES:
+        return OCR_EVERY_IMAGE
+    return OCR_FIRST_OF_SERIES
+
+
+class OcrCheck:
+    """What the OCR check of one run has read: the series already sampled, and those where
+    text was found (read image by image from then on). One per run and process."""
+
+    def __init__(self):
+        self.series_read: set[str] = set()
+        self.series_with_text: set[str] = set()
+
+    def wanted(self, scope: str | None, series_uid: str) -> bool:
+        if scope is None:
+            return False
+        if scope == OCR_EVERY_IMAGE:
+            return True
+        return series_uid not in self.series_read or series_uid in self.series_with_text
+
+    def record(self, series_uid: str, found_text: bool) -> None:
+        self.series_read.add(series_uid)
+        if found_text:
+            self.series_with_text.add(series_uid)
+
+
+@lru_cache(maxsize=4)  # a long-lived worker keeps the last few runs' checks, not every one
+def ocr_check_for(run_token: str) -> OcrCheck:
+    return OcrCheck()
 
 
 def find_rule(dataset, rules) -> BurnedInRule | None:
@@ -193,9 +258,11 @@ MIN_OCR_SIDE = 1200  # smaller images are enlarged: Tesseract reads glyphs of 20
 def prepare_for_ocr(image):
     """The image as Tesseract reads annotations best: black strokes on white, enlarged.
 
-    Burned-in text is thin and contrasts with what is around it, bright on dark (most
-    modalities) or dark on bright (labels): white and black top-hats keep exactly that and
-    flatten the anatomy, so Tesseract is not misled by it into reading nothing or noise.
+    Burned-in text is thin and brighter than what is around it (annotations are written at
+    or near full white): a white top-hat keeps exactly that and flattens the anatomy, so
+    Tesseract is not misled by it into reading nothing or noise. Dark text on a bright label
+    is not kept (a black top-hat would also keep the gaps between bright strokes and fill
+    the letters in): benchmarks/burned_in_ocr.py counts it among the misses.
     """
     import numpy as np
     from PIL import Image

@@ -1,5 +1,5 @@
 """Command line: python -m anonymizer SRC OUT [--key-file F] [--profile basic] [--workers N]
-[--report F] [--private-report F] [--uid-map F] [--burned-in-rules F] [--ocr] [--max-files N] [--max-decoded-pixels N]."""
+[--report F] [--private-report F] [--uid-map F] [--burned-in-rules F] [--ocr|--no-ocr] [--max-files N] [--max-decoded-pixels N]."""
 
 from __future__ import annotations
 
@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: REPORT with the suffix .private.json)")
     parser.add_argument("--uid-map", type=Path, help="also write the old-to-new UID map here (keep it private)")
     parser.add_argument("--burned-in-rules", type=Path, help="extra JSON rules that blank burned-in text")
-    parser.add_argument("--ocr", action="store_true", help="quarantine images where Tesseract reads text (slow)")
+    parser.add_argument("--ocr", action=argparse.BooleanOptionalAction, default=None,
+                        help="quarantine images where Tesseract reads text (default: on where Tesseract "
+                             "is installed; --ocr requires it, --no-ocr turns it off)")
     parser.add_argument("--max-files", type=int, default=DEFAULT_MAX_FILES,
                         help=f"files of SRC processed; the rest are quarantined (default {DEFAULT_MAX_FILES})")
     parser.add_argument("--max-decoded-pixels", type=int, default=DEFAULT_MAX_DECODED_PIXELS,

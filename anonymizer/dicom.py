@@ -745,7 +745,7 @@ def anonymize_dicom_file(
     profile: Profile,
     keep_uid_map: bool = False,
     burned_in_rules=(),
-    ocr: bool = False,
+    ocr: burned_in.OcrCheck | None = None,
     max_decoded_pixels: int | None = None,
 ) -> DicomResult:
     dataset = read_dicom(path)
@@ -775,10 +775,13 @@ def _anonymize_dataset(
     profile: Profile,
     keep_uid_map: bool = False,
     burned_in_rules=(),
-    ocr: bool = False,
+    ocr: burned_in.OcrCheck | None = None,
     max_decoded_pixels: int | None = None,
 ) -> DicomResult:
     """Anonymize a dataset in place and return it with its new identifiers.
+
+    `ocr`: the run's OCR check (None: no OCR); it reads the image, after any rule has
+    cleaned it, as burned_in.ocr_scope says, and quarantines it when it finds text.
 
     `max_decoded_pixels`: pixels are decoded (burned-in cleaning, OCR) only when rows x
     columns x frames is at most this; otherwise the dataset is quarantined.
@@ -805,8 +808,10 @@ def _anonymize_dataset(
         raise Quarantine(f"Pixel Data cannot be read ({type(error).__name__})") from None
 
     risk = burned_in.burned_in_risk(dataset)
+    series_uid = text_values(dataset, TAG_SERIES_INSTANCE_UID)[0]
+    read_by_ocr = ocr is not None and ocr.wanted(burned_in.ocr_scope(dataset), series_uid)
     cleaned_pixels = False
-    if (risk or ocr) and max_decoded_pixels is not None:
+    if (risk or read_by_ocr) and max_decoded_pixels is not None:
         check_decoded_pixel_count(dataset, max_decoded_pixels)
     if risk:
         rule = burned_in.find_rule(dataset, burned_in_rules)
@@ -818,8 +823,13 @@ def _anonymize_dataset(
         clean_burned_in_pixels(dataset, rule.rectangles, syntax)
         cleaned_pixels = True
         syntax = transfer_syntax_of(dataset)
-    if ocr:
-        flag_text_by_ocr(dataset)
+    if read_by_ocr:
+        try:
+            flag_text_by_ocr(dataset)
+        except Quarantine:  # text, or pixels that cannot be read: read its series image by image
+            ocr.record(series_uid, found_text=True)
+            raise
+        ocr.record(series_uid, found_text=False)
 
     jpeg_segments_removed = strip_encapsulated_metadata(dataset, syntax)
 
@@ -834,6 +844,8 @@ def _anonymize_dataset(
            dates_shifted=cleaner.actions["date shifted"] > 0)
     if cleaned_pixels:
         cleaner.actions["pixels cleaned (burned-in rule)"] += 1
+    if read_by_ocr:
+        cleaner.actions["pixels read by OCR"] += 1
     if jpeg_segments_removed:
         cleaner.actions["frame metadata removed (APPn, COM)"] += jpeg_segments_removed
 
