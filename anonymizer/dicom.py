@@ -825,7 +825,7 @@ def _anonymize_dataset(
         syntax = transfer_syntax_of(dataset)
     if read_by_ocr:
         try:
-            flag_text_by_ocr(dataset)
+            flag_text_by_ocr(dataset, syntax)
         except Quarantine:  # text, or pixels that cannot be read: read its series image by image
             ocr.record(series_uid, found_text=True)
             raise
@@ -1029,6 +1029,7 @@ def strip_encapsulated_metadata(dataset: Dataset, syntax: UID) -> int:
 
 def clean_burned_in_pixels(dataset: Dataset, rectangles, syntax: UID) -> None:
     """Blank the rule's rectangles; compressed images are decompressed first."""
+    give_syntax_for_decoding(dataset, syntax)
     try:
         if syntax.is_compressed:
             dataset.decompress()
@@ -1056,9 +1057,18 @@ def clean_burned_in_pixels(dataset: Dataset, rectangles, syntax: UID) -> None:
         ) from None
 
 
-def flag_text_by_ocr(dataset: Dataset) -> None:
+def give_syntax_for_decoding(dataset: Dataset, syntax: UID) -> None:
+    """pydicom decodes pixels by the meta's transfer syntax: a bare data set (no meta) is
+    given the one it was read in (the meta is rebuilt before writing anyway)."""
+    if not (dataset.file_meta and "TransferSyntaxUID" in dataset.file_meta):
+        dataset.file_meta = FileMetaDataset()
+        dataset.file_meta.TransferSyntaxUID = syntax
+
+
+def flag_text_by_ocr(dataset: Dataset, syntax: UID) -> None:
     from .preview import dataset_preview
 
+    give_syntax_for_decoding(dataset, syntax)
     try:
         preview = dataset_preview(dataset, max_size=2048)
     except Exception as error:  # no decoder for this syntax, or pixels that do not decode

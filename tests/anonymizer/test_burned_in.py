@@ -196,3 +196,17 @@ def test_without_tesseract_ocr_is_off_by_default_and_required_when_asked(tmp_pat
     synthetic.write_ct_series(tmp_path / "src", n_slices=1, size=16)
     report = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "out", key=bytes(32))
     assert report.anonymized and "pixels read by OCR" not in report.action_counts
+
+
+@pytest.mark.skipif(not burned_in.tesseract_available(), reason="Tesseract is not installed")
+def test_a_real_ultrasound_flagged_no_with_a_hospital_name_in_its_pixels_is_quarantined(tmp_path):
+    from pydicom.data import get_testdata_file
+
+    # pydicom's examples_jpeg2k.dcm: a GE ultrasound (JPEG 2000, YBR_RCT) whose banner names
+    # the hospital; flagged NO it passed before OCR was on by default.
+    dataset = pydicom.dcmread(get_testdata_file("examples_jpeg2k.dcm"))
+    dataset.BurnedInAnnotation = "NO"
+    (tmp_path / "src").mkdir()
+    dataset.save_as(tmp_path / "src" / "us.dcm")
+    report = anonymizer.anonymize_tree(tmp_path / "src", tmp_path / "out", key=bytes(32))
+    assert report.files[0].reason.startswith("burned-in text: OCR read")
