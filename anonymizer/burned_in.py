@@ -331,7 +331,8 @@ def ocr_words(image, *, min_confidence: float = 60.0, prepare: bool = True) -> l
         completed = subprocess.run(
             # The prepared image is black on white: Tesseract's second, inverted pass over
             # every line would double its time for nothing.
-            ["tesseract", str(image_path), "stdout", "--psm", "11", "-c", "tessedit_do_invert=0", "tsv"],
+            ["tesseract", str(image_path), "stdout", "--psm", "11",
+             *(["-c", "tessedit_do_invert=0"] if prepare else []), "tsv"],
             capture_output=True,
             text=True,
             timeout=120,
