@@ -261,6 +261,7 @@ MIN_STROKE_PIXELS = 5
 CROP_MARGIN = 16  # pixels kept around the strokes found
 LETTER_GAP = 9  # strokes this close side by side belong to one line of text
 LINE_MIN_GLYPHS = 3  # a word counts from three letters or digits
+MIN_TEXT_CHARACTERS = 5  # letters and digits, all words together, for an image to hold text
 
 
 def prepare_for_ocr(image):
@@ -317,7 +318,8 @@ def ocr_words(image, *, min_confidence: float = 60.0, prepare: bool = True) -> l
 
     Tesseract runs as a subprocess (no Python binding needed) on the image made ready by
     `prepare_for_ocr` (`prepare=False`: as given); a word counts when it has at least three
-    letters or digits and Tesseract's confidence is at least `min_confidence`.
+    letters or digits and Tesseract's confidence is at least `min_confidence`, and the words
+    count when they hold MIN_TEXT_CHARACTERS letters and digits or more together.
     """
     if not tesseract_available():
         return []
@@ -352,4 +354,8 @@ def ocr_words(image, *, min_confidence: float = 60.0, prepare: bool = True) -> l
         text = fields[11].strip()
         if confidence >= min_confidence and sum(ch.isalnum() for ch in text) >= 3:
             words.append(text)
+    # One short word alone is what anatomy read as glyphs looks like ("aot" in pydicom's
+    # examples_overlay.dcm, an MR slice); an annotation has more to it.
+    if sum(ch.isalnum() for word in words for ch in word) < MIN_TEXT_CHARACTERS:
+        return []
     return words
