@@ -1,4 +1,4 @@
-"""Burned-in text: which images may carry it, the rules that blank it, optional OCR.
+"""Burned-in text: which images may carry it, the rules that blank it, the OCR that reads it.
 
 An image is at risk when it says so (BurnedInAnnotation YES), or when its modality or kind
 commonly carries text in the pixels and it does not say NO. Risky modalities, from PS3.15
@@ -7,6 +7,7 @@ archives show in practice: ultrasound (US, IVUS), secondary capture and screensh
 DOC, and ImageType SCREEN SAVE), angiography and fluoroscopy (XA, RF), endoscopy and
 photography (ES, XC, GM, OP, SM labels, DG dermoscopy), and the waveform-like captures (ECG,
 HD). An image at risk is cleaned by the first matching rule, or quarantined for review.
+OCR, on by default where Tesseract is installed, then reads what ocr_scope says, flag or not.
 """
 
 from __future__ import annotations
