@@ -640,8 +640,27 @@ def set_values(dataset: Dataset, tag: int, vr: str, values: list[str]) -> None:
     put(dataset, tag, vr, values[0] if len(values) == 1 else (values or ""))
 
 
+# Text VRs whose ASCII values are the same bytes in every character set and byte order.
+RAW_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC",
+                          "UI", "UR", "UT"})
+
+
 def put(dataset: Dataset, tag: int, vr: str, value) -> None:
-    """Add or replace an element holding a value Mica made (see NO_VALIDATION)."""
+    """Add or replace an element holding a value Mica made (see NO_VALIDATION).
+
+    ASCII text (new UIDs, shifted dates, dummies, empty values: most of what Mica writes) is
+    stored already encoded, as a raw element: pydicom writes it byte for byte instead of
+    building and encoding a DataElement in every file; read back, it decodes as usual.
+    """
+    implicit, little = dataset.original_encoding
+    if vr in RAW_TEXT_VRS and implicit is not None and little is not None:
+        text = value if isinstance(value, str) else "\\".join(value) if isinstance(value, (list, tuple)) else None
+        if text is not None and text.isascii():
+            data = text.encode("ascii")
+            if len(data) % 2:
+                data += b"\0" if vr == "UI" else b" "
+            dataset[tag] = RawDataElement(Tag(tag), vr, len(data), data, 0, implicit, little)
+            return
     dataset[tag] = DataElement(tag, vr, value, validation_mode=NO_VALIDATION)
 
 
