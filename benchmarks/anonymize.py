@@ -8,7 +8,8 @@ Every measurement runs in a fresh subprocess, so its peak RSS is its own. Each f
 median of --repeat runs, taken in interleaved rounds (every tool once per round), and the
 machine's load average (`uptime`) is printed before and after every round: on a shared
 machine other work slows every tool, and the median with the load says how much. Figures:
-- files/s for Mica (workers 1 and 2), for the floor (pydicom read + write of the same files,
+- files/s for Mica (workers 1 and 2, OCR on by default where Tesseract is installed; and
+  workers 1 with OCR off), for the floor (pydicom read + write of the same files,
   nothing changed), for deid (its default "dicom" recipe) and dicognito (its defaults);
 - Mica's peak RSS as the number of files grows (a quarter, half, all of the slices);
 - scaling from 1 to 2 workers.
