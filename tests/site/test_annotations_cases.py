@@ -135,56 +135,27 @@ def test_spreadsheet_formulas_are_neutralised_but_numbers_kept():
 
 def test_accession_numbers_and_patient_ids_of_the_private_report_key_label_imports(client, challenge, organizer,
                                                                                    tmp_path):
-    """The anonymizer's private report may carry each file's accession number and original patient
-    ID (outcome.accession_number, outcome.patient_id): the map records them and imports use them."""
-    from dataclasses import dataclass
-
-    from mica.datasets.cases import identifier_map_path, record_original_identifiers
-    from mica.core.storage import private_storage
-
+    """The anonymizer's private report carries each file's accession number and original patient
+    ID: the map records them and label imports keyed by them land on the right cases."""
     dataset = ingested_dataset(challenge, organizer, tmp_path, case_level="study")
-    upload = dataset.uploads.get()
-    before = identifier_rows(dataset)
-    assert {row["accession_number"] for row in before} <= {""}  # what the report carries today, if nothing
-
-    @dataclass(frozen=True)
-    class Outcome:  # a FileOutcome with the two keys of the private report
-        kind: str
-        private_source: str
-        study_uid: str
-        series_uid: str
-        sop_instance_uid: str
-        output: str
-        accession_number: str
-        patient_id: str
-
-    @dataclass
-    class Report:
-        anonymized: list
-        uid_map: dict
-
-    instances = {instance.uid: instance for instance in Instance.objects.filter(dataset=dataset).select_related(
-        "series__study")}
-    outcomes = [Outcome("dicom", row["file_in_upload"], instances[row["instance_uid"]].series.study.study_uid,
-                        instances[row["instance_uid"]].series.series_uid, row["instance_uid"], "x.dcm",
-                        f"ACC-{row['file_in_upload'].split('/')[0][-1]}", f"{PATIENT_ID}{row['file_in_upload'].split('/')[0][-1]}")
-                for row in before]
-    private_storage().delete(identifier_map_path(upload))
-    record_original_identifiers(upload, Report(outcomes, {}))
     rows = identifier_rows(dataset)
-    assert {row["accession_number"] for row in rows} == {"ACC-0", "ACC-1", "ACC-2"}
+    # The synthetic studies' accession numbers: ACC, the patient ID's last four digits, 77.
+    accession_of = {f"{PATIENT_ID}{n}": f"ACC{f'{PATIENT_ID}{n}'[-4:]}77" for n in range(3)}
+    assert {row["original_patient_id"]: row["accession_number"] for row in rows} == accession_of
+    assert {row["issuer_of_patient_id"] for row in rows} == {""}
+    first, third = accession_of[f"{PATIENT_ID}0"], accession_of[f"{PATIENT_ID}2"]
     client.login(username=organizer.username, password=PASSWORD)
     exported = rows_of(client.get(f"/datasets/{dataset.pk}/original-identifiers.csv"))
     assert {row["original_patient_id"] for row in exported} == {f"{PATIENT_ID}{n}" for n in range(3)}
     study_of = {row["accession_number"]: row["case_id"] for row in rows}
-    content = f"accession_number,pneumonia\nACC-0,1\nACC-2,0\nACC-9,1\n".encode()
+    content = f"accession_number,pneumonia\n{first},1\n{third},0\nACC-9,1\n".encode()
     response = client.post(f"/datasets/{dataset.pk}/import-labels/",
                            {"labels": SimpleUploadedFile("l.csv", content), "skip_unmatched": "on"})
-    assert {row["case_id"]: row["pneumonia"] for row in rows_of(response)} == {study_of["ACC-0"]: "1",
-                                                                              study_of["ACC-2"]: "0"}
+    assert {row["case_id"]: row["pneumonia"] for row in rows_of(response)} == {study_of[first]: "1",
+                                                                              study_of[third]: "0"}
     page = client.post(f"/datasets/{dataset.pk}/import-labels/",
                        {"labels": SimpleUploadedFile("l.csv", content)}).content.decode()
     assert "row 4: no case has this accession_number" in page and "ACC-9" not in page
     by_patient = f"original_patient_id,pneumonia\n{PATIENT_ID}2,1\n".encode()
     response = client.post(f"/datasets/{dataset.pk}/import-labels/", {"labels": SimpleUploadedFile("p.csv", by_patient)})
-    assert rows_of(response) == [{"case_id": study_of["ACC-2"], "pneumonia": "1"}]
+    assert rows_of(response) == [{"case_id": study_of[third], "pneumonia": "1"}]

@@ -1,5 +1,6 @@
 """No page or endpoint a participant uses makes a query per row: the count of queries is the
-same with two rows as with six (submissions, teams, challenges, phases)."""
+same with two rows as with six (submissions, teams, challenges, phases, forum threads and
+posts, notifications)."""
 
 from datetime import timedelta
 
@@ -10,6 +11,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from mica.challenges.models import Challenge, Phase, Team
+from mica.forum.models import Thread
+from mica.notifications.models import notify
 from mica.submissions.models import Submission
 
 from .conftest import PASSWORD, csv_bytes, make_scores, make_user, run_evaluations, upload
@@ -24,6 +27,7 @@ def grow(challenge, phase, team, participant, truth, organizer):
     Phase.objects.filter(pk=phase.pk).update(daily_limit=100, total_limit=100, concurrent_limit=100)
     phase.refresh_from_db()
     grown = {"n": 0}
+    first = Thread.start(challenge, organizer, "Welcome", "Ask here.")
 
     def add(n):
         for _ in range(n):
@@ -40,12 +44,22 @@ def grow(challenge, phase, team, participant, truth, organizer):
                                  starts_at=timezone.now() - timedelta(days=1), ends_at=timezone.now() + timedelta(days=1),
                                  primary_metric="auc")
             other.add_organizer(organizer)
+            Thread.start(challenge, organizer, f"Question {i}", f"About **{i}**.")
+            first.reply(organizer, f"Answer {i}.")
+            notify([participant], "announcement", f"News {i}", "Read it.", challenge=challenge)
+
+    add.first_thread = first
 
     return add
 
 
-def participant_urls(challenge, phase, team):
+def participant_urls(challenge, phase, team, thread):
     return [
+        f"/forum/{challenge.slug}/",
+        f"/forum/{challenge.slug}/threads/{thread.pk}/",
+        "/notifications/",
+        "/accounts/challenges/",
+        "/accounts/submissions/",
         "/",
         f"/challenges/{challenge.slug}/",
         f"/challenges/{challenge.slug}/teams/{team.pk}/",
@@ -73,8 +87,9 @@ def test_the_query_count_does_not_grow_with_the_rows(client, challenge, phase, t
         client.force_authenticate(participant)
     else:
         client.login(username=participant.username, password=PASSWORD)
-    urls = [url for url in participant_urls(challenge, phase, team) if url.startswith("/api/") == as_api]
     grow(2)
+    urls = [url for url in participant_urls(challenge, phase, team, grow.first_thread)
+            if url.startswith("/api/") == as_api]
     few = {url: count_queries(client, url) for url in urls}
     grow(4)
     many = {url: count_queries(client, url) for url in urls}
