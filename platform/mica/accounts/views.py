@@ -69,7 +69,7 @@ def my_challenges(request):
 def my_submissions(request):
     """The submissions of the user's teams, as the team sees them (public part only)."""
     submissions = (Submission.objects.filter(team__memberships__user=request.user)
-                   .select_related("phase__challenge", "team").order_by("-created_at")[:MY_SUBMISSIONS_SHOWN])
+                   .with_team_view().order_by("-created_at")[:MY_SUBMISSIONS_SHOWN])
     return render(request, "accounts/my_submissions.html",
                   {"rows": [(submission, submission.team_view()) for submission in submissions],
                    "limit": MY_SUBMISSIONS_SHOWN})

@@ -33,7 +33,7 @@ def thread_list(request, slug):
                  .search(query).select_related("thread", "author"))
         context["page"] = Paginator(posts, THREADS_PER_PAGE).get_page(request.GET.get("page"))
         return render(request, "forum/search.html", context)
-    threads = Thread.objects.filter(challenge=challenge).select_related("author", "writeup_team")
+    threads = Thread.objects.filter(challenge=challenge).select_related("challenge", "author", "writeup_team")
     context["page"] = Paginator(threads, THREADS_PER_PAGE).get_page(request.GET.get("page"))
     if context["is_organizer"]:
         context["open_reports"] = Report.objects.filter(post__thread__challenge=challenge,
