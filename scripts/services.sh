@@ -29,6 +29,8 @@ command -v tesseract >/dev/null || missing+=(tesseract-ocr)
 [ -x /usr/sbin/Orthanc ] || missing+=(orthanc)
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing+=(orthanc-dicomweb)
 command -v dciodvfy >/dev/null || missing+=(dicom3tools)
+# WeasyPrint (the challenge report's PDF) draws text with pango.
+ldconfig -p | grep -q libpangoft2-1.0 || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "services: installing ${missing[*]}"
   apt_install "${missing[@]}"

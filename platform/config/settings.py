@@ -195,6 +195,10 @@ MICA_TORCH_THREADS = env_int("MICA_TORCH_THREADS", 0, minimum=0)
 MICA_MAX_SUBMISSION_BYTES = env_int("MICA_MAX_SUBMISSION_BYTES", 200 * 1024 * 1024, minimum=1)
 # The hospitals' DICOMweb servers organizers may pull studies from (base URLs); none: no pulling.
 MICA_DICOMWEB_SOURCES = env_list("MICA_DICOMWEB_SOURCES")
+# Bootstrap resamples of each evaluation's 95% intervals, and of a leaderboard's rank stability
+# and pairwise tests (computed by workers, stored, never on a page view).
+MICA_INTERVAL_RESAMPLES = env_int("MICA_INTERVAL_RESAMPLES", 2000, minimum=100)
+MICA_RANKING_RESAMPLES = env_int("MICA_RANKING_RESAMPLES", 1000, minimum=100)
 
 # A cache every process shares: the token endpoint's failure counters live there. Redis when
 # there is one (CACHE_URL, else the broker's Redis); the database otherwise (`make demo`).

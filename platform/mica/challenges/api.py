@@ -41,7 +41,7 @@ class PhaseSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "starts_at", "ends_at", "is_open", "n_cases", "primary_metric",
                   "secondary_metrics", "metric_options", "score_precision", "daily_limit", "total_limit",
                   "concurrent_limit", "selection", "max_selected", "visibility", "blind", "parent",
-                  "private_revealed_at"]
+                  "private_revealed_at", "ranking_method", "ranking_ties", "ranking_alpha"]
 
     def get_n_cases(self, phase) -> int:
         return phase.test_set.cases.count()
@@ -348,7 +348,8 @@ class PhaseEditSerializer(serializers.ModelSerializer):
         model = Phase
         fields = ["challenge", "name", "description", "test_set", "starts_at", "ends_at", "primary_metric",
                   "secondary_metrics", "metric_options", "score_precision", "daily_limit", "total_limit",
-                  "concurrent_limit", "selection", "max_selected", "visibility", "blind", "parent"]
+                  "concurrent_limit", "selection", "max_selected", "visibility", "blind", "parent",
+                  "ranking_method", "ranking_ties", "ranking_alpha"]
 
 
 def _saved_phase(phase, data):

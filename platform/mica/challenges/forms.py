@@ -120,7 +120,7 @@ class PhaseForm(forms.ModelForm):
         model = Phase
         fields = ["name", "description", "test_set", "starts_at", "ends_at", "primary_metric", "secondary_metrics",
                   "metric_options", "score_precision", "daily_limit", "total_limit", "concurrent_limit", "selection",
-                  "max_selected", "visibility", "blind", "parent"]
+                  "max_selected", "visibility", "blind", "parent", "ranking_method", "ranking_ties", "ranking_alpha"]
         widgets = {"starts_at": DATETIME_WIDGET, "ends_at": DATETIME_WIDGET,
                    "description": forms.Textarea(attrs={"rows": 3}),
                    "metric_options": forms.Textarea(attrs={"rows": 2})}
