@@ -4,7 +4,7 @@
 # Chromium for browser tests, docker-compose to check the compose file, Tesseract for OCR,
 # Node and npm to bundle the reader's viewer (`services.sh node` installs only those), Orthanc
 # with its DICOMweb plugin (a hospital's server, for the pull tests), and dicom3tools (dciodvfy)
-# to check that anonymized DICOM stays valid.
+# to check that anonymized DICOM stays valid, and R (pROC, boot) to check the evaluator's statistics.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -31,6 +31,10 @@ command -v tesseract >/dev/null || missing+=(tesseract-ocr)
 command -v dciodvfy >/dev/null || missing+=(dicom3tools)
 # WeasyPrint (the challenge report's PDF) draws text with pango.
 ldconfig -p | grep -q libpangoft2-1.0 || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
+# R with pROC and boot: the evaluator's statistics are checked against them
+command -v Rscript >/dev/null || missing+=(r-base-core)
+[ -d /usr/lib/R/site-library/pROC ] || missing+=(r-cran-proc)
+[ -d /usr/lib/R/site-library/boot ] || [ -d /usr/lib/R/library/boot ] || missing+=(r-cran-boot)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "services: installing ${missing[*]}"
   apt_install "${missing[@]}"
