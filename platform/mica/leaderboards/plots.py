@@ -19,6 +19,8 @@ from matplotlib.figure import Figure
 INK, MUTED, LINE, ACCENT, BAD, GOOD = "#1d2733", "#5b6b7c", "#d9e0e7", "#0b6e99", "#b3261e", "#1e7b34"
 PALETTE = [ACCENT, BAD, GOOD, "#c77c02", "#6a3d9a", "#1b9e9e", "#d45087", MUTED, "#8c564b", "#2f4b7c"]
 TOP = 20
+# The order pages and the report show plots in: the raw data, then the statistics.
+ORDER = ["history", "roc", "cases", "podium", "heatmap", "blob", "significance", "robustness"]
 STYLE = {
     "svg.fonttype": "none",  # text stays text: searchable, and smaller
     "svg.hashsalt": "mica",  # the same data gives the same file
@@ -37,6 +39,11 @@ STYLE = {
     "text.color": INK,
     "legend.frameon": False,
 }
+
+
+def in_order(drawn):
+    """[(name, plot)] of a stored {name: plot} (a JSON object keeps no order) in ORDER."""
+    return sorted((drawn or {}).items(), key=lambda item: ORDER.index(item[0]) if item[0] in ORDER else len(ORDER))
 
 
 def label(name, width=28):

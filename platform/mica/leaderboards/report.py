@@ -22,7 +22,6 @@ from .statistics import (
     per_case_values, ranked_rows,
 )
 
-METHODS = ["mean", "median", "rank_then_aggregate", "significance"]
 PER_CASE_ROWS = 200  # the page's excerpt; the organizers' CSV has every row
 
 
@@ -53,9 +52,7 @@ def build_content(phase):
     if comparison is not None:
         drawn["blob"] = plots.blob(comparison["names"], comparison["stability"]["rank_counts"])
         drawn["significance"] = plots.significance_map(comparison["names"], comparison["pairwise"]["significant"])
-        by_method = _ranks_by_method(comparison)
-        if by_method:
-            drawn["robustness"] = plots.robustness(comparison["names"], by_method)
+        drawn["robustness"] = plots.robustness(comparison["names"], comparison["robustness"])
     return {
         "generated_at": timezone.now().isoformat(timespec="seconds"),
         "split": split,
@@ -73,15 +70,6 @@ def _higher_is_better(phase, metric):
 
     known = evaluator.METRICS.get(metric)
     return known.higher_is_better if known else phase.higher_is_better
-
-
-def _ranks_by_method(comparison):
-    """{method: {team: rank}} from the comparison's robustness ({method: ranks in names' order})."""
-    names = comparison["names"]
-    found = {}
-    for method, ranks in (comparison.get("robustness") or {}).items():
-        found[method] = dict(zip(names, ranks)) if isinstance(ranks, list) else dict(ranks)
-    return found
 
 
 def design(phase, split, rows):

@@ -10,7 +10,6 @@ difference from the team above is not significant shares its band), and draws th
 import logging
 from dataclasses import replace
 
-import numpy as np
 from django.conf import settings
 
 import evaluator
@@ -57,14 +56,37 @@ def patient_groups(phase, split):
     return dict(cases.values_list("case_id", "patient")) or None
 
 
-def compare(phase, results, groups, method=None):
-    """evaluator.compare with the phase's settings; None when fewer than two teams are ranked."""
+def compare(phase, results, groups):
+    """evaluator.compare with the phase's settings, keyed by team (see `by_team`); None when
+    fewer than two teams are ranked. ValueError when the method does not apply to the metric."""
     if len(results) < 2:
         return None
-    return evaluator.compare(
+    return by_team(evaluator.compare(
         phase.challenge.task_type, results, metric=phase.primary_metric, higher_is_better=phase.higher_is_better,
-        method=method or phase.ranking_method, ties=phase.ranking_ties, alpha=phase.ranking_alpha,
+        method=phase.ranking_method, ties=phase.ranking_ties, alpha=phase.ranking_alpha,
         n_resamples=settings.MICA_RANKING_RESAMPLES, seed=0, groups=groups,
+    ))
+
+
+def by_team(comparison):
+    """The evaluator's comparison (lists in the order of `names`, best first) with every list
+    keyed by team instead, bands counted from 1: what pages and plots look teams up in. `names`
+    keeps the order (a stored JSON object does not)."""
+    names = comparison["names"]
+
+    def keyed(values):
+        return dict(zip(names, values))
+
+    def matrix(rows):
+        return {a: keyed(row) for a, row in zip(names, rows)}
+
+    pairwise, stability = comparison["pairwise"], comparison["stability"]
+    return dict(
+        comparison, ranks=keyed(comparison["ranks"]), values=keyed(comparison["values"]),
+        bands=keyed(band + 1 for band in comparison["bands"]),
+        pairwise=dict(pairwise, p_values=matrix(pairwise["p_values"]), significant=matrix(pairwise["significant"])),
+        stability=dict(stability, rank_counts=keyed(stability["rank_counts"])),
+        robustness={method: keyed(ranks) for method, ranks in comparison["robustness"].items()},
     )
 
 
@@ -81,19 +103,7 @@ def ranked_rows(phase, rows, comparison):
         order = {name: i for i, name in enumerate(comparison["names"])}
         teams = [replace(row, rank=_whole(ranks[row.team])) for row in teams if row.team in ranks]
         teams.sort(key=lambda row: (row.rank, order[row.team]))
-    bands = bands_of([row.team for row in teams], comparison)
-    return [replace(row, band=bands.get(row.team)) for row in teams] + baselines
-
-
-def bands_of(names, comparison):
-    """{team: band}: a new band starts below a team that is significantly better than the next."""
-    significant = comparison["pairwise"]["significant"]
-    bands, band = {}, 1
-    for above, below in zip([None, *names], names):
-        if above is not None and significant.get(above, {}).get(below):
-            band += 1
-        bands[below] = band
-    return bands
+    return [replace(row, band=comparison["bands"].get(row.team)) for row in teams] + baselines
 
 
 def _whole(rank):
@@ -183,7 +193,3 @@ def case_matrix(results, names, metric):
              if all(column.get(case) is not None for column in columns)]
     return cases, {name: [column[case] for case in cases] for name, column in zip(names, columns)}
 
-
-def mean_or_none(values):
-    values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None

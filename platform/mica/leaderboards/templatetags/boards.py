@@ -1,6 +1,8 @@
 from django import template
 from django.utils.html import format_html
 
+from mica.leaderboards.plots import in_order
+
 register = template.Library()
 
 
@@ -29,3 +31,9 @@ def p_value(value):
 @register.filter
 def plot_of(plots, name):
     return (plots or {}).get(name)
+
+
+@register.filter
+def ordered(plots):
+    """A stored {name: plot} as [(name, plot)] in the order of mica.leaderboards.plots.ORDER."""
+    return in_order(plots)
