@@ -11,7 +11,7 @@ from django.db import connections
 
 from mica.challenges.models import Team
 from mica.leaderboards.models import PhaseReport
-from mica.leaderboards.tasks import build_report
+from mica.leaderboards.tasks import build_report, draw_leaderboard_plots
 from mica.submissions.models import Submission
 
 from .conftest import csv_bytes, make_scores, make_truth, make_user, run_evaluations, upload
@@ -36,6 +36,7 @@ def seeded(phase, challenge, organizer, truth):
         Team.create_for(challenge, user, name)
         content = csv_bytes(["case_id", "score"], zip(case_ids, make_scores(labels, seed=i + 1, signal=signal)))
         run_evaluations(Submission.create(phase=phase, user=user, uploaded_file=upload("p.csv", content)))
+    draw_leaderboard_plots(phase.pk)
     report = PhaseReport.request(phase, organizer)
     build_report(report.pk)
     return phase

@@ -13,7 +13,7 @@ from mica.challenges.models import Team
 from mica.evaluations.models import Evaluation, Rescore
 from mica.evaluations.tasks import run_evaluation, run_rescore
 from mica.leaderboards.models import PhaseReport
-from mica.leaderboards.tasks import build_report, refresh_leaderboards
+from mica.leaderboards.tasks import build_report, draw_leaderboard_plots, refresh_leaderboards
 from mica.submissions.models import Submission
 
 from .conftest import PASSWORD, csv_bytes, make_scores, make_truth, make_user, run_evaluations, upload
@@ -53,6 +53,7 @@ def scored(phase, challenge, team, participant, truth):
         challenge.register(user)
         Team.create_for(challenge, user, name)
         submit(phase, user, truth, signal=signal, seed=seed)
+    draw_leaderboard_plots(phase.pk)
     return phase
 
 
@@ -176,6 +177,7 @@ def test_the_private_statistics_once_revealed(client, people, scored, organizer,
     scored.save()
     scored.reveal_private()
     refresh_leaderboards(scored.pk)
+    draw_leaderboard_plots(scored.pk)
     revealed = {url: ({u: 200 for u in USERS} if "/private/" in url and "per-case" not in url else expected)
                 for url, expected in urls(scored).items()}
     check(client, people, who, scored, revealed)
@@ -186,6 +188,7 @@ def test_a_participants_only_board_keeps_its_statistics_from_others(client, peop
     scored.visibility = scored.Visibility.PARTICIPANTS
     scored.save()
     refresh_leaderboards(scored.pk)
+    draw_leaderboard_plots(scored.pk)
     client.login(username=people[who].username, password=PASSWORD)
     for url in (f"/leaderboards/phases/{scored.pk}/significance/", f"/leaderboards/phases/{scored.pk}/plots/history.svg",
                 f"/leaderboards/phases/{scored.pk}/leaderboard.csv"):

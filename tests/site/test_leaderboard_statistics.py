@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -20,7 +21,7 @@ import evaluator
 from mica.challenges.models import Case, Split, Team
 from mica.evaluations.models import Evaluation
 from mica.leaderboards.models import LeaderboardSnapshot
-from mica.leaderboards.tasks import refresh_leaderboards
+from mica.leaderboards.tasks import draw_leaderboard_plots, refresh_leaderboards
 from mica.submissions.models import Submission
 
 from .conftest import PASSWORD, csv_bytes, make_scores, make_truth, make_user, run_evaluations, upload
@@ -62,6 +63,7 @@ def three_teams(challenge, phase, truth):
     submit(phase, strong, truth, signal=3.0, seed=1)
     submit(phase, close, truth, signal=2.8, seed=2)
     submit(phase, weak, truth, signal=0.1, seed=3)
+    draw_leaderboard_plots(phase.pk)  # the worker's next step after a refresh
     return strong, close, weak
 
 
@@ -91,10 +93,11 @@ def test_intervals_resample_patients_when_the_test_set_knows_them(phase, team, p
     submission = submit(phase, participant, truth)
     public = submission.public_evaluation()
     assert public.patient_groups() == patients
+    n_resamples = settings.MICA_INTERVAL_RESAMPLES
     by_patient = evaluator.score("classification", public.truth_version.path, submission.file.path,
-                                 case_ids=case_ids, groups=patients, n_resamples=2000)
+                                 case_ids=case_ids, groups=patients, n_resamples=n_resamples)
     by_case = evaluator.score("classification", public.truth_version.path, submission.file.path,
-                              case_ids=case_ids, n_resamples=2000)
+                              case_ids=case_ids, n_resamples=n_resamples)
     assert public.intervals["auc"] == by_patient["intervals"]["auc"]
     assert public.intervals["auc"] != by_case["intervals"]["auc"]
 
@@ -158,12 +161,36 @@ def test_significance_ranking_gives_tied_teams_one_rank(phase, three_teams):
     assert ranks["Weak"] == 3 and ranks["Strong"] == ranks["Close"] == 1  # each beats Weak only
 
 
-def test_statistics_are_never_computed_on_a_page_view(client, phase, three_teams):
-    LeaderboardSnapshot.objects.filter(phase=phase).update(statistics=None)
+def test_statistics_and_plots_are_never_computed_on_a_page_view(client, phase, three_teams):
+    LeaderboardSnapshot.objects.filter(phase=phase).update(statistics=None, plots=None, plots_drawn_at=None)
     client.get(reverse("leaderboards:phase", args=[phase.pk]))
     page = client.get(reverse("leaderboards:significance", args=[phase.pk])).content.decode()
     assert "being computed" in page
     assert LeaderboardSnapshot.statistics_for(phase, Split.PUBLIC) is None
+    assert client.get(reverse("leaderboards:plot", args=[phase.pk, "history"])).status_code == 404
+
+
+def test_the_sweep_sends_a_drawing_whose_message_was_lost(phase, three_teams):
+    from datetime import timedelta
+
+    import redis
+    from django.utils import timezone
+
+    queue = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+
+    def drawings():
+        messages = [json.loads(raw) for raw in queue.lrange("cpu", 0, -1)]
+        return [m for m in messages if m["headers"]["task"].endswith(".draw_leaderboard_plots")
+                and m["headers"]["argsrepr"] == f"[{phase.pk}]"]
+
+    before = len(drawings())
+    LeaderboardSnapshot.objects.filter(phase=phase).update(
+        plots_drawn_at=None, computed_at=timezone.now() - timedelta(minutes=10))
+    LeaderboardSnapshot.sweep()
+    assert len(drawings()) == before + 1
+    draw_leaderboard_plots(phase.pk)
+    LeaderboardSnapshot.sweep()  # drawn: nothing more to send
+    assert len(drawings()) == before + 1
 
 
 # -- the significance page and its plots --------------------------------------------------------
@@ -201,6 +228,7 @@ def test_a_team_name_is_text_in_a_plot_never_markup(phase, challenge, truth):
     other = team_of(challenge, "Plain")
     submit(phase, user, truth, signal=2.0)
     submit(phase, other, truth, signal=1.0, seed=4)
+    draw_leaderboard_plots(phase.pk)
     svg = LeaderboardSnapshot.statistics_for(phase, Split.PUBLIC)["plots"]["history"]["svg"]
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "$\\alpha$" not in svg.replace("\\$", "")
 

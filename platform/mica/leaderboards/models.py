@@ -35,9 +35,12 @@ class LeaderboardSnapshot(models.Model):
     computed_at = models.DateTimeField(null=True)
     stale = models.BooleanField(default=True)
     refresh_sent_at = models.DateTimeField(null=True)
-    # {"comparison", "plots", "notes"} (mica.leaderboards.statistics), drawn by the worker;
-    # None until the worker has computed them once.
+    # {"comparison", "notes"} (mica.leaderboards.statistics), computed by the refresh; None until
+    # the worker has computed them once. The plots ({name: plot}) are drawn by a task of their own
+    # after each refresh, so a board's ranking is never held up by its drawing.
     statistics = models.JSONField(null=True)
+    plots = models.JSONField(null=True)
+    plots_drawn_at = models.DateTimeField(null=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["phase", "split"], name="one_snapshot_per_board")]
@@ -46,7 +49,7 @@ class LeaderboardSnapshot(models.Model):
     def rows_for(cls, phase, split):
         """The stored rows and when they were computed. The first time, the rows alone are
         computed here (one query), and the worker is asked for the statistics."""
-        snapshot = cls.objects.filter(phase=phase, split=split).defer("statistics").first()
+        snapshot = cls.objects.filter(phase=phase, split=split).defer("statistics", "plots").first()
         if snapshot is None or snapshot.computed_at is None:
             snapshot = cls.compute(phase, split, with_statistics=False)
             leaderboards_changed(phase)
@@ -54,8 +57,12 @@ class LeaderboardSnapshot(models.Model):
 
     @classmethod
     def statistics_for(cls, phase, split):
-        """The stored statistics of a board ({"comparison", "plots", "notes"}), or None."""
-        return cls.objects.filter(phase=phase, split=split).values_list("statistics", flat=True).first()
+        """The stored statistics of a board ({"comparison", "notes", "plots"}), or None before
+        the worker computed them."""
+        stored = cls.objects.filter(phase=phase, split=split).values_list("statistics", "plots").first()
+        if stored is None or stored[0] is None:
+            return None
+        return {**stored[0], "plots": stored[1] or {}}
 
     @classmethod
     def compute(cls, phase, split, with_statistics=True):
@@ -80,7 +87,27 @@ class LeaderboardSnapshot(models.Model):
             if not cls.objects.filter(phase=phase, stale=True).exists():
                 break
         cls.objects.filter(phase=phase).update(refresh_sent_at=None)
+        transaction.on_commit(lambda: cls.send_drawing(phase.pk))
         PhaseReport.remake_if_truth_changed(phase)
+
+    @classmethod
+    def draw(cls, phase):
+        """The drawing task's step: the plots of each board computed since it was last drawn."""
+        from .statistics import board_plots
+
+        undrawn = models.Q(plots_drawn_at=None) | models.Q(plots_drawn_at__lt=models.F("computed_at"))
+        for snapshot in cls.objects.filter(undrawn, phase=phase, statistics__isnull=False):
+            drawn = board_plots(phase, snapshot.split, [_row(row) for row in snapshot.rows], snapshot.statistics)
+            cls.objects.filter(pk=snapshot.pk).update(plots=drawn, plots_drawn_at=timezone.now())
+
+    @classmethod
+    def send_drawing(cls, phase_pk):
+        from .tasks import draw_leaderboard_plots
+
+        try:
+            draw_leaderboard_plots.apply_async(args=[phase_pk], retry=False)
+        except Exception:  # the broker is down: the sweep sends it later
+            logger.warning("broker unreachable: the plots of phase %s wait for the sweep", phase_pk)
 
     @classmethod
     def send_refresh(cls, phase_pk):
@@ -101,6 +128,12 @@ class LeaderboardSnapshot(models.Model):
         for phase_pk in set(lost.values_list("phase_id", flat=True)):
             cls.objects.filter(phase_id=phase_pk).update(refresh_sent_at=now)
             cls.send_refresh(phase_pk)
+        undrawn = cls.objects.filter(
+            models.Q(plots_drawn_at=None) | models.Q(plots_drawn_at__lt=models.F("computed_at")),
+            stale=False, statistics__isnull=False, computed_at__lt=now - REFRESH_LOST_AFTER,
+        )
+        for phase_pk in set(undrawn.values_list("phase_id", flat=True)):
+            cls.send_drawing(phase_pk)
 
 
 def leaderboards_changed(phase):

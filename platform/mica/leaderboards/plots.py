@@ -133,8 +133,9 @@ def case_distributions(values, *, metric, higher_is_better, top=10):
                 summary=summary)
 
 
-def history(points, *, metric, higher_is_better, top=10):
-    """points: [(team, submitted_at, score)] of every scored submission: each team's best so far."""
+def history(points, *, metric, higher_is_better, start, top=10):
+    """points: [(team, submitted_at, score)] of every scored submission: each team's best so far,
+    against days since `start` (the phase's opening)."""
     best = {}
     for team, when, score in sorted(points, key=lambda p: p[1]):
         series = best.setdefault(team, [])
@@ -145,14 +146,17 @@ def history(points, *, metric, higher_is_better, top=10):
     with matplotlib.rc_context(STYLE):
         fig = figure(6.4, 3.4)
         ax = fig.subplots()
+        def days(when):
+            return (when - start).total_seconds() / 86400
+
         end = max((p[1] for p in points), default=None)
         for i, team in enumerate(teams):
             series = best[team] + [(end, best[team][-1][1])]
-            ax.step([w for w, _ in series], [s for _, s in series], where="post", color=colour(i), linewidth=1.5,
-                    label=label(team))
-            ax.scatter([w for w, _ in best[team]], [s for _, s in best[team]], s=10, color=colour(i))
+            ax.step([days(w) for w, _ in series], [s for _, s in series], where="post", color=colour(i),
+                    linewidth=1.5, label=label(team))
+            ax.scatter([days(w) for w, _ in best[team]], [s for _, s in best[team]], s=10, color=colour(i))
         ax.set_ylabel(f"best {metric} so far")
-        fig.autofmt_xdate()
+        ax.set_xlabel("days since the phase opened")
         if teams:
             ax.legend(fontsize=7, loc="best")
     rows = [[team, when.isoformat(timespec="minutes"), _number(score)] for team in teams for when, score in best[team]]

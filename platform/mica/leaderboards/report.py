@@ -18,8 +18,8 @@ from mica.submissions.models import Submission
 from . import plots
 from .ranking import leaderboard
 from .statistics import (
-    case_matrix, compare, counted_results, distribution_metric, leaderboard_plots, patient_groups, per_case_metrics,
-    per_case_values, ranked_rows,
+    case_matrix, compare, counted_results, distribution_metric, leaderboard_plots, missing_plots, patient_groups,
+    per_case_metrics, per_case_values, ranked_rows,
 )
 
 PER_CASE_ROWS = 200  # the page's excerpt; the organizers' CSV has every row
@@ -41,7 +41,8 @@ def build_content(phase):
         notes.append(f"No ranking statistics with the method {phase.get_ranking_method_display()!r}: {error}")
     rows = ranked_rows(phase, rows, comparison)
     names = [row.team for row in rows if not row.is_baseline and row.team in results]
-    drawn = leaderboard_plots(phase, split, names, results, notes) if names else {}
+    drawn = leaderboard_plots(phase, split, names, results) if names else {}
+    notes += missing_plots(phase)
     metric = distribution_metric(phase, results[names[0]]) if names else None
     if metric and len(names) >= 2:
         _, values = case_matrix(results, names, metric)

@@ -111,35 +111,43 @@ def _whole(rank):
 
 
 def board_statistics(phase, split, rows):
-    """(rows re-ranked and banded, statistics): the statistics are {"comparison", "plots", "notes"}."""
+    """(rows re-ranked and banded, {"comparison", "notes"}): the ranking's statistics."""
     results = counted_results(phase, split, rows)
-    notes, comparison = [], None
+    notes, comparison = missing_plots(phase), None
     try:
         comparison = compare(phase, results, patient_groups(phase, split))
-    except ValueError as error:  # e.g. a median of a metric that has no per-case values
+    except ValueError as error:  # e.g. a median of the AUC, which has no per-case values
         notes.append(f"No ranking statistics with the method {phase.get_ranking_method_display()!r}: {error}")
-    rows = ranked_rows(phase, rows, comparison)
+    return ranked_rows(phase, rows, comparison), {"comparison": comparison, "notes": notes}
+
+
+def board_plots(phase, split, rows, statistics):
+    """{name: plot} of a board whose rows and statistics are stored: the leaderboard's plots,
+    and the blob plot and significance map when teams were compared."""
+    results = counted_results(phase, split, rows)
     names = [row.team for row in rows if not row.is_baseline and row.team in results]
-    board_plots = {}
-    if names:
-        board_plots.update(leaderboard_plots(phase, split, names, results, notes))
+    drawn = leaderboard_plots(phase, split, names, results) if names else {}
+    comparison = (statistics or {}).get("comparison")
     if comparison is not None:
-        board_plots["blob"] = plots.blob(comparison["names"], comparison["stability"]["rank_counts"])
-        board_plots["significance"] = plots.significance_map(comparison["names"], comparison["pairwise"]["significant"])
-    return rows, {"comparison": comparison, "plots": board_plots, "notes": notes}
+        drawn["blob"] = plots.blob(comparison["names"], comparison["stability"]["rank_counts"])
+        drawn["significance"] = plots.significance_map(comparison["names"], comparison["pairwise"]["significant"])
+    return drawn
 
 
-def leaderboard_plots(phase, split, names, results, notes):
-    """ROC curves (classification), per-case distributions and the board's history."""
+def missing_plots(phase):
+    """Why a board lacks a plot its task could have (shown under the plots)."""
+    if phase.challenge.task_type == "detection":
+        return ["No FROC curves: the stored detection results keep per-case values, not each detection's score."]
+    return []
+
+
+def leaderboard_plots(phase, split, names, results):
+    """ROC curves (classification, binary), per-case distributions and the board's history."""
     drawn = {"history": history_plot(phase, split)}
     if phase.challenge.task_type == "classification":
         curves = roc_curves(names[:ROC_TEAMS], results)
         if curves:
             drawn["roc"] = plots.roc_curves(curves)
-        else:
-            notes.append("No ROC curves: the stored results have no binary labels and scores per case.")
-    if phase.challenge.task_type == "detection":
-        notes.append("No FROC curves: the stored detection results keep per-case values, not each detection's score.")
     metric = distribution_metric(phase, results[names[0]])
     if metric:
         values = {name: [value for _, value in per_case_values(results[name], metric)] for name in names}
@@ -183,7 +191,8 @@ def history_plot(phase, split):
         scored_evaluations(phase, split).filter(submission__is_baseline=False)
         .values_list("submission__team__name", "submission__created_at", "primary_score")
     ]
-    return plots.history(points, metric=phase.primary_metric, higher_is_better=phase.higher_is_better)
+    return plots.history(points, metric=phase.primary_metric, higher_is_better=phase.higher_is_better,
+                         start=phase.starts_at)
 
 
 def case_matrix(results, names, metric):

@@ -1,5 +1,5 @@
-"""The leaderboards' worker steps (``cpu`` queue): a board's refresh with its statistics and
-plots, and a phase's challenge report."""
+"""The leaderboards' worker steps (``cpu`` queue): a board's refresh with its statistics, the
+drawing of its plots, and a phase's challenge report."""
 
 import logging
 
@@ -16,6 +16,13 @@ def refresh_leaderboards(phase_pk):
     phase = Phase.objects.select_related("challenge", "test_set").filter(pk=phase_pk).first()
     if phase is not None:
         LeaderboardSnapshot.refresh(phase)
+
+
+@mica_task(queue="cpu")
+def draw_leaderboard_plots(phase_pk):
+    phase = Phase.objects.select_related("challenge", "test_set").filter(pk=phase_pk).first()
+    if phase is not None:
+        LeaderboardSnapshot.draw(phase)
 
 
 @mica_task(queue="cpu")
