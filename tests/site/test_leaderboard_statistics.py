@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 from rest_framework.test import APIClient
 
 import evaluator
@@ -203,7 +204,7 @@ def test_the_significance_page_shows_the_matrix_the_blob_plot_and_kendalls_tau(c
     for name in ("blob", "significance", "roc", "cases", "history"):
         drawn = statistics["plots"][name]
         assert drawn["svg"].lstrip().startswith("<?xml") and "</svg>" in drawn["svg"]
-        assert drawn["summary"] in page  # the one-line summary, readable without the image
+        assert escape(drawn["summary"]) in page  # the one-line summary, readable without the image
         assert drawn["rows"], name
         svg = client.get(reverse("leaderboards:plot", args=[phase.pk, name]))
         assert svg.status_code == 200 and svg["Content-Type"].startswith("image/svg+xml")
