@@ -157,6 +157,7 @@ def history(points, *, metric, higher_is_better, start, top=10):
             ax.scatter([days(w) for w, _ in best[team]], [s for _, s in best[team]], s=10, color=colour(i))
         ax.set_ylabel(f"best {metric} so far")
         ax.set_xlabel("days since the phase opened")
+        ax.ticklabel_format(axis="x", useOffset=False, style="plain")
         if teams:
             ax.legend(fontsize=7, loc="best")
     rows = [[team, when.isoformat(timespec="minutes"), _number(score)] for team in teams for when, score in best[team]]

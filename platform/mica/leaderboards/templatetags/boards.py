@@ -37,3 +37,13 @@ def plot_of(plots, name):
 def ordered(plots):
     """A stored {name: plot} as [(name, plot)] in the order of mica.leaderboards.plots.ORDER."""
     return in_order(plots)
+
+
+@register.filter
+def cell(value):
+    """A table cell of a plot's data: numbers to 4 significant digits, None as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return value
