@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 os.environ.setdefault("MICA_VAR_DIR", tempfile.mkdtemp(prefix="mica-bench-"))
+os.environ.setdefault("MICA_RANKING_RESAMPLES", "1000")  # the site's default (the test settings use fewer)
 
 import django  # noqa: E402
 

@@ -1,13 +1,13 @@
 """Whether the winner really won: a board's ranking statistics and plots, computed by the
 leaderboard's worker from the counted submissions' stored per-case results (never on a page view).
 
-`board_statistics` calls `evaluator.compare` with the phase's ranking method, tie rule and
-alpha, re-ranks the rows when the method is not the plain metric, bands the teams (a team whose
-difference from the team above is not significant shares its band), and draws the plots
-(mica.leaderboards.plots). Everything it returns is JSON, stored in the board's snapshot.
+`board_statistics` (the refresh) calls `evaluator.compare` with the phase's ranking method, tie
+rule and alpha, re-ranks the rows when the method is not the plain metric and bands the teams (a
+team whose difference from the team above is not significant shares its band); `board_plots`
+(the drawing task, after the refresh) draws the plots (mica.leaderboards.plots). Everything they
+return is JSON, stored in the board's snapshot.
 """
 
-import logging
 from dataclasses import replace
 
 from django.conf import settings
@@ -16,8 +16,6 @@ import evaluator
 from mica.evaluations.models import Evaluation
 
 from . import plots
-
-logger = logging.getLogger(__name__)
 
 # Keys of a per-case row that are not a metric's value.
 NOT_VALUES = {"case_id", "missing", "label", "score", "n_predictions"}
