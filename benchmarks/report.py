@@ -8,9 +8,10 @@ binary-classification phase with N teams, each with one submission really scored
 ``evaluator.score`` on both parts (seeded; not timed), then times, as the ``cpu`` worker runs
 them in process:
 
-1. a board refresh: both boards' rows, ``evaluator.compare`` (the phase's method, pairwise tests,
-   rank stability, robustness) and the plots (matplotlib → SVG);
-2. the challenge report: its content (compare again, podium, heatmap, blob, significance map,
+1. a board refresh: both boards' rows and ``evaluator.compare`` (the phase's method, pairwise
+   tests, rank stability, robustness);
+2. the drawing of both boards' plots (matplotlib → SVG), the task that follows a refresh;
+3. the challenge report: its content (compare again, podium, heatmap, blob, significance map,
    robustness, per-case excerpt) and the PDF (WeasyPrint).
 
 Each figure is the median of --repeats runs; the load average is printed before and after.
@@ -121,6 +122,12 @@ def main():
         print(f"seeded {args.teams} teams × 2 parts of {args.cases // 2} cases in {time.perf_counter() - start:.1f} s")
         refresh, refresh_runs = timed(lambda: LeaderboardSnapshot.refresh(phase), args.repeats)
 
+        def draw():
+            LeaderboardSnapshot.objects.filter(phase=phase).update(plots_drawn_at=None)
+            LeaderboardSnapshot.draw(phase)
+
+        drawing, drawing_runs = timed(draw, args.repeats)
+
         def report():
             row = PhaseReport.objects.create(phase=phase, truth_version=phase.test_set.latest_version,
                                              requested_by=organizer)
@@ -134,7 +141,8 @@ def main():
         last = PhaseReport.objects.filter(status=PhaseReport.Status.DONE).first()
         print(f"\n{args.teams} teams, {args.cases} cases, {settings.MICA_RANKING_RESAMPLES} bootstrap samples "
               f"(median of {args.repeats}; runs in s)")
-        print(f"  board refresh (both parts: rows, compare, plots): {refresh:7.2f} s  {[round(t, 2) for t in refresh_runs]}")
+        print(f"  board refresh (both parts: rows, compare):        {refresh:7.2f} s  {[round(t, 2) for t in refresh_runs]}")
+        print(f"  board plots (both parts: 5 plots each, SVG):      {drawing:7.2f} s  {[round(t, 2) for t in drawing_runs]}")
         print(f"  challenge report (content + PDF):                  {built:7.2f} s  {[round(t, 2) for t in report_runs]}")
         print(f"  report: {len(last.content['plots'])} plots, PDF {last.pdf.size / 1024:.0f} KiB")
     finally:
