@@ -145,6 +145,19 @@ class PhaseForm(forms.ModelForm):
         if not self.instance.pk and len(test_sets) == 1:
             self.initial.setdefault("test_set", test_sets[0].pk)
         self.fields["parent"].queryset = challenge.phases.exclude(pk=self.instance.pk)
+        for name in self.RANKING_FIELDS:
+            self.fields[name].required = False
 
     def clean_metric_options(self):
         return self.cleaned_data.get("metric_options") or {}
+
+    RANKING_FIELDS = ("ranking_method", "ranking_ties", "ranking_alpha")
+
+    def clean(self):
+        # The ranking settings are optional in a posted form (a script that predates them):
+        # one left out keeps the phase's value, the model's default for a new phase.
+        data = super().clean()
+        for name in self.RANKING_FIELDS:
+            if data.get(name) in (None, ""):
+                data[name] = getattr(self.instance, name)
+        return data
