@@ -195,8 +195,9 @@ def test_the_sweep_sends_a_drawing_whose_message_was_lost(phase, three_teams):
 
 
 # -- the significance page and its plots --------------------------------------------------------
-def test_the_significance_page_shows_the_matrix_the_blob_plot_and_kendalls_tau(client, phase, three_teams):
+def test_the_significance_page_shows_the_matrix_the_blob_plot_and_kendalls_tau(client, phase, organizer, three_teams):
     statistics = LeaderboardSnapshot.statistics_for(phase, Split.PUBLIC)
+    client.login(username=organizer.username, password=PASSWORD)
     page = client.get(reverse("leaderboards:significance", args=[phase.pk])).content.decode()
     assert 'id="pairwise"' in page and 'class="significant"' in page
     tau = statistics["comparison"]["stability"]["kendall_tau"]["median"]
@@ -209,6 +210,26 @@ def test_the_significance_page_shows_the_matrix_the_blob_plot_and_kendalls_tau(c
         svg = client.get(reverse("leaderboards:plot", args=[phase.pk, name]))
         assert svg.status_code == 200 and svg["Content-Type"].startswith("image/svg+xml")
     assert client.get(reverse("leaderboards:plot", args=[phase.pk, "nothing"])).status_code == 404
+
+
+def test_case_level_plots_wait_for_the_end_of_the_phase(client, phase, three_teams):
+    """A team's own ROC curve (or per-case dots) would give away the labels of the hidden cases."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    statistics = LeaderboardSnapshot.statistics_for(phase, Split.PUBLIC)
+    client.login(username="strong", password=PASSWORD)
+    page = client.get(reverse("leaderboards:significance", args=[phase.pk])).content.decode()
+    assert 'id="case-plots-held"' in page
+    assert escape(statistics["plots"]["blob"]["summary"]) in page
+    for name in ("roc", "cases"):
+        assert escape(statistics["plots"][name]["summary"]) not in page
+        assert client.get(reverse("leaderboards:plot", args=[phase.pk, name])).status_code == 404
+    phase.ends_at = timezone.now() - timedelta(minutes=1)
+    phase.save()
+    assert client.get(reverse("leaderboards:plot", args=[phase.pk, "roc"])).status_code == 200
+    assert 'id="case-plots-held"' not in client.get(reverse("leaderboards:significance", args=[phase.pk])).content.decode()
 
 
 def test_the_plots_tables_hold_their_data(phase, three_teams, truth):

@@ -184,10 +184,12 @@ def history_plot(phase, split):
     """Each team's best score against time, from every scored submission of the part."""
     from .ranking import scored_evaluations
 
+    # Drawn at the precision participants see: a plot must not carry the digits the board rounds off.
     points = [
-        (team, created_at, score) for team, created_at, score in
+        (team, created_at, phase.shown_score(score)) for team, created_at, score in
         scored_evaluations(phase, split).filter(submission__is_baseline=False)
         .values_list("submission__team__name", "submission__created_at", "primary_score")
+        if phase.shown_score(score) is not None
     ]
     return plots.history(points, metric=phase.primary_metric, higher_is_better=phase.higher_is_better,
                          start=phase.starts_at)

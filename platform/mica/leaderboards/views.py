@@ -17,6 +17,9 @@ from .report import report_split
 from .statistics import counted_results, per_case_metrics, per_case_values
 
 ROWS_PER_PAGE = 100
+# Plots drawn from each case's value: a team's own ROC curve or per-case dots would tell it the
+# labels of the hidden cases, so only organizers see them until the phase has ended.
+CASE_LEVEL_PLOTS = {"roc", "cases"}
 SIGNIFICANCE_TEAMS = 15  # the matrix of the top teams; the blob plot and its table say the rest
 
 
@@ -25,6 +28,13 @@ def board_phase(user, phase_pk, split):
     if split == Split.PRIVATE:
         return access.private_leaderboard_phase(user, phase_pk)
     return access.leaderboard_phase(user, phase_pk)
+
+
+def shown_plots(request, phase, drawn):
+    """The board's stored plots the user may see (see CASE_LEVEL_PLOTS)."""
+    if phase.challenge.is_organizer(request.user) or phase.has_ended():
+        return drawn
+    return {name: plot for name, plot in drawn.items() if name not in CASE_LEVEL_PLOTS}
 
 
 def shown_rows(request, phase, split):
@@ -82,7 +92,8 @@ def significance(request, phase_pk, split=Split.PUBLIC):
         ]}
     return render(request, "leaderboards/significance.html", {
         "phase": phase, "challenge": phase.challenge, "split": split, "statistics": statistics,
-        "comparison": comparison, "matrix": matrix, "plots": statistics.get("plots", {}),
+        "comparison": comparison, "matrix": matrix, "plots": shown_plots(request, phase, statistics.get("plots", {})),
+        "case_plots_held": len(shown_plots(request, phase, statistics.get("plots", {}))) < len(statistics.get("plots", {})),
         "private_visible": phase.private_visible_to(request.user), "is_organizer": phase.challenge.is_organizer(request.user),
         "plot_url": "leaderboards:private_plot" if split == Split.PRIVATE else "leaderboards:plot",
         "tab": "private_significance" if split == Split.PRIVATE else "significance",
@@ -92,7 +103,7 @@ def significance(request, phase_pk, split=Split.PUBLIC):
 def plot_svg(request, phase_pk, name, split=Split.PUBLIC):
     """One stored plot of a board, as an image (pages show it with <img>: no inline code)."""
     phase = board_phase(request.user, phase_pk, split)
-    drawn = ((LeaderboardSnapshot.statistics_for(phase, split) or {}).get("plots") or {}).get(name)
+    drawn = shown_plots(request, phase, (LeaderboardSnapshot.statistics_for(phase, split) or {}).get("plots") or {}).get(name)
     if drawn is None:
         raise Http404("No such plot.")
     return _svg_response(drawn["svg"])
