@@ -34,6 +34,8 @@ command -v dciodvfy >/dev/null || missing+=(dicom3tools)
 command -v bwrap >/dev/null || missing+=(bubblewrap)
 command -v podman >/dev/null || missing+=(podman)
 [ -x /bin/busybox ] || missing+=(busybox-static)
+# WeasyPrint (the challenge report's PDF) draws text with pango.
+ldconfig -p | grep -q libpangoft2-1.0 || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
 # R with pROC and boot: the evaluator's statistics are checked against them
 command -v Rscript >/dev/null || missing+=(r-base-core)
 [ -d /usr/lib/R/site-library/pROC ] || missing+=(r-cran-proc)

@@ -14,6 +14,10 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/9")
 os.environ.setdefault("MICA_VAR_DIR", tempfile.mkdtemp(prefix="mica-tests-"))
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+# Fewer bootstrap samples behind the boards' intervals and rank stability: the tests check what
+# is stored and shown, and the evaluator's own tests check the statistics at full size.
+os.environ.setdefault("MICA_INTERVAL_RESAMPLES", "200")
+os.environ.setdefault("MICA_RANKING_RESAMPLES", "200")
 
 from config.settings import *  # noqa: E402,F403
 

@@ -270,6 +270,10 @@ MICA_UPLOAD_CHUNK_BYTES = env_int("MICA_UPLOAD_CHUNK_BYTES", 8 * 1024**2, minimu
 # Teams' containers run in this sandbox (evaluator.containers); their logs are kept up to this size.
 MICA_CONTAINER_BACKEND = env_str("MICA_CONTAINER_BACKEND", "bwrap")
 MICA_CONTAINER_LOG_BYTES = env_int("MICA_CONTAINER_LOG_BYTES", 64 * 1024, minimum=0)
+# Bootstrap resamples of each evaluation's 95% intervals, and of a leaderboard's rank stability
+# and pairwise tests (computed by workers, stored, never on a page view).
+MICA_INTERVAL_RESAMPLES = env_int("MICA_INTERVAL_RESAMPLES", 2000, minimum=100)
+MICA_RANKING_RESAMPLES = env_int("MICA_RANKING_RESAMPLES", 1000, minimum=100)
 
 # A cache every process shares: the token endpoint's failure counters live there. Redis when
 # there is one (CACHE_URL, else the broker's Redis); the database otherwise (`make demo`).

@@ -53,7 +53,7 @@ def test_one_row_per_team_best_public_first(client, phase, team, participant, ri
     assert rows[0].score == strong > rivals > weak
     assert rows[0].n_scored == 2
     public = strong_submission.public_evaluation()
-    assert rows[0].interval == public.metrics["auc_ci"]
+    assert rows[0].interval == [public.intervals["auc"]["low"], public.intervals["auc"]["high"]]
     assert rows[0].interval[0] <= rows[0].score <= rows[0].interval[1]
     assert set(rows[0].metrics) == {"auc", "log_loss"}
 

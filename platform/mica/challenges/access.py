@@ -38,6 +38,7 @@ def organized_challenge(user, slug):
 
 def phase_for(user, pk):
     phase = get_object_or_404(Phase.objects.select_related("challenge", "test_set"), pk=pk)
+    phase.challenge.remember_roles()  # loaded for this request: its roles do not change during it
     if not phase.challenge.can_be_seen_by(user):
         raise Http404("No such phase.")
     return phase

@@ -51,7 +51,7 @@ class PhaseSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "starts_at", "ends_at", "is_open", "n_cases", "primary_metric",
                   "secondary_metrics", "metric_options", "score_precision", "daily_limit", "total_limit",
                   "concurrent_limit", "selection", "max_selected", "visibility", "blind", "parent",
-                  "private_revealed_at", *CONTAINER_FIELDS]
+                  "private_revealed_at", *CONTAINER_FIELDS, "ranking_method", "ranking_ties", "ranking_alpha"]
 
     def get_n_cases(self, phase) -> int:
         if hasattr(phase, "case_count"):  # counted in the list's own query (with_case_counts)
@@ -362,7 +362,7 @@ class PhaseEditSerializer(serializers.ModelSerializer):
         fields = ["challenge", "name", "description", "test_set", "starts_at", "ends_at", "primary_metric",
                   "secondary_metrics", "metric_options", "score_precision", "daily_limit", "total_limit",
                   "concurrent_limit", "selection", "max_selected", "visibility", "blind", "parent",
-                  *CONTAINER_FIELDS]
+                  *CONTAINER_FIELDS, "ranking_method", "ranking_ties", "ranking_alpha"]
 
 
 def _saved_phase(phase, data):

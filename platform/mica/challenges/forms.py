@@ -115,6 +115,7 @@ class TruthVersionForm(forms.Form):
 
 CONTAINER_LIMITS = ["container_max_mb", "container_case_seconds", "container_total_seconds", "container_memory_mb",
                     "container_cpus"]
+RANKING_SETTINGS = ["ranking_method", "ranking_ties", "ranking_alpha"]
 
 
 class PhaseForm(forms.ModelForm):
@@ -126,7 +127,8 @@ class PhaseForm(forms.ModelForm):
                   "metric_options", "score_precision", "daily_limit", "total_limit", "concurrent_limit", "selection",
                   "max_selected", "visibility", "blind", "parent", "accepts_containers", "container_max_mb",
                   "container_case_seconds", "container_total_seconds", "container_memory_mb", "container_cpus",
-                  "container_gpu", "container_logs_visible"]
+                  "container_gpu", "container_logs_visible", "ranking_method", "ranking_ties",
+                  "ranking_alpha"]
         widgets = {"starts_at": DATETIME_WIDGET, "ends_at": DATETIME_WIDGET,
                    "description": forms.Textarea(attrs={"rows": 3}),
                    "metric_options": forms.Textarea(attrs={"rows": 2})}
@@ -152,15 +154,17 @@ class PhaseForm(forms.ModelForm):
         if not self.instance.pk and len(test_sets) == 1:
             self.initial.setdefault("test_set", test_sets[0].pk)
         self.fields["parent"].queryset = challenge.phases.exclude(pk=self.instance.pk)
-        for name in CONTAINER_LIMITS:  # left out or blank: the phase keeps its value
+        for name in (*CONTAINER_LIMITS, *RANKING_SETTINGS):  # left out or blank: the phase keeps its value
             self.fields[name].required = False
 
     def clean_metric_options(self):
         return self.cleaned_data.get("metric_options") or {}
 
     def clean(self):
+        # Container limits and ranking settings are optional in a posted form (a script that
+        # predates them): one left out keeps the phase's value, the model's default for a new phase.
         data = super().clean()
-        for name in CONTAINER_LIMITS:
-            if data.get(name) is None:
+        for name in (*CONTAINER_LIMITS, *RANKING_SETTINGS):
+            if data.get(name) in (None, ""):
                 data[name] = getattr(self.instance, name)
         return data

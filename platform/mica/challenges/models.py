@@ -87,7 +87,19 @@ class Challenge(models.Model):
         A participant waiting for an organizer's approval holds no role yet."""
         if not user.is_authenticated:
             return set()
-        return set(self.roles.filter(user=user, approved_at__isnull=False).values_list("role", flat=True))
+        remembered = getattr(self, "_roles_by_user", None)
+        if remembered is not None and user.pk in remembered:
+            return remembered[user.pk]
+        roles = set(self.roles.filter(user=user, approved_at__isnull=False).values_list("role", flat=True))
+        if remembered is not None:
+            remembered[user.pk] = roles
+        return roles
+
+    def remember_roles(self):
+        """Makes this instance ask the database for a user's roles once: a page loads its own
+        instance and asks several times (can it be seen, is it an organizer, a participant)."""
+        self._roles_by_user = {}
+        return self
 
     def is_organizer(self, user):
         """Organizers and co-organizers; site staff act as organizers of every challenge."""
@@ -560,6 +572,17 @@ class Phase(models.Model):
         LATEST = "latest", "Each team's latest submission"
         SELECTED = "selected", "Up to N submissions the team selects"
 
+    class RankingMethod(models.TextChoices):
+        MEAN = "mean", "Aggregate then rank (the metric over the cases)"
+        MEDIAN = "median", "Aggregate then rank (median of the per-case values)"
+        RANK_THEN_AGGREGATE = "rank_then_aggregate", "Rank then aggregate (mean rank over the cases)"
+        SIGNIFICANCE = "significance", "Significance ranking (teams each one beats significantly)"
+
+    class Ties(models.TextChoices):
+        MIN = "min", "Tied teams share the best rank (1, 1, 3)"
+        AVERAGE = "average", "Tied teams share the mean rank (1.5, 1.5, 3)"
+        MAX = "max", "Tied teams share the worst rank (2, 2, 3)"
+
     class Visibility(models.TextChoices):
         PUBLIC = "public", "Everyone"
         PARTICIPANTS = "participants", "Participants only"
@@ -602,6 +625,12 @@ class Phase(models.Model):
     container_gpu = models.BooleanField(default=False, help_text="A run gets a GPU.")
     container_logs_visible = models.BooleanField(
         default=False, help_text="Teams see their runs' logs here (a log can carry test data out).")
+    # How the statistics rank the teams (computed by the leaderboard's worker, see
+    # mica.leaderboards.statistics); the significance of each step between teams is tested at alpha.
+    ranking_method = models.CharField(max_length=25, choices=RankingMethod.choices, default=RankingMethod.MEAN)
+    ranking_ties = models.CharField(max_length=10, choices=Ties.choices, default=Ties.MIN)
+    ranking_alpha = models.FloatField(default=0.05, help_text="Significance level of the pairwise tests "
+                                      "(Holm-adjusted): teams whose difference is not significant share a band.")
 
     class Meta:
         ordering = ["starts_at", "pk"]
@@ -638,6 +667,8 @@ class Phase(models.Model):
                     errors["metric_options"] = f"{task} tasks have no option {unknown[0]!r}."
         if not 1 <= self.score_precision <= 15:
             errors["score_precision"] = "Between 1 and 15 significant digits."
+        if not (self.ranking_alpha is not None and 0 < self.ranking_alpha < 0.5):
+            errors["ranking_alpha"] = "A significance level above 0 and below 0.5 (e.g. 0.05)."
         if errors:
             raise ValidationError(errors)
 

@@ -39,6 +39,9 @@ class Evaluation(LeasedWork):
     result = models.JSONField(null=True, blank=True, help_text="The evaluator's output, per-case values included.")
     # The metrics alone, so that a leaderboard never loads per-case values.
     metrics = models.JSONField(null=True, blank=True)
+    # Each metric's 95% bootstrap interval ({metric: {"low", "high", "level", "method", "degenerate"}}),
+    # computed with the scores (by patient where the test set knows patients), shown on the boards.
+    intervals = models.JSONField(null=True, blank=True)
     primary_score = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -102,7 +105,14 @@ class Evaluation(LeasedWork):
             return evaluator.score(
                 phase.challenge.task_type, truth, predictions, phase.metric_options,
                 case_ids=self.truth_version.test_set.case_ids(self.split), name=submission.original_filename,
+                groups=self.patient_groups(), n_resamples=settings.MICA_INTERVAL_RESAMPLES,
             )
+
+    def patient_groups(self):
+        """{case id: patient} of this part's cases, so that the intervals resample patients
+        (a patient's cases are not independent); None when the organizers gave no patients."""
+        cases = self.truth_version.test_set.cases.filter(split=self.split).exclude(patient="")
+        return dict(cases.values_list("case_id", "patient")) or None
 
     def record_result(self, result):
         from mica.leaderboards.models import leaderboards_changed
@@ -110,6 +120,7 @@ class Evaluation(LeasedWork):
         phase = self.submission.phase
         with transaction.atomic():
             recorded = self.finish(self.Status.SUCCEEDED, "Scored.", result=result, metrics=result["metrics"],
+                                   intervals=result.get("intervals"),
                                    primary_score=result["metrics"].get(phase.primary_metric),
                                    completed_at=timezone.now())
             if recorded:

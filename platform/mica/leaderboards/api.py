@@ -1,6 +1,7 @@
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,12 +12,31 @@ from mica.challenges.models import Split
 from .models import LeaderboardSnapshot
 
 
+@extend_schema_field(OpenApiTypes.NUMBER)
+class RankField(serializers.Field):
+    """A whole rank as an integer (1, 2), a mean rank of tied teams as it is (1.5)."""
+
+    def to_representation(self, value):
+        return value
+
+
+class IntervalSerializer(serializers.Serializer):
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+    degenerate = serializers.BooleanField(help_text="Every bootstrap sample gave the same value: not a real certainty.")
+
+
 class LeaderboardRowSerializer(serializers.Serializer):
-    rank = serializers.IntegerField(allow_null=True, help_text="None for a baseline, which is not ranked.")
+    rank = RankField(allow_null=True, help_text="None for a baseline, which is not ranked; "
+                                  "a half rank (1.5) where the phase gives tied teams their mean rank.")
+    band = serializers.IntegerField(allow_null=True, help_text="Teams whose difference from the team above is "
+                                    "not significant share a band.")
     team = serializers.CharField()
     is_baseline = serializers.BooleanField()
     score = serializers.FloatField()
-    interval = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    interval = serializers.ListField(child=serializers.FloatField(), allow_null=True,
+                                     help_text="The primary metric's 95% interval [low, high].")
+    intervals = serializers.DictField(child=IntervalSerializer(), help_text="Each metric's 95% interval.")
     metrics = serializers.DictField(child=serializers.FloatField(allow_null=True))
     submitted_at = serializers.DateTimeField()
     n_scored = serializers.IntegerField()

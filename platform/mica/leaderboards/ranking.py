@@ -9,7 +9,7 @@ Baselines are shown, marked, without a rank. Each query count is fixed, whatever
 submissions.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
@@ -25,11 +25,16 @@ class LeaderboardRow:
     team: str
     is_baseline: bool
     score: float
-    interval: list | None  # the primary metric's confidence interval, when the evaluator gives one
+    interval: list | None  # the primary metric's 95% interval [low, high], when the evaluator gives one
     metrics: dict
     submission_uuid: str
     submitted_at: object
     n_scored: int
+    # Every shown metric's interval: {metric: {"low", "high", "degenerate"}}.
+    intervals: dict = field(default_factory=dict)
+    # Teams whose difference from the team above is not significant share a band (set by the
+    # worker's statistics; None before they are computed, and for baselines).
+    band: int | None = None
 
     def rounded(self, phase):
         """The row as participants see it while the phase runs (see Phase.shown_score)."""
@@ -39,7 +44,9 @@ class LeaderboardRow:
             return phase.shown_score(value)
 
         return replace(self, score=shown(self.score), interval=shown(self.interval) if self.interval else None,
-                       metrics={name: shown(value) for name, value in self.metrics.items()})
+                       metrics={name: shown(value) for name, value in self.metrics.items()},
+                       intervals={name: dict(interval, low=shown(interval["low"]), high=shown(interval["high"]))
+                                  for name, interval in self.intervals.items()})
 
 
 def scored_evaluations(phase, split):
@@ -80,7 +87,7 @@ def leaderboard(phase, split=Split.PUBLIC):
     return rows
 
 
-_ROW_FIELDS = ["primary_score", "metrics", "submission__uuid", "submission__created_at", "submission__comment",
+_ROW_FIELDS = ["primary_score", "metrics", "intervals", "submission__uuid", "submission__created_at", "submission__comment",
                "submission__is_baseline", "submission__team__name", "submission__team_id"]
 
 
@@ -118,14 +125,22 @@ def _best_private(phase, counted):
 def _row(phase, evaluation, rank, n_scored):
     submission = evaluation.submission
     metrics = evaluation.metrics or {}
+    intervals = {name: _interval(value) for name, value in (evaluation.intervals or {}).items() if name in phase.metrics}
+    primary = intervals.get(phase.primary_metric)
     return LeaderboardRow(
         rank=rank,
         team=(submission.comment or "Baseline") if submission.is_baseline else submission.team.name,
         is_baseline=submission.is_baseline,
         score=evaluation.primary_score,
-        interval=metrics.get(f"{phase.primary_metric}_ci"),
+        interval=[primary["low"], primary["high"]] if primary else metrics.get(f"{phase.primary_metric}_ci"),
         metrics={name: metrics.get(name) for name in phase.metrics},
         submission_uuid=str(submission.uuid),
         submitted_at=submission.created_at,
         n_scored=n_scored,
+        intervals=intervals,
     )
+
+
+def _interval(stored):
+    """The part of an evaluator's interval a board shows."""
+    return {"low": stored.get("low"), "high": stored.get("high"), "degenerate": bool(stored.get("degenerate"))}

@@ -1,0 +1,92 @@
+"""An organizer reads the significance page and the challenge report of a seeded phase in a real
+browser (Debian's chromium through Playwright): the matrix, the plots (stored SVGs shown as
+images under the site's Content-Security-Policy) and their summaries. Screenshots are written to
+MICA_SCREENSHOTS (a folder) when it is set, else to the test's temporary folder."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.db import connections
+
+from mica.challenges.models import Team
+from mica.leaderboards.models import PhaseReport
+from mica.leaderboards.tasks import build_report, draw_leaderboard_plots
+from mica.submissions.models import Submission
+
+from .conftest import csv_bytes, make_scores, make_truth, make_user, run_evaluations, upload
+from .test_browser import browser, log_in  # noqa: F401  (the fixture and the login steps)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+
+@pytest.fixture
+def truth():
+    return make_truth(120)
+
+
+@pytest.fixture
+def seeded(phase, challenge, organizer, truth):
+    phase.concurrent_limit = phase.daily_limit = 50
+    phase.save()
+    case_ids, labels = truth
+    for i, (name, signal) in enumerate((("Aurora", 3.0), ("Borealis", 2.7), ("Cirrus", 1.5), ("Dune", 0.4))):
+        user = make_user(name.lower())
+        challenge.register(user)
+        Team.create_for(challenge, user, name)
+        content = csv_bytes(["case_id", "score"], zip(case_ids, make_scores(labels, seed=i + 1, signal=signal)))
+        run_evaluations(Submission.create(phase=phase, user=user, uploaded_file=upload("p.csv", content)))
+    draw_leaderboard_plots(phase.pk)
+    report = PhaseReport.request(phase, organizer)
+    build_report(report.pk)
+    return phase
+
+
+def screenshots(tmp_path):
+    folder = Path(os.environ.get("MICA_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def images_loaded(page):
+    """Every image of the page loaded and drawn; polled, as the page's CSP forbids the eval that
+    Playwright's wait_for_function would use."""
+    script = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
+    for _ in range(100):
+        if page.evaluate(script):
+            return True
+        page.wait_for_timeout(100)
+    return False
+
+
+def test_an_organizer_reads_the_significance_page_and_the_report(live_server, browser, seeded, organizer,  # noqa: F811
+                                                                 tmp_path):
+    folder = screenshots(tmp_path)
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    log_in(page, live_server, organizer)
+
+    page.goto(f"{live_server.url}/leaderboards/phases/{seeded.pk}/")
+    assert page.locator("#leaderboard tbody tr").count() == 4
+    page.screenshot(path=str(folder / "leaderboard.png"), full_page=True)
+
+    page.click("text=Statistics (public)")
+    page.wait_for_selector("#pairwise")
+    assert page.locator("#pairwise td.significant").count() >= 1
+    assert page.locator("#kendall-tau").inner_text().strip()
+    page.wait_for_load_state("networkidle")
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    assert images_loaded(page)
+    summaries = page.locator("figcaption[data-summary]").all_inner_texts()
+    assert any("Rank stability" in text for text in summaries)
+    page.screenshot(path=str(folder / "significance.png"), full_page=True)
+
+    page.click("text=Report")
+    page.wait_for_selector("#report-ranking")
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    assert images_loaded(page)
+    assert "Aurora" in page.locator("#report-ranking").inner_text()
+    page.screenshot(path=str(folder / "report.png"), full_page=True)
+    pdf = page.request.get(f"{live_server.url}/leaderboards/phases/{seeded.pk}/report/report.pdf").body()
+    assert pdf.startswith(b"%PDF")
+    (folder / "report.pdf").write_bytes(pdf)
+    connections.close_all()
