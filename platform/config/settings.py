@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "mica.annotations",
     "mica.uploads",
     "mica.algorithms",
+    "mica.sites",
 ]
 
 MIDDLEWARE = [
