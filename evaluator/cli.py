@@ -10,6 +10,7 @@ import csv
 import json
 import sys
 
+from . import site_worker
 from .api import TASKS, describe_truth, score, validate
 from .problems import SubmissionInvalid
 
@@ -40,11 +41,14 @@ def _parser():
     g.add_argument("--truth")
     g.add_argument("--case-ids", help="the case ids (the participant's check): the CSV the site serves "
                                       "(a 'case_id' header line, then one id per line), or one id per line")
+    site_worker.add_parser(sub)
     return p
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "site-worker":
+        return site_worker.main(args)
     options = dict(args.option)
     try:
         if args.command == "score":
