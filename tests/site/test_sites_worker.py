@@ -148,7 +148,7 @@ def start_proxy(port, target, record):
 
 def test_a_result_waits_on_disk_while_mica_is_unreachable(live_server, hospital, site_phase, team, participant,
                                                           site_admin, organizer, tmp_path):
-    make_algorithm(site_phase, team, participant, tmp_path, slow(ALTERNATE, 2), "slow")
+    make_algorithm(site_phase, team, participant, tmp_path, slow(ALTERNATE, 3), "slow")
     job = hospital.queue_evaluations(organizer)[0]
     token, _ = token_file(hospital, site_admin, tmp_path)
     data, record = tmp_path / "site", tmp_path / "sent.bin"
@@ -156,7 +156,7 @@ def test_a_result_waits_on_disk_while_mica_is_unreachable(live_server, hospital,
     port, target = free_port(), int(live_server.url.rsplit(":", 1)[1])
     proxy = start_proxy(port, target, record)
     worker = start_worker(f"http://127.0.0.1:{port}", token, data, idle_exit=True)
-    wait_for(lambda: SiteJob.objects.get(pk=job.pk).status == SiteJob.Status.RUNNING, what="the claim")
+    wait_for(lambda: any((data / "cache").glob("*.tar")), what="the image's download")
     proxy.kill()  # Mica unreachable while the container runs
     proxy.wait()
     wait_for(lambda: any((data / "pending").iterdir()), timeout=60, what="the result kept on disk")
