@@ -3,6 +3,7 @@ from django.shortcuts import render
 
 from mica.challenges import access
 from mica.challenges.models import Split
+from mica.sites.transfer import site_columns
 
 from .models import LeaderboardSnapshot
 
@@ -23,6 +24,7 @@ def _render(request, phase, split):
         "version": version, "rescore_progress": rescore.progress() if rescore and is_organizer else None,
         "private_visible": phase.private_visible_to(request.user),
         "metric_names": phase.metrics[1:],
+        "site_columns": site_columns(phase),
     })
 
 

@@ -1,8 +1,6 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-import evaluator
-
 from .models import Site
 
 
@@ -18,6 +16,7 @@ class SiteForm(forms.ModelForm):
     def __init__(self, *args, phase, **kwargs):
         self.phase = phase
         super().__init__(*args, **kwargs)
+        self.instance.phase = phase
         self.initial.setdefault("metrics", ", ".join(phase.metrics))
 
     def clean_admin(self):
@@ -27,24 +26,14 @@ class SiteForm(forms.ModelForm):
         return user
 
     def clean_metrics(self):
-        names = [name.strip() for name in self.cleaned_data["metrics"].split(",") if name.strip()]
-        task = self.phase.challenge.task_type
-        unknown = [n for n in names if n not in evaluator.METRICS or evaluator.METRICS[n].task != task]
-        if not names:
-            raise forms.ValidationError("Name at least one metric.")
-        if unknown:
-            raise forms.ValidationError(f"Not metrics of the {task} task: {', '.join(unknown)}.")
-        return names
+        """The names; the site's model checks them against the task."""
+        return [name.strip() for name in self.cleaned_data["metrics"].split(",") if name.strip()]
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
         if Site.objects.filter(phase=self.phase, name=name).exists():
             raise forms.ValidationError("This phase has a site of this name already.")
         return name
-
-    def save(self, commit=True):
-        self.instance.phase = self.phase
-        return super().save(commit)
 
 
 class CompareForm(forms.Form):

@@ -62,10 +62,10 @@ class Site(models.Model):
     def clean(self):
         import evaluator
 
-        unknown = [name for name in self.metrics or [] if evaluator.METRICS.get(name) is None
-                   or evaluator.METRICS[name].task != self.task]
         if not self.metrics:
             raise ValidationError({"metrics": "Name at least one metric."})
+        unknown = [name for name in self.metrics if evaluator.METRICS.get(name) is None
+                   or evaluator.METRICS[name].task != self.task]
         if unknown:
             raise ValidationError({"metrics": f"Not metrics of the {self.task} task: {', '.join(unknown)}."})
 

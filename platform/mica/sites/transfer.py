@@ -101,19 +101,17 @@ def transferability(phase):
     return {"sites": sites, "metric": metric, "higher_is_better": higher, "rows": rows}
 
 
-def site_columns(phase, algorithm_ids_by_team):
-    """For the leaderboard: [(site, {team id: {value, interval}})] for the phase's sites.
-    `algorithm_ids_by_team` maps a team id to its algorithms' ids (newest first)."""
+def site_columns(phase):
+    """For the phase's leaderboard: [(site, {team name: {value, interval}})], the phase's primary
+    metric as each site last scored the team's newest algorithm; [] for a phase without sites."""
     from .models import Site
 
     columns = []
     for site in Site.objects.filter(phase=phase):
-        latest = site.latest_results()
         cells = {}
-        for team_id, algorithm_ids in algorithm_ids_by_team.items():
-            job = next((latest[a] for a in algorithm_ids if a in latest), None)
-            if job:
-                cells[team_id] = {"value": job.result["metrics"].get(phase.primary_metric),
-                                  "interval": (job.result.get("intervals") or {}).get(phase.primary_metric)}
+        for job in sorted(site.latest_results().values(), key=lambda job: job.algorithm.created_at):
+            result = job.result
+            cells[job.algorithm.team.name] = {"value": result["metrics"].get(phase.primary_metric),
+                                              "interval": (result.get("intervals") or {}).get(phase.primary_metric)}
         columns.append((site, cells))
     return columns
