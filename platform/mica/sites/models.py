@@ -9,6 +9,7 @@ takes the job over. Every accepted result is kept as a `SiteAuditEntry`, exactly
 """
 
 import hashlib
+import json
 import secrets
 import uuid
 
@@ -342,3 +343,19 @@ class SiteAuditEntry(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-pk"]
+
+    @property
+    def body_json(self):
+        return json.dumps(self.body, sort_keys=True)
+
+    @property
+    def summary(self):
+        """What kinds of values left, in words: the line the audit page shows before the body."""
+        body = self.body
+        parts = [body.get("status", "")]
+        for key, words in (("metrics", "metrics"), ("intervals", "intervals"), ("p_values", "p-values")):
+            if body.get(key):
+                parts.append(f"{words}: {', '.join(sorted(body[key]))}")
+        if body.get("per_case"):
+            parts.append(f"per-case values of {', '.join(sorted(body['per_case']))} ({body.get('n_cases')} each)")
+        return " · ".join(part for part in parts if part)
