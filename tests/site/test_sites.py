@@ -47,6 +47,10 @@ def test_a_token_is_hashed_shown_once_and_revocable(client, hospital, site_admin
     token, raw = hospital.issue_token(site_admin)
     assert raw.startswith("mica-site-") and raw not in token.key_hash and token.prefix == raw[:16]
     assert SiteToken.authenticate(raw) == token
+    # A site token opens neither the user API nor a page.
+    for header in ({"HTTP_AUTHORIZATION": f"Token {raw}"}, bearer(raw)):
+        assert client.get("/api/v1/inference-runs/", **header).status_code == 401
+    assert client.get(f"/sites/{hospital.pk}/", **bearer(raw)).status_code == 302
     token.revoke()
     assert SiteToken.authenticate(raw) is None
     assert client.post("/sites/api/claim", **bearer(raw)).status_code == 401
@@ -139,7 +143,8 @@ def test_the_sweep_fails_a_job_that_used_its_attempts(claimed, settings):
     SiteJob.objects.filter(uuid=job["job"]).update(attempts=settings.MICA_MAX_ATTEMPTS,
                                                    lease_expires_at=timezone.now() - timedelta(seconds=1))
     SiteJob.sweep()
-    assert SiteJob.objects.get(uuid=job["job"]).status == "failed"
+    row = SiteJob.objects.get(uuid=job["job"])
+    assert row.status == "failed" and "lease ran out 3 times" in row.status_reason
 
 
 def test_a_comparison_needs_both_algorithms_scored(hospital, two_algorithms, organizer):

@@ -193,6 +193,10 @@ class SiteJob(LeasedWork):
         type(self).objects.filter(pk=self.pk).update(dispatched_at=timezone.now(), redispatch_at=None)
         return True
 
+    def too_many_attempts_reason(self):
+        return (f"Its lease ran out {self.attempts} times (the site's workers stopped or lost Mica); "
+                "queue it again from the site's page.")
+
     def record_move(self, from_status, to_status, reason):
         SiteJobEvent.objects.create(job=self, from_status=from_status, to_status=to_status, reason=reason)
 
