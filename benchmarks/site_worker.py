@@ -50,7 +50,8 @@ def build(work):
 
     organizer = User.objects.create_user("bench-organizer", "o@example.org", "x" * 20)
     admin = User.objects.create_user("bench-site-admin", "a@example.org", "x" * 20)
-    challenge = Challenge.objects.create(slug="bench", title="Bench", description="", terms="", task_type="classification",
+    challenge = Challenge.objects.create(slug="bench", title="Bench", description="", terms="",
+                                         task_type="classification",
                                          state=Challenge.State.PUBLISHED, created_by=organizer)
     ChallengeRole.objects.create(challenge=challenge, user=organizer, role=Role.ORGANIZER)
     truth = "case_id,pneumonia\n" + "".join(f"c{i},{i % 2}\n" for i in range(20))
@@ -91,12 +92,12 @@ def run_round(site, algorithm, admin, token, server, work, n_workers, n_jobs):
 
     jobs = [SiteJob.queue(site=site, algorithm=algorithm, user=admin) for _ in range(n_jobs)]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    folders = [data_folder(work / f"round{n_workers}-{n_jobs}-{index}-{time.time_ns()}") for index in range(n_workers)]
     started = time.perf_counter()
     workers = [subprocess.Popen([sys.executable, "-m", "evaluator", "site-worker", "--server", server,
-                                 "--token-file", str(token), "--exit-when-idle",
-                                 "--data", str(data_folder(work / f"round{n_workers}-{n_jobs}-{index}-{time.time_ns()}"))],
+                                 "--token-file", str(token), "--exit-when-idle", "--data", str(folder)],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-               for index in range(n_workers)]
+               for folder in folders]
     for worker in workers:
         worker.wait(timeout=600)
     wall = time.perf_counter() - started

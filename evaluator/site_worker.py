@@ -26,7 +26,6 @@ worker retries with exponential backoff (0.5 s doubling up to ``--max-backoff``)
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
@@ -352,7 +351,8 @@ def _write_atomically(path, data):
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("site-worker", help="score Mica's containers on a hospital's own data (outbound HTTP only)")
+    p = subparsers.add_parser("site-worker",
+                              help="score Mica's containers on a hospital's own data (outbound HTTP only)")
     p.add_argument("--server", required=True, help="Mica's address, e.g. https://mica.example.org")
     p.add_argument("--token-file", required=True, help="a file holding the site's token (mica-site-…)")
     p.add_argument("--data", required=True, help="the site's data folder (cases.json, images/, truth.csv)")

@@ -45,7 +45,8 @@ def site_data(folder, n_cases=30, seed=3, prefix="ZEBRA"):
     names = [f"images/scan_{prefix.lower()}_{i:04d}_private.png" for i in range(n_cases)]
     for name in names:
         (folder / name).write_bytes(b"\x89PNG not really an image")
-    (folder / "cases.json").write_text(json.dumps({"cases": [{"case_id": i, "files": [n]} for i, n in zip(ids, names)]}))
+    listed = [{"case_id": case_id, "files": [name]} for case_id, name in zip(ids, names)]
+    (folder / "cases.json").write_text(json.dumps({"cases": listed}))
     (folder / "truth.csv").write_text("case_id,pneumonia\n" + "".join(f"{i},{l}\n" for i, l in zip(ids, labels)))
     return ids, names
 

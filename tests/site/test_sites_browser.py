@@ -6,15 +6,16 @@ import pytest
 
 from mica.sites.models import SiteJob
 
-from .sites import hospital, other_hospital, site_admin, site_data, site_phase, start_worker, token_file, two_algorithms  # noqa: F401
+from .sites import (hospital, other_hospital, site_admin, site_data, site_phase, start_worker,  # noqa: F401
+                    token_file, two_algorithms)
 from .test_algorithms_browser import shots
 from .test_browser import browser, log_in  # noqa: F401  (the browser fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.worker]
 
 
-def test_the_transferability_view(live_server, browser, hospital, other_hospital, two_algorithms, site_admin,  # noqa: F811
-                                  organizer, tmp_path):
+def test_the_transferability_view(live_server, browser, hospital, other_hospital,  # noqa: F811
+                                  two_algorithms, site_admin, organizer, tmp_path):
     hospital.share_per_case = True
     hospital.save()
     for index, site in enumerate((hospital, other_hospital)):

@@ -257,8 +257,8 @@ class SiteJob(LeasedWork):
                 return 400, problem
             succeeded = body["status"] == "succeeded"
             stored = {key: body[key] for key in RESULT_KEYS if key in body}
-            moved = job.finish(self.Status.SUCCEEDED if succeeded else self.Status.FAILED,
-                               "Scored at the site." if succeeded else f"The site reported: {body.get('reason', '')}"[:500],
+            reason = "Scored at the site." if succeeded else f"The site reported: {body.get('reason', '')}"[:500]
+            moved = job.finish(self.Status.SUCCEEDED if succeeded else self.Status.FAILED, reason,
                                result=stored, result_lease=lease, completed_at=timezone.now())
             if not moved:
                 return 409, "The lease ended while the result was stored; the result was not stored."
