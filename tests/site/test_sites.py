@@ -250,6 +250,8 @@ def test_pages(client, people, hospital, two_algorithms, who):
         status = client.post(url).status_code
         wanted = 302 if expected[who] == 200 else expected[who]
         assert status == wanted, f"{who} POST {url}: {status}, expected {wanted}"
+    # The workers' API takes a site token only: no user's session opens it.
+    assert client.post("/sites/api/claim").status_code == 401
     token.refresh_from_db()
     assert (token.revoked_at is not None) == (who in admins)
     assert hospital.jobs.count() == (2 if who in ORGANIZERS else 0)

@@ -193,3 +193,29 @@ def test_a_bad_data_folder_is_named(live_server, tmp_path):
     (tmp_path / "site").mkdir()
     code, log = finished(start_worker(live_server.url, token, tmp_path / "site"))
     assert code == 2 and "cases.json: missing" in log
+
+
+def test_a_result_kept_on_disk_is_posted_by_the_next_worker(live_server, hospital, site_phase, team, participant,
+                                                            site_admin, organizer, tmp_path):
+    """Mica unreachable, then the worker killed too: the result waits in pending/, and a worker
+    started later on the same folder posts it before it claims anything."""
+    make_algorithm(site_phase, team, participant, tmp_path, slow(ALTERNATE, 3), "slow")
+    job = hospital.queue_evaluations(organizer)[0]
+    token, _ = token_file(hospital, site_admin, tmp_path)
+    data = tmp_path / "site"
+    site_data(data)
+    port, target = free_port(), int(live_server.url.rsplit(":", 1)[1])
+    proxy = start_proxy(port, target, tmp_path / "sent.bin")
+    worker = start_worker(f"http://127.0.0.1:{port}", token, data, idle_exit=True)
+    wait_for(lambda: any((data / "cache").glob("*.tar")), what="the image's download")
+    proxy.kill()
+    proxy.wait()
+    wait_for(lambda: any((data / "pending").iterdir()), timeout=60, what="the result kept on disk")
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    assert SiteJob.objects.get(pk=job.pk).status == SiteJob.Status.RUNNING
+    code, log = finished(start_worker(live_server.url, token, data))
+    assert code == 0, log
+    job.refresh_from_db()
+    assert job.status == SiteJob.Status.SUCCEEDED and job.attempts == 1
+    assert not any((data / "pending").iterdir()) and SiteAuditEntry.objects.filter(job=job).count() == 1
