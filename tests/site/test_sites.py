@@ -187,6 +187,16 @@ def test_transferability_differences_and_rankings(hospital, other_hospital, two_
     assert d["interval"] == pytest.approx([0.1 - half, 0.1 + half])
 
 
+def test_an_algorithms_own_transferability_page_lists_the_sites(client, hospital, two_algorithms, organizer):
+    scored(hospital, two_algorithms[1], organizer, 0.77, [0.66, 0.88])
+    client.login(username=organizer.username, password=PASSWORD)
+    page = client.get(f"/algorithms/{two_algorithms[1].pk}/transferability/").content.decode()
+    section = page.split('id="site-transferability"')[1]
+    assert "St Elsewhere" in section and "0.7700" in section and "[0.6600 – 0.8800]" in section
+    unscored = client.get(f"/algorithms/{two_algorithms[0].pk}/transferability/").content.decode()
+    assert 'id="site-transferability"' not in unscored
+
+
 def test_per_case_values_give_a_bootstrap_difference():
     first = {"metrics": {"log_loss": 0.3}, "per_case": {"log_loss": [0.1, 0.2, 0.3, 0.4, 0.5]}}
     second = {"metrics": {"log_loss": 0.5}, "per_case": {"log_loss": [0.4, 0.5, 0.6, None, 0.5]}}

@@ -115,3 +115,23 @@ def site_columns(phase):
                                               "interval": (result.get("intervals") or {}).get(phase.primary_metric)}
         columns.append((site, cells))
     return columns
+
+
+def algorithm_site_rows(algorithm):
+    """For an algorithm's own transferability page: its newest result at every site, as rows
+    of {site, phase, cells: [{value, interval}] for `metrics`}, and those metric names."""
+    from .models import SiteJob
+
+    jobs = (SiteJob.objects.filter(algorithm=algorithm, kind=SiteJob.Kind.EVALUATE, status=SiteJob.Status.SUCCEEDED)
+            .select_related("site__phase").order_by("site__name", "-completed_at"))
+    newest = {}
+    for job in jobs:
+        newest.setdefault(job.site_id, job)
+    metrics = []
+    for job in newest.values():
+        metrics += [name for name in job.site.metrics if name not in metrics]
+    rows = [{"site": job.site, "phase": job.site.phase, "n_cases": job.result.get("n_cases"),
+             "cells": [{"value": job.result["metrics"].get(name),
+                        "interval": (job.result.get("intervals") or {}).get(name)} for name in metrics]}
+            for job in newest.values()]
+    return metrics, rows
