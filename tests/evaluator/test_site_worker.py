@@ -130,3 +130,33 @@ def test_requests_back_off_until_the_server_answers(tmp_path):
 def test_the_site_worker_imports_no_framework():
     code = "import sys, evaluator.site_worker; assert not {'django', 'celery'} & set(sys.modules), sys.modules.keys()"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+class Archive(BaseHTTPRequestHandler):
+    body = b"not the announced image"
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_image_whose_sha256_differs_is_refused_and_not_kept(tmp_path):
+    import hashlib
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Archive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    data = folder(tmp_path, {"cases": [{"case_id": "A-1", "files": ["images/a.png"]}]})
+    worker = SiteWorker(f"http://127.0.0.1:{server.server_address[1]}", "mica-site-x", data)
+    job = {"job": "j", "lease": "l", "image": {"url": "/image", "digest": "sha256:" + "0" * 64,
+                                               "sha256": hashlib.sha256(b"the real image").hexdigest()}}
+    try:
+        with pytest.raises(ValueError, match="sha256 does not match"):
+            worker.download_image(job)
+    finally:
+        server.shutdown()
+    assert not any((data / "cache").iterdir())
