@@ -7,11 +7,12 @@ export PYTHONPATH := $(CURDIR)/platform:$(CURDIR)
 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mica
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/9
+RABBITMQ_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
 # The reader's viewer: Cornerstone3D from npm, bundled with esbuild into the annotations app.
 VIEWER_BUNDLE := platform/mica/annotations/static/annotations/viewer/viewer.js
 
-.PHONY: demo test venv services viewer clean
+.PHONY: demo test test-rabbitmq venv services viewer clean
 
 venv: $(VENV)/.installed
 
@@ -39,6 +40,13 @@ test: venv services viewer
 	@# pytest exits 5 when a selection collects no test: say so instead of failing the build.
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) SECRET_KEY=mica-tests \
 	  $(BIN)/pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "no tests collected"; [ $$rc -eq 5 ]; }
+	@if [ -z "$(PYTEST_ARGS)" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5672), 2)" 2>/dev/null; \
+	  then $(MAKE) --no-print-directory test-rabbitmq; else echo "RabbitMQ is not running: its broker tests were skipped"; fi
+
+# The tests that talk to the broker, again on RabbitMQ (real consumer acknowledgements).
+test-rabbitmq: venv
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(RABBITMQ_BROKER_URL) SECRET_KEY=mica-tests \
+	  $(BIN)/pytest tests/site/test_worker.py tests/site/test_evaluations.py tests/site/test_object_storage.py
 
 clean:
 	rm -rf $(VENV) var viewer/node_modules $(dir $(VIEWER_BUNDLE))

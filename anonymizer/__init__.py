@@ -9,12 +9,13 @@ from .images import png_to_dicom
 from .keys import KeyFileError, key_fingerprint, load_key, new_key, new_key_file
 from .preview import render_preview
 from .profile import PROFILES, Profile, annex_e_table
-from .report import FileOutcome, Report
+from .report import FileOutcome, OriginalIdentifiers, Report
 from .tree import anonymize_tree
 
 __all__ = [
     "FileOutcome",
     "KeyFileError",
+    "OriginalIdentifiers",
     "PROFILES",
     "Profile",
     "Quarantine",

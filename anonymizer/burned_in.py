@@ -1,4 +1,4 @@
-"""Burned-in text: which images may carry it, the rules that blank it, optional OCR.
+"""Burned-in text: which images may carry it, the rules that blank it, the OCR that reads it.
 
 An image is at risk when it says so (BurnedInAnnotation YES), or when its modality or kind
 commonly carries text in the pixels and it does not say NO. Risky modalities, from PS3.15
@@ -7,11 +7,13 @@ archives show in practice: ultrasound (US, IVUS), secondary capture and screensh
 DOC, and ImageType SCREEN SAVE), angiography and fluoroscopy (XA, RF), endoscopy and
 photography (ES, XC, GM, OP, SM labels, DG dermoscopy), and the waveform-like captures (ECG,
 HD). An image at risk is cleaned by the first matching rule, or quarantined for review.
+OCR, on by default where Tesseract is installed, then reads what ocr_scope says, flag or not.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -107,12 +109,20 @@ TAG_IMAGE_TYPE = 0x00080008
 
 
 def burned_in_risk(dataset) -> str | None:
-    """Return why this image may carry burned-in text, or None when it is not at risk."""
+    """Return why this image needs a cleaning rule (or is quarantined), or None.
+
+    BurnedInAnnotation YES, or a kind that commonly carries text (see _commonly_carries_text)
+    unless the flag is NO. OCR, when on, reads these images after the rule too (ocr_scope).
+    """
     flag = _text(dataset, TAG_BURNED_IN_ANNOTATION).upper()
     if flag == "YES":
         return "BurnedInAnnotation is YES"
     if flag == "NO":
         return None
+    return _commonly_carries_text(dataset)
+
+
+def _commonly_carries_text(dataset) -> str | None:
     modality = _text(dataset, TAG_MODALITY).upper()
     if modality in RISKY_MODALITIES:
         return f"modality {modality} commonly carries burned-in text and BurnedInAnnotation is not NO"
@@ -126,6 +136,63 @@ def burned_in_risk(dataset) -> str | None:
     if "SCREEN SAVE" in [str(value).strip().upper() for value in values]:
         return "ImageType SCREEN SAVE commonly carries burned-in text"
     return None
+
+
+
+# Projection radiographs carry laterality markers, labels and at times the patient's name:
+# every image is read by OCR unless the device says NO.
+PROJECTION_MODALITIES = {"CR", "DX", "MG", "IO", "PX", "RG"}
+
+OCR_EVERY_IMAGE = "image"
+OCR_FIRST_OF_SERIES = "series"
+
+
+def ocr_scope(dataset) -> str | None:
+    """How the OCR check reads this image, when OCR is on.
+
+    "image": every image is read, whatever BurnedInAnnotation says, for the modalities and
+    kinds that commonly carry text (the audit of issue 18 found a name in an ultrasound
+    flagged NO); also images flagged YES, and projection radiographs unless flagged NO.
+    "series": images of other modalities without the flag (CT, MR, PT, NM...: the flag is
+    Type 3 and usually absent) are read one per series, the first the run meets, and every
+    image of a series where text was found; the rest of a clean series is not read (a text
+    that appears on later images only is missed: reading every slice costs 0.6 s each).
+    None: flagged NO on a modality that rarely burns text in.
+    """
+    flag = _text(dataset, TAG_BURNED_IN_ANNOTATION).upper()
+    if flag == "YES" or _commonly_carries_text(dataset):
+        return OCR_EVERY_IMAGE
+    if flag == "NO":
+        return None
+    if _text(dataset, TAG_MODALITY).upper() in PROJECTION_MODALITIES:
+        return OCR_EVERY_IMAGE
+    return OCR_FIRST_OF_SERIES
+
+
+class OcrCheck:
+    """What the OCR check of one run has read: the series already sampled, and those where
+    text was found (read image by image from then on). One per run and process."""
+
+    def __init__(self):
+        self.series_read: set[str] = set()
+        self.series_with_text: set[str] = set()
+
+    def wanted(self, scope: str | None, series_uid: str) -> bool:
+        if scope is None:
+            return False
+        if scope == OCR_EVERY_IMAGE:
+            return True
+        return series_uid not in self.series_read or series_uid in self.series_with_text
+
+    def record(self, series_uid: str, found_text: bool) -> None:
+        self.series_read.add(series_uid)
+        if found_text:
+            self.series_with_text.add(series_uid)
+
+
+@lru_cache(maxsize=4)  # a long-lived worker keeps the last few runs' checks, not every one
+def ocr_check_for(run_token: str) -> OcrCheck:
+    return OcrCheck()
 
 
 def find_rule(dataset, rules) -> BurnedInRule | None:
@@ -190,12 +257,26 @@ TEXT_CONTRAST = 48  # grey levels a stroke stands out from its surroundings by, 
 MIN_OCR_SIDE = 1200  # smaller images are enlarged: Tesseract reads glyphs of 20-30 px best
 
 
-def prepare_for_ocr(image):
-    """The image as Tesseract reads annotations best: black strokes on white, enlarged.
+# A glyph's strokes join into components of several pixels; what is smaller is noise.
+MIN_STROKE_PIXELS = 5
+CROP_MARGIN = 16  # pixels kept around the strokes found
+LETTER_GAP = 9  # strokes this close side by side belong to one line of text
+LINE_MIN_GLYPHS = 3  # a word counts from three letters or digits
+MIN_TEXT_CHARACTERS = 5  # letters and digits, all words together, for an image to hold text
 
-    Burned-in text is thin and contrasts with what is around it, bright on dark (most
-    modalities) or dark on bright (labels): white and black top-hats keep exactly that and
-    flatten the anatomy, so Tesseract is not misled by it into reading nothing or noise.
+
+def prepare_for_ocr(image):
+    """The image as Tesseract reads annotations best: black strokes on white, enlarged;
+    None when nothing in it looks like a stroke (Tesseract is then not run at all).
+
+    Burned-in text is thin and brighter than what is around it (annotations are written at
+    or near full white): a white top-hat keeps exactly that and flattens the anatomy, so
+    Tesseract is not misled by it into reading nothing or noise. Specks smaller than a
+    glyph's stroke go, so do strokes without two neighbours in line, and the image is
+    cropped to what is left (plus a margin): a clean slice costs a few milliseconds, and
+    Tesseract reads a corner, not a whole enlarged image. Dark text on a bright label is not kept (a black top-hat would also keep the
+    gaps between bright strokes and fill the letters in): benchmarks/burned_in_ocr.py
+    counts it among the misses.
     """
     import numpy as np
     from PIL import Image
@@ -203,9 +284,30 @@ def prepare_for_ocr(image):
 
     gray = np.asarray(image.convert("L"), dtype=np.int16)
     size = (TEXT_STROKE_WINDOW, TEXT_STROKE_WINDOW)
-    strokes = ndimage.white_tophat(gray, size=size)
-    prepared = Image.fromarray(np.where(strokes >= TEXT_CONTRAST, 0, 255).astype(np.uint8))
-    scale = MIN_OCR_SIDE / max(1, min(prepared.size))
+    strokes = ndimage.white_tophat(gray, size=size) >= TEXT_CONTRAST
+    labels, count = ndimage.label(strokes, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return None
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    strokes = (sizes >= MIN_STROKE_PIXELS)[labels]
+    # A line of text is glyphs side by side: strokes joined across letter and word gaps form
+    # clusters; only a cluster of LINE_MIN_GLYPHS strokes or more is kept (isolated edges of
+    # the anatomy are not).
+    lines, line_count = ndimage.label(ndimage.maximum_filter(strokes.view(np.uint8), size=(3, LETTER_GAP)))
+    glyph_ids, first_pixel = np.unique(np.where(strokes, labels, 0).ravel(), return_index=True)
+    line_of_glyph = lines.ravel()[first_pixel[glyph_ids > 0]]  # a glyph lies in one line
+    glyphs_per_line = np.bincount(line_of_glyph, minlength=line_count + 1)
+    strokes &= (glyphs_per_line >= LINE_MIN_GLYPHS)[lines]
+    rows, columns = np.nonzero(strokes)
+    if rows.size == 0:
+        return None
+    top, bottom = max(0, rows.min() - CROP_MARGIN), min(gray.shape[0], rows.max() + CROP_MARGIN + 1)
+    left, right = max(0, columns.min() - CROP_MARGIN), min(gray.shape[1], columns.max() + CROP_MARGIN + 1)
+    prepared = Image.fromarray(np.where(strokes[top:bottom, left:right], 0, 255).astype(np.uint8))
+    # Enlarged by the factor that brings the whole image to MIN_OCR_SIDE: glyphs get the same
+    # size whatever the crop.
+    scale = MIN_OCR_SIDE / max(1, min(gray.shape))
     if scale > 1:
         prepared = prepared.resize((round(prepared.width * scale), round(prepared.height * scale)),
                                    Image.Resampling.LANCZOS)
@@ -217,20 +319,29 @@ def ocr_words(image, *, min_confidence: float = 60.0, prepare: bool = True) -> l
 
     Tesseract runs as a subprocess (no Python binding needed) on the image made ready by
     `prepare_for_ocr` (`prepare=False`: as given); a word counts when it has at least three
-    letters or digits and Tesseract's confidence is at least `min_confidence`.
+    letters or digits and Tesseract's confidence is at least `min_confidence`, and the words
+    count when they hold MIN_TEXT_CHARACTERS letters and digits or more together.
     """
     if not tesseract_available():
         return []
     if prepare:
         image = prepare_for_ocr(image)
+        if image is None:
+            return []
     with tempfile.TemporaryDirectory(prefix="mica-ocr-") as folder:
         image_path = Path(folder) / "image.png"
         image.save(image_path)
         completed = subprocess.run(
-            ["tesseract", str(image_path), "stdout", "--psm", "11", "tsv"],
+            # The prepared image is black on white: Tesseract's second, inverted pass over
+            # every line would double its time for nothing.
+            ["tesseract", str(image_path), "stdout", "--psm", "11",
+             *(["-c", "tessedit_do_invert=0"] if prepare else []), "tsv"],
             capture_output=True,
             text=True,
             timeout=120,
+            # One thread: workers already read files in parallel, and Tesseract's OpenMP
+            # threads only contend with them (and with each other) for the same cores.
+            env={**os.environ, "OMP_THREAD_LIMIT": "1"},
         )
     words = []
     for line in completed.stdout.splitlines()[1:]:
@@ -244,4 +355,8 @@ def ocr_words(image, *, min_confidence: float = 60.0, prepare: bool = True) -> l
         text = fields[11].strip()
         if confidence >= min_confidence and sum(ch.isalnum() for ch in text) >= 3:
             words.append(text)
+    # One short word alone is what anatomy read as glyphs looks like ("aot" in pydicom's
+    # examples_overlay.dcm, an MR slice); an annotation has more to it.
+    if sum(ch.isalnum() for word in words for ch in word) < MIN_TEXT_CHARACTERS:
+        return []
     return words

@@ -1,5 +1,5 @@
 """Command line: python -m anonymizer SRC OUT [--key-file F] [--profile basic] [--workers N]
-[--report F] [--uid-map F] [--burned-in-rules F] [--ocr] [--max-files N] [--max-decoded-pixels N]."""
+[--report F] [--private-report F] [--uid-map F] [--burned-in-rules F] [--ocr|--no-ocr] [--max-files N] [--max-decoded-pixels N]."""
 
 from __future__ import annotations
 
@@ -28,8 +28,11 @@ EPILOG = """\
 Without --key-file, a new key is created next to the report (REPORT with the suffix .key)
 and its path is printed: keep it, and pass it with --key-file on later uploads of the same
 project so patients, UIDs and date shifts stay the same. The report names files by a keyed
-hash (source) and holds their original paths (private_source); the UID map re-identifies:
-keep both private.
+hash (source) only and can be shown. The private report (REPORT with the suffix
+.private.json unless --private-report says) also holds each file's path in SRC
+(private_source) and the sender's identifiers (original: PatientID, IssuerOfPatientID,
+AccessionNumber, Study/Series/SOP Instance UIDs); it and the UID map re-identify: keep them
+private.
 """
 
 
@@ -48,9 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
                              "and safe private tags (default); strict: Basic Profile, no option")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--report", type=Path, help="JSON report path (default: OUT.report.json beside OUT)")
+    parser.add_argument("--private-report", type=Path,
+                        help="the organizer's private report, with original paths and identifiers "
+                             "(default: REPORT with the suffix .private.json)")
     parser.add_argument("--uid-map", type=Path, help="also write the old-to-new UID map here (keep it private)")
     parser.add_argument("--burned-in-rules", type=Path, help="extra JSON rules that blank burned-in text")
-    parser.add_argument("--ocr", action="store_true", help="quarantine images where Tesseract reads text (slow)")
+    parser.add_argument("--ocr", action=argparse.BooleanOptionalAction, default=None,
+                        help="quarantine images where Tesseract reads text (default: on where Tesseract "
+                             "is installed; --ocr requires it, --no-ocr turns it off)")
     parser.add_argument("--max-files", type=int, default=DEFAULT_MAX_FILES,
                         help=f"files of SRC processed; the rest are quarantined (default {DEFAULT_MAX_FILES})")
     parser.add_argument("--max-decoded-pixels", type=int, default=DEFAULT_MAX_DECODED_PIXELS,
@@ -100,6 +108,7 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FATAL
     report.write(report_path)
+    report.write(arguments.private_report or report_path.with_suffix(".private.json"), private=True)
     if arguments.uid_map:
         report.write_uid_map(arguments.uid_map)
     print(

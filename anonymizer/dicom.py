@@ -37,6 +37,7 @@ from pydicom.uid import (
 
 from . import burned_in, images, keys, private, text_checks
 from .keep_list import keep_list
+from .report import OriginalIdentifiers
 from .elements import peek_value
 from .profile import (
     DCM_CLEAN_PIXEL_DATA,
@@ -55,6 +56,7 @@ MICA_IMPLEMENTATION_VERSION_NAME = "MICA_ANON_1"
 TAG_PATIENT_NAME = 0x00100010
 TAG_PATIENT_ID = 0x00100020
 TAG_ISSUER_OF_PATIENT_ID = 0x00100021
+TAG_ACCESSION_NUMBER = 0x00080050
 TAG_PATIENT_BIRTH_DATE = 0x00100030
 TAG_STUDY_INSTANCE_UID = 0x0020000D
 TAG_SERIES_INSTANCE_UID = 0x0020000E
@@ -146,7 +148,11 @@ SHORT_METHOD_NAMES = {
 
 
 class Quarantine(Exception):
-    """This file cannot be made safe; the message is the reason shown in the report."""
+    """This file cannot be made safe; the message is the reason shown in the report.
+
+    `original`: the sender's identifiers of the file, when they could be read (private)."""
+
+    original: OriginalIdentifiers | None = None
 
 
 @dataclass
@@ -159,6 +165,7 @@ class DicomResult:
     modality: str | None
     actions: Counter = field(default_factory=Counter)
     uid_map: dict[str, str] = field(default_factory=dict)
+    original: OriginalIdentifiers | None = None
 
 
 def tag_label(tag: int) -> str:
@@ -174,6 +181,29 @@ def is_well_known_uid(uid: str) -> bool:
     be anything, `1.2.840.10008.1/../../X` included.
     """
     return uid in UID_dictionary
+
+
+def original_identifiers(dataset: Dataset) -> OriginalIdentifiers:
+    """The sender's identifiers, as read before anything changes (for the private report)."""
+
+    def text(tag: int) -> str | None:
+        try:
+            value = peek_value(dataset, tag)
+        except Exception:  # a value pydicom cannot decode: not an identifier anyone can use
+            return None
+        if isinstance(value, MultiValue):
+            value = "\\".join(str(part) for part in value)
+        value = str(value or "").strip().rstrip("\0")
+        return value or None
+
+    return OriginalIdentifiers(
+        patient_id=text(TAG_PATIENT_ID),
+        issuer_of_patient_id=text(TAG_ISSUER_OF_PATIENT_ID),
+        accession_number=text(TAG_ACCESSION_NUMBER),
+        study_uid=text(TAG_STUDY_INSTANCE_UID),
+        series_uid=text(TAG_SERIES_INSTANCE_UID),
+        sop_instance_uid=text(TAG_SOP_INSTANCE_UID),
+    )
 
 
 def patient_identity(dataset: Dataset) -> str:
@@ -474,7 +504,7 @@ KEEP_HANDLERS = {
     "number": DatasetAnonymizer.keep_number,
     "code-string": DatasetAnonymizer.keep_code_string,
     "remap": DatasetAnonymizer.replace_uids,
-    "date": DatasetAnonymizer.remove_unlisted,  # dates are kept only shifted
+    "date": DatasetAnonymizer.shift_dates,  # beyond the table: shifted in every profile
     "time": DatasetAnonymizer.remove_unlisted,  # times only with shifted dates
     "walk": DatasetAnonymizer.walk_sequence,
     "pixels": DatasetAnonymizer.keep,
@@ -610,8 +640,27 @@ def set_values(dataset: Dataset, tag: int, vr: str, values: list[str]) -> None:
     put(dataset, tag, vr, values[0] if len(values) == 1 else (values or ""))
 
 
+# Text VRs whose ASCII values are the same bytes in every character set and byte order.
+RAW_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC",
+                          "UI", "UR", "UT"})
+
+
 def put(dataset: Dataset, tag: int, vr: str, value) -> None:
-    """Add or replace an element holding a value Mica made (see NO_VALIDATION)."""
+    """Add or replace an element holding a value Mica made (see NO_VALIDATION).
+
+    ASCII text (new UIDs, shifted dates, dummies, empty values: most of what Mica writes) is
+    stored already encoded, as a raw element: pydicom writes it byte for byte instead of
+    building and encoding a DataElement in every file; read back, it decodes as usual.
+    """
+    implicit, little = dataset.original_encoding
+    if vr in RAW_TEXT_VRS and implicit is not None and little is not None:
+        text = value if isinstance(value, str) else "\\".join(value) if isinstance(value, (list, tuple)) else None
+        if text is not None and text.isascii():
+            data = text.encode("ascii")
+            if len(data) % 2:
+                data += b"\0" if vr == "UI" else b" "
+            dataset[tag] = RawDataElement(Tag(tag), vr, len(data), data, 0, implicit, little)
+            return
     dataset[tag] = DataElement(tag, vr, value, validation_mode=NO_VALIDATION)
 
 
@@ -715,7 +764,7 @@ def anonymize_dicom_file(
     profile: Profile,
     keep_uid_map: bool = False,
     burned_in_rules=(),
-    ocr: bool = False,
+    ocr: burned_in.OcrCheck | None = None,
     max_decoded_pixels: int | None = None,
 ) -> DicomResult:
     dataset = read_dicom(path)
@@ -725,17 +774,33 @@ def anonymize_dicom_file(
     )
 
 
-def anonymize_dataset(
+def anonymize_dataset(dataset: Dataset, **options) -> DicomResult:
+    """Anonymize a dataset in place and return it with its new identifiers and its original
+    ones (see _anonymize_dataset); a Quarantine raised carries the original ones too."""
+    original = original_identifiers(dataset)
+    try:
+        result = _anonymize_dataset(dataset, **options)
+    except Quarantine as error:
+        error.original = original
+        raise
+    result.original = original
+    return result
+
+
+def _anonymize_dataset(
     dataset: Dataset,
     *,
     key: bytes,
     profile: Profile,
     keep_uid_map: bool = False,
     burned_in_rules=(),
-    ocr: bool = False,
+    ocr: burned_in.OcrCheck | None = None,
     max_decoded_pixels: int | None = None,
 ) -> DicomResult:
     """Anonymize a dataset in place and return it with its new identifiers.
+
+    `ocr`: the run's OCR check (None: no OCR); it reads the image, after any rule has
+    cleaned it, as burned_in.ocr_scope says, and quarantines it when it finds text.
 
     `max_decoded_pixels`: pixels are decoded (burned-in cleaning, OCR) only when rows x
     columns x frames is at most this; otherwise the dataset is quarantined.
@@ -762,8 +827,10 @@ def anonymize_dataset(
         raise Quarantine(f"Pixel Data cannot be read ({type(error).__name__})") from None
 
     risk = burned_in.burned_in_risk(dataset)
+    series_uid = text_values(dataset, TAG_SERIES_INSTANCE_UID)[0]
+    read_by_ocr = ocr is not None and ocr.wanted(burned_in.ocr_scope(dataset), series_uid)
     cleaned_pixels = False
-    if (risk or ocr) and max_decoded_pixels is not None:
+    if (risk or read_by_ocr) and max_decoded_pixels is not None:
         check_decoded_pixel_count(dataset, max_decoded_pixels)
     if risk:
         rule = burned_in.find_rule(dataset, burned_in_rules)
@@ -775,8 +842,13 @@ def anonymize_dataset(
         clean_burned_in_pixels(dataset, rule.rectangles, syntax)
         cleaned_pixels = True
         syntax = transfer_syntax_of(dataset)
-    if ocr:
-        flag_text_by_ocr(dataset)
+    if read_by_ocr:
+        try:
+            flag_text_by_ocr(dataset, syntax)
+        except Quarantine:  # text, or pixels that cannot be read: read its series image by image
+            ocr.record(series_uid, found_text=True)
+            raise
+        ocr.record(series_uid, found_text=False)
 
     jpeg_segments_removed = strip_encapsulated_metadata(dataset, syntax)
 
@@ -787,9 +859,12 @@ def anonymize_dataset(
     cleaner.sensitive_words = sensitive_words(dataset)
     cleaner.clean(dataset)
     pseudonym = keys.patient_pseudonym(key, identity)
-    finish(dataset, profile, pseudonym=pseudonym, cleaned_pixels=cleaned_pixels, syntax=syntax)
+    finish(dataset, profile, pseudonym=pseudonym, cleaned_pixels=cleaned_pixels, syntax=syntax,
+           dates_shifted=cleaner.actions["date shifted"] > 0)
     if cleaned_pixels:
         cleaner.actions["pixels cleaned (burned-in rule)"] += 1
+    if read_by_ocr:
+        cleaner.actions["pixels read by OCR"] += 1
     if jpeg_segments_removed:
         cleaner.actions["frame metadata removed (APPn, COM)"] += jpeg_segments_removed
 
@@ -822,10 +897,12 @@ def sensitive_words(dataset: Dataset) -> tuple[str, ...]:
     return tuple(word for word in words if word)  # a tuple: the text checks cache on it
 
 
-def finish(dataset: Dataset, profile: Profile, *, pseudonym: str, cleaned_pixels: bool, syntax: UID) -> None:
+def finish(dataset: Dataset, profile: Profile, *, pseudonym: str, cleaned_pixels: bool, syntax: UID,
+           dates_shifted: bool) -> None:
     """Write the attributes that record what was done (PS3.15 E.1.1, PS3.3 C.7.1.1).
 
-    `syntax` is the transfer syntax the file will be written in.
+    `syntax` is the transfer syntax the file will be written in; `dates_shifted` whether a
+    date of the file was shifted (the strict profile shifts the dates the table does not list).
     """
     codes = profile.method_codes()
     if cleaned_pixels:
@@ -842,7 +919,7 @@ def finish(dataset: Dataset, profile: Profile, *, pseudonym: str, cleaned_pixels
         tuple(codes), syntax.is_implicit_VR, syntax.is_little_endian
     )
     put(dataset, TAG_LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED, "CS",
-        "MODIFIED" if profile.retain_longitudinal_modified_dates else "REMOVED")
+        "MODIFIED" if profile.retain_longitudinal_modified_dates or dates_shifted else "REMOVED")
 
 
 def method_code_sequence(codes) -> Sequence:
@@ -971,6 +1048,7 @@ def strip_encapsulated_metadata(dataset: Dataset, syntax: UID) -> int:
 
 def clean_burned_in_pixels(dataset: Dataset, rectangles, syntax: UID) -> None:
     """Blank the rule's rectangles; compressed images are decompressed first."""
+    give_syntax_for_decoding(dataset, syntax)
     try:
         if syntax.is_compressed:
             dataset.decompress()
@@ -998,9 +1076,18 @@ def clean_burned_in_pixels(dataset: Dataset, rectangles, syntax: UID) -> None:
         ) from None
 
 
-def flag_text_by_ocr(dataset: Dataset) -> None:
+def give_syntax_for_decoding(dataset: Dataset, syntax: UID) -> None:
+    """pydicom decodes pixels by the meta's transfer syntax: a bare data set (no meta) is
+    given the one it was read in (the meta is rebuilt before writing anyway)."""
+    if not (dataset.file_meta and "TransferSyntaxUID" in dataset.file_meta):
+        dataset.file_meta = FileMetaDataset()
+        dataset.file_meta.TransferSyntaxUID = syntax
+
+
+def flag_text_by_ocr(dataset: Dataset, syntax: UID) -> None:
     from .preview import dataset_preview
 
+    give_syntax_for_decoding(dataset, syntax)
     try:
         preview = dataset_preview(dataset, max_size=2048)
     except Exception as error:  # no decoder for this syntax, or pixels that do not decode

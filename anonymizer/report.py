@@ -10,6 +10,24 @@ from typing import Literal
 
 
 @dataclass(frozen=True)
+class OriginalIdentifiers:
+    """What the sender called a DICOM file, read before anonymization: they re-identify, so
+    they go only into the organizer's private report (to map labels keyed by hospital
+    identifiers onto cases), never into the public report, a page or a log. None: absent."""
+
+    patient_id: str | None = None
+    issuer_of_patient_id: str | None = None
+    accession_number: str | None = None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    sop_instance_uid: str | None = None
+
+
+# Fields of FileOutcome that re-identify: only in Report.to_dict(private=True).
+PRIVATE_FIELDS = ("private_source", "original")
+
+
+@dataclass(frozen=True)
 class FileOutcome:
     source: str  # keys.source_name of the path: safe to show anywhere
     status: Literal["anonymized", "quarantined"]
@@ -24,6 +42,9 @@ class FileOutcome:
     # The path relative to SRC or the zip entry name, as given: it can hold names, so it is
     # for the organizer's private copy of the report only, never for a page or a log.
     private_source: str | None = None
+    # The sender's identifiers of a DICOM file (also of a quarantined one, when they could
+    # be read): private, like private_source.
+    original: OriginalIdentifiers | None = None
 
 
 @dataclass
@@ -51,8 +72,16 @@ class Report:
         if uid_map and self.uid_map_kept:
             self.uid_map.update(uid_map)
 
-    def to_dict(self) -> dict:
-        """The report without the UID map: the map re-identifies, so it travels separately."""
+    def to_dict(self, *, private: bool = False) -> dict:
+        """The report without the UID map (it re-identifies, so it travels separately).
+
+        Public by default: each file named by its keyed hash (`source`) only. `private=True`
+        is the organizer's copy: each file also with its path in SRC (`private_source`) and
+        the sender's identifiers (`original`), so labels keyed by them can be mapped on.
+        """
+        files = [asdict(outcome) for outcome in self.files]
+        if not private:
+            files = [{name: value for name, value in entry.items() if name not in PRIVATE_FIELDS} for entry in files]
         return {
             "profile": self.profile,
             "key_fingerprint": self.key_fingerprint,
@@ -63,15 +92,16 @@ class Report:
                 "quarantined": len(self.quarantined),
             },
             "action_counts": dict(sorted(self.action_counts.items())),
-            "files": [asdict(outcome) for outcome in self.files],
+            "files": files,
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+    def to_json(self, *, private: bool = False) -> str:
+        return json.dumps(self.to_dict(private=private), indent=2, ensure_ascii=False)
 
-    def write(self, path) -> Path:
+    def write(self, path, *, private: bool = False) -> Path:
+        """Write the public report, or with `private=True` the organizer's private one."""
         path = Path(path)
-        path.write_text(self.to_json() + "\n", encoding="utf-8")
+        path.write_text(self.to_json(private=private) + "\n", encoding="utf-8")
         return path
 
     def write_uid_map(self, path) -> Path:

@@ -50,6 +50,7 @@ class Settings:
     burned_in_rules_path: str | None
     ocr: bool
     max_decoded_pixels: int
+    run_token: str = ""  # names this run's OCR check in each worker process
     after_crash: bool = False  # files re-run alone after their worker died
 
 
@@ -88,7 +89,7 @@ def anonymize_tree(
     progress=None,
     keep_uid_map: bool = False,
     burned_in_rules=None,
-    ocr: bool = False,
+    ocr: bool | None = None,
     max_files: int = DEFAULT_MAX_FILES,
     max_decoded_pixels: int = DEFAULT_MAX_DECODED_PIXELS,
 ) -> Report:
@@ -98,7 +99,10 @@ def anonymize_tree(
     Raises (before writing anything) when SRC is missing, OUT is not empty, the key is too
     short, the profile is unknown or the burned-in rules file is invalid.
     `burned_in_rules`: path of an extra rules file (JSON, see burned_in_rules.json).
-    `ocr`: run Tesseract on every image and quarantine those with text (slow; optional).
+    `ocr`: read images with Tesseract and quarantine those where it finds text, after any
+    rule (burned_in.ocr_scope says which: every PNG, JPEG, ultrasound, secondary capture,
+    angiography, radiograph...; one image per series of CT, MR and the like). None (the
+    default): on where Tesseract is installed; True: required; False: off.
     `max_files`: files (or zip entries) of one upload that are processed; the rest are
     quarantined with that reason, so a zip of 100,000 tiny files cannot hold a worker for long.
     `max_decoded_pixels`: an image is decoded (PNG and JPEG checks, burned-in cleaning, OCR)
@@ -114,6 +118,8 @@ def anonymize_tree(
     burned_in.rules_for(rules_path)  # fail now on a bad rules file, not in every worker
     if ocr and not burned_in.tesseract_available():
         raise ValueError("ocr=True needs Tesseract (Debian package tesseract-ocr), which is not installed")
+    if ocr is None:
+        ocr = burned_in.tesseract_available()
     if max_files < 1 or max_decoded_pixels < 1:
         raise ValueError("max_files and max_decoded_pixels must be at least 1")
     tasks = list_inputs(src)
@@ -122,7 +128,8 @@ def anonymize_tree(
                 f"first {max_files} are processed (max_files)")
         tasks = tasks[:max_files] + [replace(task, skip_reason=task.skip_reason or over) for task in tasks[max_files:]]
     check_out_folder(out)
-    settings = Settings(key, chosen, str(out.resolve()), keep_uid_map, rules_path, ocr, max_decoded_pixels)
+    settings = Settings(key, chosen, str(out.resolve()), keep_uid_map, rules_path, ocr, max_decoded_pixels,
+                        run_token=secrets.token_hex(16))
     report = Report(profile=chosen.name, key_fingerprint=keys.key_fingerprint(key), uid_map_kept=keep_uid_map)
     total = len(tasks)
     if progress:
@@ -252,7 +259,9 @@ def _process_file(task: inputs.InputFile, settings: Settings):
                 local = inputs.extract_entry(task.location, task.source, Path(folder) / "entry")
                 return _process_local(task.source, local, settings)
         return _process_local(task.source, Path(task.location), settings)
-    except (Quarantine, inputs.UnsafeInput, images.ImageRejected) as error:
+    except Quarantine as error:
+        return FileOutcome(task.source, "quarantined", reason=str(error), original=error.original), Counter(), {}
+    except (inputs.UnsafeInput, images.ImageRejected) as error:
         return FileOutcome(task.source, "quarantined", reason=str(error)), Counter(), {}
     except MemoryError:
         return FileOutcome(task.source, "quarantined", reason="file too large to process in memory"), Counter(), {}
@@ -344,7 +353,7 @@ def _process_dicom(source: str, path: Path, settings: Settings):
         profile=settings.profile,
         keep_uid_map=settings.keep_uid_map,
         burned_in_rules=burned_in.rules_for(settings.burned_in_rules_path),
-        ocr=settings.ocr,
+        ocr=burned_in.ocr_check_for(settings.run_token) if settings.ocr else None,
         max_decoded_pixels=settings.max_decoded_pixels,
     )
     relative = output_path(result)
@@ -354,10 +363,13 @@ def _process_dicom(source: str, path: Path, settings: Settings):
 
     try:
         _write_exclusive(Path(settings.out), relative, write, accept_identical=settings.after_crash)
-    except Quarantine:
+    except Quarantine as error:
+        error.original = result.original
         raise
     except Exception as error:
-        raise Quarantine(f"cannot be written after anonymization ({type(error).__name__}: invalid values?)") from None
+        unwritable = Quarantine(f"cannot be written after anonymization ({type(error).__name__}: invalid values?)")
+        unwritable.original = result.original
+        raise unwritable from None
     outcome = FileOutcome(
         source,
         "anonymized",
@@ -368,6 +380,7 @@ def _process_dicom(source: str, path: Path, settings: Settings):
         series_uid=result.series_uid,
         sop_instance_uid=result.sop_instance_uid,
         modality=result.modality,
+        original=result.original,
     )
     return outcome, result.actions, result.uid_map
 
@@ -391,5 +404,5 @@ def _process_picture(source: str, path: Path, kind: str, settings: Settings):
     relative = Path(IMAGES_FOLDER) / (keys.keyed_file_name(settings.key, digest) + suffix)
     _write_exclusive(Path(settings.out), relative, lambda handle: handle.write(stripped),
                      accept_identical=settings.after_crash)
-    actions = Counter({f"{kind} metadata removed": removed})
+    actions = Counter({f"{kind} metadata removed": removed, **({"pixels read by OCR": 1} if settings.ocr else {})})
     return FileOutcome(source, "anonymized", output=relative.as_posix(), kind=kind), actions, {}

@@ -8,7 +8,8 @@ Every measurement runs in a fresh subprocess, so its peak RSS is its own. Each f
 median of --repeat runs, taken in interleaved rounds (every tool once per round), and the
 machine's load average (`uptime`) is printed before and after every round: on a shared
 machine other work slows every tool, and the median with the load says how much. Figures:
-- files/s for Mica (workers 1 and 2), for the floor (pydicom read + write of the same files,
+- files/s for Mica (workers 1 and 2, OCR on by default where Tesseract is installed; and
+  workers 1 with OCR off), for the floor (pydicom read + write of the same files,
   nothing changed), for deid (its default "dicom" recipe) and dicognito (its defaults);
 - Mica's peak RSS as the number of files grows (a quarter, half, all of the slices);
 - scaling from 1 to 2 workers.
@@ -83,12 +84,14 @@ def stage_for_mica(files: list[Path], src: Path) -> Path:
     return staged
 
 
-def run_mica(staged: Path, out: Path, workers: int) -> None:
+def run_mica(staged: Path, out: Path, workers: int, ocr: bool | None) -> int:
+    """Returns how many images OCR read (one per series per worker process by default)."""
     import anonymizer
 
     out.rmdir()  # anonymize_tree creates OUT itself
-    report = anonymizer.anonymize_tree(staged, out, key=bytes(range(32)), workers=workers)
+    report = anonymizer.anonymize_tree(staged, out, key=bytes(range(32)), workers=workers, ocr=ocr)
     assert not report.quarantined, report.quarantined[:3]
+    return report.action_counts.get("pixels read by OCR", 0)
 
 
 def run_deid(files: list[Path], out: Path) -> None:
@@ -123,6 +126,7 @@ def child(arguments) -> None:
     # Like imports, the keep list's tables are loaded once per process (about 0.5 s: pydicom's
     # code tables); loaded before forking, workers share them.
     anonymizer.keep_list.keep_list(), text_checks.vocabulary(), text_checks.code_meanings()
+    import scipy.ndimage  # noqa: F401  (OCR's preparation)
 
     if arguments.tool == "deid":
         import deid.dicom  # noqa: F401
@@ -131,14 +135,17 @@ def child(arguments) -> None:
     files = sorted(Path(arguments.src).rglob("*.dcm"))[: arguments.count]
     out = Path(arguments.out)
     out.mkdir(parents=True)
-    if arguments.tool == "mica":
+    if arguments.tool.startswith("mica"):
         staged = stage_for_mica(files, Path(arguments.src))
+    ocr_reads = 0
     started = time.perf_counter()
     cpu_started = cpu_seconds()
     if arguments.tool == "floor":
         run_floor(files, out, arguments.workers)
     elif arguments.tool == "mica":
-        run_mica(staged, out, arguments.workers)
+        ocr_reads = run_mica(staged, out, arguments.workers, ocr=None)  # the default: OCR where installed
+    elif arguments.tool == "mica-no-ocr":
+        ocr_reads = run_mica(staged, out, arguments.workers, ocr=False)
     elif arguments.tool == "deid":
         run_deid(files, out)
     elif arguments.tool == "dicognito":
@@ -148,7 +155,7 @@ def child(arguments) -> None:
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "files": len(files), "peak_mib": peak_kib / 1024,
-                      "worker_peak_mib": children_kib / 1024}))
+                      "worker_peak_mib": children_kib / 1024, "ocr_reads": ocr_reads}))
 
 
 def cpu_seconds() -> float:
@@ -247,6 +254,7 @@ def main() -> None:
         ("floor, 2 processes", "floor", 2),
         ("Mica, workers=1", "mica", 1),
         ("Mica, workers=2", "mica", 2),
+        ("Mica, workers=1, OCR off", "mica-no-ocr", 1),
         ("deid 0.4.13 (default recipe)", "deid", 1),
         ("dicognito 0.19.0", "dicognito", 1),
     ]
@@ -280,13 +288,17 @@ def main() -> None:
         cpu_vs_floor = result["median_cpu_seconds"] / floor["median_cpu_seconds"] if floor else float("nan")
         print(f"{label:32} {result['files']:>6} {result['seconds']:>8.2f} {rate:>8.1f} {vs_floor:>8.2f}x {speedup:>12.2f}x "
               f"{result['median_cpu_seconds']:>7.2f} {cpu_vs_floor:>11.2f}x {peak:>12.0f}")
-        print(f"{'':32} runs (s): {result['runs']}")
-    if floor and mica:
-        ratios = sorted(m["seconds"] / f["seconds"] for m, f in zip(runs[rows[2][0]], runs[rows[0][0]]))
-        print(f"\nMica / floor per round: {[round(r, 2) for r in ratios]}, median {ratios[(len(ratios) - 1) // 2]:.2f}x")
-        cpu_ratios = sorted(m["cpu_seconds"] / f["cpu_seconds"] for m, f in zip(runs[rows[2][0]], runs[rows[0][0]]))
-        print(f"Mica / floor CPU time per round: {[round(r, 2) for r in cpu_ratios]}, "
-              f"median {cpu_ratios[(len(cpu_ratios) - 1) // 2]:.2f}x")
+        print(f"{'':32} runs (s): {result['runs']}"
+              + (f"; images read by OCR: {result['ocr_reads']}" if result.get("ocr_reads") else ""))
+    for index in (2, 4):  # Mica by default, and with OCR off
+        if floor and rows[index][1]:
+            label = rows[index][0]
+            ratios = sorted(m["seconds"] / f["seconds"] for m, f in zip(runs[label], runs[rows[0][0]]))
+            print(f"\n{label} / floor per round: {[round(r, 2) for r in ratios]}, "
+                  f"median {ratios[(len(ratios) - 1) // 2]:.2f}x")
+            cpu_ratios = sorted(m["cpu_seconds"] / f["cpu_seconds"] for m, f in zip(runs[label], runs[rows[0][0]]))
+            print(f"{label} / floor CPU time per round: {[round(r, 2) for r in cpu_ratios]}, "
+                  f"median {cpu_ratios[(len(cpu_ratios) - 1) // 2]:.2f}x")
 
     if all(result for _, result in rows[:4]):
         floor_scaling = rows[0][1]["seconds"] / rows[1][1]["seconds"]

@@ -6,7 +6,8 @@
 Prints, for each workload, curation's time and the reference's, their ratio and the largest
 difference between their numbers: Fleiss' kappa (statsmodels), Krippendorff's alpha with missing
 answers (the krippendorff package), the reader-by-reader kappa matrix (scikit-learn, pair by
-pair), box fusion (ensemble-boxes called directly), and the assignment of the cases.
+pair), box fusion (ensemble-boxes called directly), the assignment of the cases, and DICOM → PNG
+(next to pydicom's windowing and a PIL save) and PNG → DICOM of 2048² radiographs.
 """
 
 from __future__ import annotations
@@ -118,6 +119,40 @@ def main():
 
     t, _ = timed(curation.assign, [f"c{i}" for i in range(n_cases * 5)], readers, 3, reread_fraction=0.1, seed=2)
     print(f"  {'assign ' + format(n_cases * 5, ',') + ' cases, 3 readers each':<40} curation {t:8.3f} s")
+
+    convert_images(n_images=10 if args.quick else 50)
+
+
+def convert_images(n_images):
+    """DICOM → PNG of 2048² 12-bit radiographs with a window (the participants' PNG download), next
+    to pydicom's own windowing and a PIL save; and PNG → DICOM of the result."""
+    import io
+    import tempfile
+
+    import pydicom
+    from PIL import Image
+    from pydicom.pixels import apply_voi_lut
+
+    import anonymizer.synthetic
+    from curation.images import dicom_to_png, png_to_dicom
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = anonymizer.synthetic.write_radiograph(os.path.join(folder, "cr.dcm"), rows=2048, columns=2048)
+        dataset = pydicom.dcmread(path)
+        dataset.WindowCenter, dataset.WindowWidth = 2048, 4096
+        dataset.save_as(path)
+        ours, png = timed(lambda: [dicom_to_png(path) for _ in range(n_images)])
+
+        def reference():
+            for _ in range(n_images):
+                ds = pydicom.dcmread(path)
+                shown = apply_voi_lut(ds.pixel_array, ds).astype(float)
+                out = io.BytesIO()
+                Image.fromarray((shown / shown.max() * 65535).astype(np.uint16)).save(out, format="PNG")
+        ref, _ = timed(reference)
+        row(f"DICOM -> 16-bit PNG, {n_images} x 2048²", ours, ref, "pydicom apply_voi_lut + PIL")
+        t, _ = timed(lambda: [png_to_dicom(png[0], patient_id="MICA-BENCH") for _ in range(n_images)])
+        print(f"  {'PNG -> Secondary Capture, ' + str(n_images) + ' x 2048²':<40} curation {t:8.3f} s")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from .agreement import (ReaderMatrix, UndefinedAgreementWarning, box_agreement, 
 from .assignment import assign, reader_quotas
 from .consensus import (FusedBoxes, LabelStaple, MaskVote, StapleResult, Vote, fuse_boxes, majority_vote,
                         majority_vote_mask, multilabel_staple, needing_adjudication, staple)
-from .export import write_classification_truth, write_detection_truth, write_mask_truth
+from .export import (write_classification_truth, write_detection_truth, write_mask_truth, write_multilabel_truth,
+                     write_regression_truth)
 
 __all__ = ["assign", "reader_quotas",
            "majority_vote", "fuse_boxes", "staple", "multilabel_staple", "majority_vote_mask", "needing_adjudication",
@@ -25,4 +26,5 @@ __all__ = ["assign", "reader_quotas",
            "cohen_kappa", "pairwise_kappa", "fleiss_kappa", "krippendorff_alpha", "dice", "iou", "match_boxes",
            "box_agreement", "pairwise_mask_agreement", "pairwise_box_agreement", "reader_accuracy",
            "intra_reader_agreement", "workload", "ReaderMatrix", "UndefinedAgreementWarning",
-           "write_classification_truth", "write_detection_truth", "write_mask_truth"]
+           "write_classification_truth", "write_multilabel_truth", "write_regression_truth", "write_detection_truth",
+           "write_mask_truth"]

@@ -19,7 +19,8 @@ import numpy as np
 
 from . import _inputs as I
 
-__all__ = ["write_classification_truth", "write_detection_truth", "write_mask_truth"]
+__all__ = ["write_classification_truth", "write_multilabel_truth", "write_regression_truth", "write_detection_truth",
+           "write_mask_truth"]
 
 #: A case id that is safe as a file name on every system (the anonymizer's ``2.25.`` UIDs are).
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -51,6 +52,46 @@ def write_classification_truth(path, labels, *, positive, column: str = "label")
     if not rows:
         raise ValueError("no cases to write")
     return _write_csv(path, ["case_id", column], rows)
+
+
+def write_multilabel_truth(path, labels, *, columns) -> Path:
+    """Write the multi-label classification truth ``case_id,<column>...``: 1 where the case's
+    consensus (a set of labels) holds the column's label, else 0.
+
+    ``labels``: ``{case_id: iterable of labels}``; ``columns``: every label, in column order. A
+    case without consensus (None) or a label outside ``columns`` raises ValueError naming the case.
+    """
+    path = _new_path(path)
+    columns = [str(column) for column in columns]
+    if len(columns) < 2 or len(set(columns)) != len(columns) or any(c in ("", "case_id") or "," in c for c in columns):
+        raise ValueError("give at least two different label columns, none named case_id or holding a comma")
+    rows = []
+    for case_id, chosen in labels.items():
+        _check_case_id(case_id)
+        if chosen is None:
+            raise ValueError(f"{I.where(case_id)}: no consensus label; adjudicate the case first")
+        chosen = {str(label) for label in chosen}
+        if chosen - set(columns):
+            raise ValueError(f"{I.where(case_id)}: a label that is not one of the columns")
+        rows.append((case_id, *(int(column in chosen) for column in columns)))
+    if not rows:
+        raise ValueError("no cases to write")
+    return _write_csv(path, ["case_id", *columns], rows)
+
+
+def write_regression_truth(path, values) -> Path:
+    """Write the regression truth ``case_id,value``; ``values``: ``{case_id: finite number}``
+    (None, text or a non-finite number raises ValueError naming the case)."""
+    path = _new_path(path)
+    rows = []
+    for case_id, value in values.items():
+        _check_case_id(case_id)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{I.where(case_id)}: no consensus value, or not a finite number")
+        rows.append((case_id, _number(value)))
+    if not rows:
+        raise ValueError("no cases to write")
+    return _write_csv(path, ["case_id", "value"], rows)
 
 
 def write_detection_truth(path, boxes) -> Path:

@@ -42,7 +42,8 @@ def _predictions_path(p, name):
     return Path(p)
 
 
-def score(task, truth, predictions, options=None, *, case_ids=None, name=None) -> dict:
+def score(task, truth, predictions, options=None, *, case_ids=None, name=None, groups=None, n_resamples=2000,
+          seed=0) -> dict:
     """Score a submission.
 
     Parameters
@@ -60,13 +61,20 @@ def score(task, truth, predictions, options=None, *, case_ids=None, name=None) -
     name : str, optional
         The predictions file's display name (the participant's file name), used in every
         problem instead of the path.
+    groups : dict, optional
+        ``{case_id: patient_id}``: intervals resample whole patients (a cluster bootstrap).
+        Every scored case needs one; other keys are ignored.
+    n_resamples, seed : int
+        The bootstrap of ``intervals``.
 
     Returns
     -------
     dict
-        ``{"task", "n_cases", "missing_cases", "metrics": {name: value}, "per_case": [...],
-        "notes": [...]}``, JSON-safe: a value that is undefined (NaN) or too large to represent
-        is ``None`` and ``notes`` says which and why.
+        ``{"task", "n_cases", "missing_cases", "metrics": {name: value}, "intervals": {name:
+        {"low", "high", "level", "method", "degenerate"}}, "per_case": [...], "notes": [...]}``,
+        JSON-safe: a value that is undefined (NaN) or too large to represent is ``None`` and
+        ``notes`` says which and why. ``intervals`` has an entry for every metric with one
+        number (see :func:`evaluator.intervals.metric_intervals` and the README).
 
     Raises
     ------
@@ -75,10 +83,15 @@ def score(task, truth, predictions, options=None, *, case_ids=None, name=None) -
     ValueError
         The truth, ``case_ids`` or the options are bad.
     """
+    from .intervals import metric_intervals
+
     mod = _module(task)
     truth = _truth_path(truth)
     predictions = _predictions_path(predictions, name)
-    return _json_safe(mod.score(truth, predictions, options, case_ids=case_ids, name=name))
+    result = mod.score(truth, predictions, options, case_ids=case_ids, name=name)
+    plan = result.pop("_intervals")
+    result["intervals"] = metric_intervals(result, plan, groups=groups, n_resamples=n_resamples, seed=seed)
+    return _json_safe(result)
 
 
 def validate(task, predictions, *, truth=None, case_ids=None, truth_info=None, options=None, name=None) -> None:
@@ -146,7 +159,7 @@ def predictions_header(task, truth) -> list[str] | None:
 def task_options(task) -> dict:
     """The options a task accepts: ``{name: {"default", "type", "help"}}`` (JSON-safe).
 
-    ``type`` is one of "float", "int", "list", "dict"; a default of None means "not set".
+    ``type`` is one of "float", "int", "str", "list", "dict"; a default of None means "not set".
     """
     mod = _module(task)
     out = {}

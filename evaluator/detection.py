@@ -12,8 +12,8 @@ import torch
 
 from ._device import pick_device
 
-__all__ = ["RSNA_IOU_THRESHOLDS", "FROC_FP_RATES", "box_iou", "rsna_map", "rsna_map_per_image",
-           "froc_curve", "froc_score"]
+__all__ = ["RSNA_IOU_THRESHOLDS", "FROC_FP_RATES", "FROC_RULES", "box_iou", "rsna_map", "rsna_map_per_image",
+           "froc_events", "froc_curve", "froc_read", "froc_score", "froc_scores_weighted"]
 
 #: IoU thresholds of the RSNA pneumonia challenge: 0.40, 0.45, ..., 0.75.
 RSNA_IOU_THRESHOLDS = tuple(round(0.4 + 0.05 * i, 2) for i in range(8))
@@ -132,52 +132,122 @@ def rsna_map(truth, predictions, *, thresholds=RSNA_IOU_THRESHOLDS, device=None)
     return float(s.mean()) if s.size else float("nan")
 
 
-def froc_curve(truth, predictions, *, iou_threshold=None):
-    """FROC points ``(fp_per_image, sensitivity)``, starting at (0, 0), one per distinct confidence.
+def froc_events(truth, predictions, *, iou_threshold=None):
+    """What a FROC curve is made of: ``(lesion_scores, lesion_image, fp_scores, fp_image, n_images)``.
 
     A prediction hits a lesion when its centre lies inside the truth box (inclusive), or with
-    ``iou_threshold`` when its IoU is above it. Several hits on one lesion count once, at the
-    highest confidence; a prediction hitting a lesion is never a false positive (LUNA16).
+    ``iou_threshold`` when its IoU is above it. Each lesion has the highest confidence of the
+    predictions hitting it (-inf when none does: never found); a prediction hitting a lesion
+    is never a false positive (LUNA16). Images are counted by their position in the lists.
     """
     truth = _as_list(truth, 4, "truth")
     preds = _as_list(predictions, 5, "predictions")
     if len(truth) != len(preds):
         raise ValueError(f"truth has {len(truth)} images and predictions {len(preds)}")
-    n_img = len(truth)
-    lesion_scores, fp_scores = [], []
-    for t, p in zip(truth, preds):
-        if len(p) == 0:
-            lesion_scores.append(np.full(len(t), -np.inf))
-            continue
-        if len(t) == 0:
-            fp_scores.append(p[:, 0])
-            continue
-        if iou_threshold is None:
-            cx = p[:, 1] + p[:, 3] / 2
-            cy = p[:, 2] + p[:, 4] / 2
-            hit = ((cx[:, None] >= t[None, :, 0]) & (cx[:, None] <= t[None, :, 0] + t[None, :, 2])
-                   & (cy[:, None] >= t[None, :, 1]) & (cy[:, None] <= t[None, :, 1] + t[None, :, 3]))
-        else:
-            hit = box_iou(torch.as_tensor(p[:, 1:]), torch.as_tensor(t)).numpy() > iou_threshold
-        lesion_scores.append(np.where(hit, p[:, :1], -np.inf).max(0))
-        fp_scores.append(p[~hit.any(1), 0])
-    ls = np.concatenate(lesion_scores) if lesion_scores else np.zeros(0)
-    fs = np.concatenate(fp_scores) if fp_scores else np.zeros(0)
-    n_les = len(ls)
-    if n_les == 0:
+    ls, li, fs, fi = [], [], [], []
+    for i, (t, p) in enumerate(zip(truth, preds)):
+        lesion, false_positive = np.full(len(t), -np.inf), p[:, 0]
+        if len(p) and len(t):
+            if iou_threshold is None:
+                cx = p[:, 1] + p[:, 3] / 2
+                cy = p[:, 2] + p[:, 4] / 2
+                hit = ((cx[:, None] >= t[None, :, 0]) & (cx[:, None] <= t[None, :, 0] + t[None, :, 2])
+                       & (cy[:, None] >= t[None, :, 1]) & (cy[:, None] <= t[None, :, 1] + t[None, :, 3]))
+            else:
+                hit = box_iou(torch.as_tensor(p[:, 1:]), torch.as_tensor(t)).numpy() > iou_threshold
+            lesion = np.where(hit, p[:, :1], -np.inf).max(0)
+            false_positive = p[~hit.any(1), 0]
+        ls.append(lesion)
+        li.append(np.full(len(t), i))
+        fs.append(false_positive)
+        fi.append(np.full(len(false_positive), i))
+    def cat(parts, dtype):
+        return np.concatenate([*parts, np.zeros(0)]).astype(dtype)
+
+    lesion_scores, fp_scores = cat(ls, np.float64), cat(fs, np.float64)
+    lesion_image, fp_image = cat(li, np.int64), cat(fi, np.int64)
+    if len(lesion_scores) == 0:
         raise ValueError("FROC is undefined without any truth lesion")
-    thr = np.unique(np.concatenate([ls[np.isfinite(ls)], fs]))[::-1]
-    sens = np.searchsorted(np.sort(-ls), -thr, side="right") / n_les
-    fpi = np.searchsorted(np.sort(-fs), -thr, side="right") / max(n_img, 1)
-    return np.concatenate([[0.0], fpi]), np.concatenate([[0.0], sens])
+    return lesion_scores, lesion_image, fp_scores, fp_image, len(truth)
 
 
-def froc_score(truth, predictions, *, fp_rates=FROC_FP_RATES, iou_threshold=None):
-    """LUNA16's CPM: mean sensitivity at ``fp_rates`` false positives per image.
+def _weighted_curves(events, weights, device):
+    """FROC curves of every row of image ``weights`` (R, I): ``(fp_per_image, sensitivity)``, each
+    (R, 1 + thresholds), starting at (0, 0), one point per distinct confidence, descending."""
+    ls, li, fs, fi, n_img = events
+    W = (weights.to(device=device, dtype=torch.float64) if isinstance(weights, torch.Tensor)
+         else torch.as_tensor(np.asarray(weights, dtype=np.float64), device=device)).reshape(-1, n_img)
+    found = np.isfinite(ls)
+    score = np.concatenate([ls[found], fs])
+    image = torch.as_tensor(np.concatenate([li[found], fi]), device=device)
+    is_lesion = torch.as_tensor(np.concatenate([np.ones(found.sum()), np.zeros(len(fs))]), device=device)
+    order = np.argsort(-score, kind="stable")
+    ends = np.flatnonzero(np.r_[score[order][1:] != score[order][:-1], True]) if len(score) else np.zeros(0, int)
+    order_t, ends_t = torch.as_tensor(order, device=device), torch.as_tensor(ends, device=device)
+    w = W[:, image[order_t]]
+    lesion = torch.cumsum(w * is_lesion[order_t], 1)[:, ends_t]
+    fp = torch.cumsum(w * (1 - is_lesion[order_t]), 1)[:, ends_t]
+    n_lesions = W[:, torch.as_tensor(li, device=device)].sum(1, keepdim=True)
+    n_images = W.sum(1, keepdim=True)
+    zero = torch.zeros(W.shape[0], 1, dtype=W.dtype, device=device)
+    with np.errstate(invalid="ignore"):
+        return (torch.cat([zero, fp / n_images], 1), torch.cat([zero, lesion / n_lesions], 1))
 
-    The sensitivities are read off :func:`froc_curve` by linear interpolation (``numpy.interp``,
-    flat beyond the last point). Returns ``(score, sensitivities)``.
+
+#: How the FROC score reads a sensitivity off the curve at each false-positive rate.
+FROC_RULES = ("interpolated", "nearest")
+
+
+def froc_read(fpi: torch.Tensor, sens: torch.Tensor, fp_rates, rule="interpolated") -> torch.Tensor:
+    """The sensitivity of each curve (rows of ``fpi``, ``sens``: nondecreasing) at ``fp_rates``.
+
+    ``"interpolated"`` (MONAI's ``compute_froc_score``, CAMELYON16): a straight line between the
+    last point with fp ≤ rate (the highest sensitivity reached there) and the first point with
+    fp > rate; beyond the curve's last point, its sensitivity. ``"nearest"`` (the LUNA16
+    organisers' ``getCPM``): the curve point whose fp is nearest the rate (on a tie, the first
+    in curve order, the lower sensitivity); 0 when no point lies nearer than the curve's largest
+    fp, so a rate the curve never comes close to scores 0.
     """
-    fpi, sens = froc_curve(truth, predictions, iou_threshold=iou_threshold)
-    at = np.interp(np.asarray(fp_rates, dtype=np.float64), fpi, sens)
+    rates = torch.as_tensor(np.asarray(fp_rates, dtype=np.float64), device=fpi.device)
+    R = fpi.shape[0]
+    if rule == "interpolated":
+        r = rates[None, :].expand(R, -1).contiguous()
+        left = torch.searchsorted(fpi.contiguous(), r, right=True) - 1
+        right = (left + 1).clamp(max=fpi.shape[1] - 1)
+        xl, xr = fpi.gather(1, left), fpi.gather(1, right)
+        yl, yr = sens.gather(1, left), sens.gather(1, right)
+        inside = xr > r
+        t = torch.where(inside, (r - xl) / torch.where(inside, xr - xl, torch.ones_like(xr)), torch.zeros_like(r))
+        return yl + t * (yr - yl)
+    if rule == "nearest":
+        diff = (fpi[:, None, :] - rates[None, :, None]).abs()          # (R, rates, points)
+        best = diff.argmin(-1)
+        near = diff.gather(2, best[..., None])[..., 0] < fpi.max(1).values[:, None]
+        return torch.where(near, sens.gather(1, best), torch.zeros_like(near, dtype=sens.dtype))
+    raise ValueError(f"rule must be one of {', '.join(FROC_RULES)}, got {rule!r}")
+
+
+def froc_curve(truth, predictions, *, iou_threshold=None):
+    """FROC points ``(fp_per_image, sensitivity)``, starting at (0, 0), one per distinct confidence.
+
+    Hits as :func:`froc_events`; several hits on one lesion count once, at the highest confidence.
+    """
+    fpi, sens = _weighted_curves(froc_events(truth, predictions, iou_threshold=iou_threshold),
+                                 np.ones(len(truth)), "cpu")
+    return fpi[0].numpy(), sens[0].numpy()
+
+
+def froc_score(truth, predictions, *, fp_rates=FROC_FP_RATES, iou_threshold=None, rule="interpolated"):
+    """Mean sensitivity at ``fp_rates`` false positives per image, read off :func:`froc_curve` by
+    ``rule`` (see :func:`froc_read`): ``"interpolated"`` is the CPM as MONAI and CAMELYON16
+    compute it, ``"nearest"`` the LUNA16 organisers' calculator. Returns ``(score, sensitivities)``.
+    """
+    events = froc_events(truth, predictions, iou_threshold=iou_threshold)
+    at = froc_scores_weighted(events, np.ones((1, len(truth))), fp_rates, rule, "cpu")[0].numpy()
     return float(at.mean()), at
+
+
+def froc_scores_weighted(events, weights, fp_rates, rule, device):
+    """(R, rates) sensitivities of the FROC of every row of image ``weights`` (bootstrap counts)."""
+    fpi, sens = _weighted_curves(events, weights, device)
+    return froc_read(fpi, sens, fp_rates, rule)

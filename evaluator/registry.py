@@ -41,7 +41,7 @@ def _build():
 
     items = [
         Metric("auc", "classification", True, "Area under the ROC curve (Mann-Whitney), macro over labels; "
-               "auc_ci is the DeLong 95% interval.", C.roc_auc_score, "binary"),
+               "its interval is DeLong's.", C.roc_auc_score, "binary"),
         Metric("sensitivity", "classification", True, "TP/(TP+FN), positive when score >= threshold (0.5).",
                sens, "binary"),
         Metric("specificity", "classification", True, "TN/(TN+FP), positive when score >= threshold (0.5).",
@@ -51,12 +51,13 @@ def _build():
         Metric("log_loss", "classification", False, "Binary cross-entropy, weighted over labels when "
                "log_loss_weights is set (RSNA: 2 on 'any').", C.log_loss, "binary", per_case=True),
         Metric("mae", "regression", False, "Mean absolute error; mae_ci is a bootstrap 95% interval.",
-               R.mean_absolute_error, "regression"),
+               R.mean_absolute_error, "regression", per_case=True),
         Metric("rmse", "regression", False, "Root mean squared error.", R.root_mean_squared_error, "regression"),
         Metric("map", "detection", True, "RSNA pneumonia mean average precision over IoU 0.40-0.75.",
                D.rsna_map, "detection", per_case=True),
-        Metric("froc", "detection", True, "Mean sensitivity at 1/8..8 false positives per image (LUNA16 CPM).",
-               D.froc_score, "detection"),
+        Metric("froc", "detection", True, "Competition performance metric: mean FROC sensitivity at 1/8..8 "
+               "false positives per image, interpolated (MONAI, CAMELYON16) or, with froc_rule='nearest', "
+               "the nearest curve point (the LUNA16 organisers' calculator).", D.froc_score, "detection"),
         Metric("dice", "segmentation", True, "Dice 2|A∩B|/(|A|+|B|), mean over cases.", S.dice_score,
                "segmentation", per_case=True),
         Metric("iou", "segmentation", True, "Jaccard |A∩B|/|A∪B|, mean over cases.", S.iou_score,

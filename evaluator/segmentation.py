@@ -229,7 +229,8 @@ def normalized_surface_dice(truth, pred, spacing=None, *, tolerance=1.0, device=
     Surface elements sit on the grid of 2×2(×2) neighbourhoods and are weighted by their
     length/area (:func:`surfel_measure_table`); NSD = (area of the truth surface within τ of
     the prediction surface + area of the prediction surface within τ of the truth surface) /
-    (total area of both), τ inclusive. MONAI's default counts edge voxels with equal weight
+    (total area of both), τ inclusive (up to a relative 1e-6, :data:`NSD_RELATIVE_SLACK`, on
+    every path, so that rounding never puts a distance of exactly τ outside). MONAI's default counts edge voxels with equal weight
     (a different number). Empty masks: see the module docstring.
     """
     if not tolerance >= 0:
@@ -242,9 +243,16 @@ def normalized_surface_dice(truth, pred, spacing=None, *, tolerance=1.0, device=
     return _nsd_cropped(*_bbox_crop(t, p), spacing, device, method or _default_method(device), tolerance)
 
 
+#: NSD's tolerance is inclusive up to this relative slack: a distance of exactly τ must count
+#: whatever rounding made of it (coordinates scaled before subtracting on the cdist path; NIfTI
+#: spacing stored as float32, so a 0.8 × 0.6 mm diagonal comes out a hair above 1 mm).
+NSD_RELATIVE_SLACK = 1e-6
+
+
 def _nsd_cropped(ct, cp, spacing, device, method, tolerance):
     d_tp, a_t, d_pt, a_p = _nsd_parts(ct, cp, spacing, device, method)
-    num = a_t[d_tp <= tolerance].sum() + a_p[d_pt <= tolerance].sum()
+    limit = tolerance * (1 + NSD_RELATIVE_SLACK)
+    num = a_t[d_tp <= limit].sum() + a_p[d_pt <= limit].sum()
     return float(num / (a_t.sum() + a_p.sum()))
 
 

@@ -37,6 +37,17 @@ __all__ = [
     "rank_then_aggregate",
     "significance_ranking",
     "rank_stability",
+    "resample_weights",
+    "weighted_binary_metrics",
+    "wilcoxon_greater",
+    "rank",
+    "rank_by",
+    "case_ranks",
+    "pairwise_wilcoxon",
+    "holm_offdiagonal",
+    "stability_summary",
+    "RANKING_METHODS",
+    "TIES",
 ]
 
 
@@ -233,7 +244,134 @@ def pairwise_delong_test(y_true, y_score, *, device=None):
     return auc.cpu().numpy(), z.cpu().numpy(), p.cpu().numpy()
 
 
+# ----------------------------------------------------------------------------- resampling weights
+def resample_weights(n, n_resamples, seed, *, strata=None, groups=None):
+    """The bootstrap as (n_resamples, n) case counts (float64, CPU): how often each case is drawn.
+
+    ``groups`` (one label per case, e.g. the patient): whole groups are drawn (a cluster
+    bootstrap, the same draws as :func:`bootstrap_means`). ``strata`` (one label per case, e.g.
+    the class), without groups: each stratum, in sorted order, is resampled on its own with
+    seed + its position, so every replicate keeps the strata's sizes. Otherwise the cases are
+    drawn as :func:`bootstrap_indices` (the same draws as :func:`bootstrap_ci`).
+    """
+    if groups is not None:
+        gidx, ng = _groups_index(groups, n)
+        return _counts(bootstrap_indices(ng, n_resamples, seed), ng, "cpu")[:, gidx]
+    if strata is None:
+        return _counts(bootstrap_indices(n, n_resamples, seed), n, "cpu")
+    st = np.asarray(strata)
+    if st.shape != (n,):
+        raise ValueError(f"strata must have one entry per case ({n}), got shape {st.shape}")
+    w = torch.zeros(int(n_resamples), n, dtype=torch.float64)
+    for k, value in enumerate(np.unique(st)):
+        members = torch.as_tensor(np.flatnonzero(st == value))
+        w[:, members] = _counts(bootstrap_indices(len(members), n_resamples, seed + k), len(members), "cpu")
+    return w
+
+
+def weighted_binary_metrics(y_true, y_score, weights, *, threshold=0.5, target_sensitivity=None, device=None):
+    """Binary classification metrics of every row of case ``weights`` (R, n) at once.
+
+    With integer weights (bootstrap counts) each row gives exactly the metrics of the cases
+    repeated that many times: ``auc`` (Mann-Whitney, ties ½), ``average_precision``
+    (step-wise, as scikit-learn), ``sensitivity``/``specificity`` (positive when score ≥
+    ``threshold``) and, with ``target_sensitivity``, ``operating_threshold``,
+    ``operating_sensitivity``, ``operating_specificity`` (see
+    :func:`evaluator.classification.operating_point`). One sort, then cumulative sums:
+    O(R·n). A row without positives or negatives gives NaN where the metric is undefined.
+    Returns ``{name: (R,) float64 tensor}``.
+    """
+    device = pick_device() if device is None else torch.device(device)
+    y = as_tensor(y_true, device)
+    s = as_tensor(y_score, device)
+    W = as_tensor(weights, device)
+    if W.ndim == 1:
+        W = W[None, :]
+    order = torch.argsort(-s, stable=True)
+    ys, ss = y[order], s[order]
+    start, end = _tie_groups(-ss)
+    # Cumulative weights over the cases sorted by descending score (all, and positives only: the
+    # AUC and AP sum over positives, so only their columns are gathered). index_select is far
+    # faster than W[:, idx] on the CPU.
+    Wo = torch.index_select(W, 1, order)
+    zero = torch.zeros(W.shape[0], 1, dtype=W.dtype, device=device)
+    cum_all = torch.cat([zero, torch.cumsum(Wo, 1)], 1)                  # [:, j]: weight of positions < j
+    positive_at = torch.nonzero(ys == 1)[:, 0]
+    cum_pos = torch.cat([zero, torch.cumsum(torch.index_select(Wo, 1, positive_at), 1)], 1)
+    n_pos_before = torch.cat([torch.zeros(1, dtype=torch.int64, device=device),
+                              torch.cumsum((ys == 1).to(torch.int64), 0)])  # positives at positions < j
+    wp = torch.index_select(Wo, 1, positive_at)
+    upto_end = end[positive_at] + 1                                       # through the end of its tie group
+    before = start[positive_at]                                          # above its tie group
+    tps_end = torch.index_select(cum_pos, 1, n_pos_before[upto_end])
+    fps_end = torch.index_select(cum_all, 1, upto_end) - tps_end
+    fps_before = torch.index_select(cum_all, 1, before) - torch.index_select(cum_pos, 1, n_pos_before[before])
+    P = cum_pos[:, -1]
+    N = cum_all[:, -1] - P
+    nan = torch.full_like(P, float("nan"))
+    auc = (wp * ((N[:, None] - fps_end) + 0.5 * (fps_end - fps_before))).sum(1) / (P * N)
+    called = tps_end + fps_end                                            # > 0 wherever wp > 0
+    ap = (wp * tps_end / torch.where(called > 0, called, torch.ones_like(called))).sum(1) / P
+    above = (s >= threshold).to(W.dtype)
+    out = {"auc": torch.where((P > 0) & (N > 0), auc, nan),
+           "average_precision": torch.where(P > 0, ap, nan),
+           "sensitivity": torch.where(P > 0, (W @ (y * above)) / P, nan),
+           "specificity": torch.where(N > 0, (W @ ((1 - y) * (1 - above))) / N, nan)}
+    if target_sensitivity is not None:
+        upto = end + 1
+        tp_at = torch.index_select(cum_pos, 1, n_pos_before[upto])      # at each position's group end
+        fp_at = torch.index_select(cum_all, 1, upto) - tp_at
+        tpr = tp_at / torch.where(P > 0, P, torch.ones_like(P))[:, None]
+        reach = tpr >= float(target_sensitivity) - 1e-12
+        first = torch.argmax(reach.to(torch.int8), dim=1)
+        defined = (P > 0) & (N > 0)
+        out["operating_threshold"] = torch.where(defined, ss[first], nan)
+        out["operating_sensitivity"] = torch.where(defined, tpr.gather(1, first[:, None])[:, 0], nan)
+        out["operating_specificity"] = torch.where(defined, 1 - fp_at.gather(1, first[:, None])[:, 0] / N, nan)
+    return out
+
+
+# ----------------------------------------------------------------------------- Wilcoxon
+def wilcoxon_greater(d, *, device=None):
+    """One-sided paired Wilcoxon signed-rank p-values that each row of ``d`` is above 0.
+
+    ``d`` is (..., n): differences (better minus worse); zeros and NaN are left out (R's
+    ``wilcox.test(x, y, paired=TRUE, alternative="greater", exact=FALSE, correct=TRUE)``,
+    scipy's ``wilcoxon(zero_method="wilcox", correction=True, method="asymptotic")``): the
+    normal approximation with the tie correction of the variance and a continuity correction
+    of ½. A row with no non-zero difference has p = 1. Batched over all leading dimensions.
+    """
+    device = pick_device() if device is None else torch.device(device)
+    D = as_tensor(d, device)
+    shape = D.shape[:-1]
+    D = D.reshape(-1, D.shape[-1])
+    used = ~torch.isnan(D) & (D != 0)
+    a = torch.where(used, D.abs(), torch.full_like(D, float("inf")))
+    sa, order = torch.sort(a, dim=1)
+    start, end = _tie_groups(sa)
+    ranks = (start + end).to(D.dtype) / 2 + 1                    # average ranks, 1-based
+    positive = torch.gather((D > 0) & used, 1, order).to(D.dtype)
+    used_sorted = torch.gather(used, 1, order)
+    r_plus = (ranks * positive).sum(1)
+    count = used.sum(1).to(D.dtype)
+    is_end = (end == torch.arange(D.shape[1], device=device)) & used_sorted
+    t = (end - start + 1).to(D.dtype)
+    ties = torch.where(is_end, t ** 3 - t, torch.zeros_like(t)).sum(1)
+    var = (count * (count + 1) * (2 * count + 1) - ties / 2) / 24
+    z = (r_plus - count * (count + 1) / 4 - 0.5) / torch.sqrt(torch.clamp(var, min=1e-300))
+    p = 0.5 * torch.erfc(z / math.sqrt(2))
+    p = torch.where(count > 0, p, torch.ones_like(p))
+    return p.reshape(shape).cpu().numpy()
+
+
 # ----------------------------------------------------------------------------- ranking
+#: The ranking methods of :func:`rank_by` (challengeR's: aggregate-then-rank with the mean or
+#: the median, rank-then-aggregate with the mean, test-based significance ranking).
+RANKING_METHODS = ("mean", "median", "rank_then_aggregate", "significance")
+#: How tied teams are ranked (R's ``rank(ties.method=...)``, challengeR's ``ties.method``).
+TIES = ("min", "average", "max")
+
+
 def holm(p_values):
     """Holm's step-down adjustment of a 1-D array of p-values (as R's ``p.adjust(method="holm")``)."""
     p = np.asarray(p_values, dtype=np.float64).ravel()
@@ -255,96 +393,191 @@ def _check_values(values, allow_nan):
     return x
 
 
-def _rank_min(x, higher_is_better, axis=0):
+def _check_ties(ties):
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {', '.join(TIES)}, got {ties!r}")
+
+
+def rank(x, *, higher_is_better: bool, ties="min", axis=0):
+    """Ranks along ``axis`` (1 best), ties as R's ``rank(ties.method=ties)``: int, float for "average"."""
     from scipy.stats import rankdata
 
-    return rankdata(-x if higher_is_better else x, method="min", axis=axis).astype(np.int64)
+    _check_ties(ties)
+    r = rankdata(-np.asarray(x) if higher_is_better else np.asarray(x), method=ties, axis=axis)
+    return r if ties == "average" else r.astype(np.int64)
 
 
-def rank_aggregate_then_rank(values, *, higher_is_better: bool, aggregate="mean"):
-    """Aggregate each team over cases (``"mean"`` or ``"median"``), then rank; ties share the best rank.
+def rank_aggregate_then_rank(values, *, higher_is_better: bool, aggregate="mean", ties="min"):
+    """Aggregate each team over cases (``"mean"`` or ``"median"``), then rank (``ties`` as R).
 
-    ``values`` is (teams, cases) without NaN (score missing cases as failures first).
-    Returns ``(ranks, aggregates)``; rank 1 is best.
-    """
-    x = _check_values(values, allow_nan=False)
-    if aggregate not in ("mean", "median"):
-        raise ValueError(f"aggregate must be 'mean' or 'median', got {aggregate!r}")
-    agg = x.mean(1) if aggregate == "mean" else np.median(x, axis=1)
-    return _rank_min(agg, higher_is_better), agg
-
-
-def rank_then_aggregate(values, *, higher_is_better: bool):
-    """Rank teams within each case ("min" ties), average the ranks, rank again.
-
-    A missing value (NaN) takes the worst rank, the number of teams. Returns
-    ``(ranks, mean_ranks)``.
+    ``values`` is (teams, cases); NaN (a case with no value, e.g. a detection image with neither
+    truth nor predictions) is left out of the team's aggregate. Returns ``(ranks, aggregates)``;
+    rank 1 is best.
     """
     x = _check_values(values, allow_nan=True)
-    k = x.shape[0]
-    filled = np.where(np.isnan(x), -np.inf if higher_is_better else np.inf, x)
-    per_case = _rank_min(filled, higher_is_better, axis=0).astype(np.float64)
-    per_case[np.isnan(x)] = k
-    mean_rank = per_case.mean(1)
-    return _rank_min(mean_rank, False), mean_rank
+    if aggregate not in ("mean", "median"):
+        raise ValueError(f"aggregate must be 'mean' or 'median', got {aggregate!r}")
+    agg = _aggregate(x, aggregate)
+    return rank(agg, higher_is_better=higher_is_better, ties=ties), agg
 
 
-def significance_ranking(values, *, higher_is_better: bool, alpha=0.05, adjust="holm"):
+def _aggregate(x, aggregate, axis=-1):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN team aggregates to NaN
+        return np.nanmean(x, axis=axis) if aggregate == "mean" else np.nanmedian(x, axis=axis)
+
+
+def case_ranks(values, *, higher_is_better: bool, ties="min"):
+    """Each team's rank within each case, challengeR's way: a missing value (NaN) ranks one
+    below the worst observed rank of that case (all missing: rank 1)."""
+    x = _check_values(values, allow_nan=True)
+    missing = np.isnan(x)
+    filled = np.where(missing, -np.inf if higher_is_better else np.inf, x)
+    r = rank(filled, higher_is_better=higher_is_better, ties=ties, axis=0).astype(np.float64)
+    observed = np.where(missing, -np.inf, r).max(0)
+    worst = np.where(np.isfinite(observed), observed, 0) + 1
+    return np.where(missing, worst[None, :], r)
+
+
+def rank_then_aggregate(values, *, higher_is_better: bool, ties="min"):
+    """Rank teams within each case (``ties`` as R), average each team's ranks, rank again.
+
+    A missing value (NaN) takes the worst observed rank of its case + 1, as challengeR
+    (``rankNA2``). Returns ``(ranks, mean_ranks)``.
+    """
+    mean_rank = case_ranks(values, higher_is_better=higher_is_better, ties=ties).mean(1)
+    return rank(mean_rank, higher_is_better=False, ties=ties), mean_rank
+
+
+def pairwise_wilcoxon(values, *, higher_is_better: bool, device=None):
+    """(K, K) raw one-sided p-values: p[i, j] tests that team i is better than team j on the
+    cases both have (:func:`wilcoxon_greater`); 1 on the diagonal."""
+    x = _check_values(values, allow_nan=True)
+    k, n = x.shape
+    sign = 1.0 if higher_is_better else -1.0
+    rows = max(1, int(2e7 // (k * n)))  # bounded memory: a few rows of pairs at a time
+    p = np.concatenate([wilcoxon_greater(sign * (x[i:i + rows, None, :] - x[None, :, :]), device=device)
+                        for i in range(0, k, rows)])
+    p[np.arange(k), np.arange(k)] = 1.0
+    return p
+
+
+def holm_offdiagonal(p):
+    """Holm over the K(K − 1) off-diagonal entries of a (K, K) matrix; the diagonal stays 1."""
+    p = np.asarray(p, dtype=np.float64)
+    k = p.shape[0]
+    off = ~np.eye(k, dtype=bool)
+    out = np.ones_like(p)
+    if k > 1:
+        out[off] = holm(p[off])
+    return out
+
+
+def significance_ranking(values, *, higher_is_better: bool, alpha=0.05, adjust="holm", ties="min"):
     """Significance ranking as challengeR: a team's score is its significant wins / (K − 1).
 
     For each ordered pair (i, j), a one-sided paired Wilcoxon signed-rank test that i is better
-    than j on the cases both have (``scipy.stats.wilcoxon(zero_method="wilcox", correction=True,
-    method="asymptotic")``); p-values adjusted over all K(K − 1) pairs (``"holm"``, Mica's
-    choice, or ``"none"``, challengeR's default). A pair with no non-zero difference has p = 1.
+    than j on the cases both have (:func:`wilcoxon_greater`); p-values adjusted over all
+    K(K − 1) pairs (``"holm"``, Mica's choice, or ``"none"``, challengeR's default). A win
+    counts when p ≤ ``alpha`` (challengeR). A pair with no non-zero difference has p = 1.
 
-    Returns a dict: ``ranks`` (1 best, "min" ties), ``scores``, ``p_values`` (K, K) adjusted.
+    Returns a dict: ``ranks`` (1 best, ``ties`` as R), ``scores``, ``p_values`` (K, K) adjusted.
     """
-    from scipy.stats import wilcoxon
-
-    x = _check_values(values, allow_nan=True)
-    k = x.shape[0]
     if adjust not in ("holm", "none"):
         raise ValueError(f"adjust must be 'holm' or 'none', got {adjust!r}")
-    p = np.ones((k, k))
-    pairs = [(i, j) for i in range(k) for j in range(k) if i != j]
-    raw = []
-    for i, j in pairs:
-        both = ~np.isnan(x[i]) & ~np.isnan(x[j])
-        d = (x[i] - x[j])[both]
-        if not higher_is_better:
-            d = -d
-        if not np.any(d != 0):
-            raw.append(1.0)
-            continue
-        raw.append(float(wilcoxon(d, zero_method="wilcox", correction=True, method="asymptotic",
-                                  alternative="greater").pvalue))
-    if pairs:
-        adj = holm(raw) if adjust == "holm" else np.asarray(raw)
-        for (i, j), q in zip(pairs, adj):
-            p[i, j] = q
-    wins = ((p < alpha) & ~np.eye(k, dtype=bool)).sum(1)
+    raw = pairwise_wilcoxon(values, higher_is_better=higher_is_better)
+    p = holm_offdiagonal(raw) if adjust == "holm" else raw
+    return _significance_from_p(p, alpha, ties)
+
+
+def _significance_from_p(p, alpha, ties):
+    k = p.shape[0]
+    wins = ((p <= alpha) & ~np.eye(k, dtype=bool)).sum(1)
     scores = wins / max(k - 1, 1)
-    return {"ranks": _rank_min(scores, True), "scores": scores, "p_values": p}
+    return {"ranks": rank(scores, higher_is_better=True, ties=ties), "scores": scores, "p_values": p}
 
 
-def rank_stability(values, *, higher_is_better: bool, n_resamples=1000, seed=0, groups=None, device=None):
-    """Rank stability under bootstrap resampling of cases (aggregate-then-rank with the mean).
+def rank_by(values, method, *, higher_is_better: bool, ties="min", alpha=0.05):
+    """Rank teams' (teams, cases) ``values`` with one of :data:`RANKING_METHODS`.
 
-    Each bootstrap sample of cases is reranked; Kendall's τ-b (``scipy.stats.kendalltau``)
-    compares it with the ranking on all cases.
+    Returns ``(ranks, aggregates)``: the mean or median, the mean rank, or the share of
+    significant wins.
+    """
+    if method in ("mean", "median"):
+        return rank_aggregate_then_rank(values, higher_is_better=higher_is_better, aggregate=method, ties=ties)
+    if method == "rank_then_aggregate":
+        return rank_then_aggregate(values, higher_is_better=higher_is_better, ties=ties)
+    if method == "significance":
+        out = significance_ranking(values, higher_is_better=higher_is_better, alpha=alpha, ties=ties)
+        return out["ranks"], out["scores"]
+    raise ValueError(f"method must be one of {', '.join(RANKING_METHODS)}, got {method!r}")
+
+
+def _bootstrap_ranks(x, method, higher_is_better, ties, alpha, n_resamples, seed, groups, device):
+    """(T, R) ranks of every bootstrap sample of the cases, re-applying ``method``."""
+    k, n = x.shape
+    W = resample_weights(n, n_resamples, seed, groups=groups)
+    if method == "mean" or method == "rank_then_aggregate":
+        # both are weighted means of per-case numbers (values, or ranks, which resampling
+        # whole cases does not change): one matrix product per chunk
+        v = case_ranks(x, higher_is_better=higher_is_better, ties=ties) if method == "rank_then_aggregate" else x
+        present = ~np.isnan(v)
+        X = as_tensor(np.where(present, v, 0.0), device)
+        M = as_tensor(present, device)
+        chunk = max(1, int(2e8 // (8 * n)))
+        aggs = []
+        for s in range(0, W.shape[0], chunk):
+            w = W[s:s + chunk].to(X.device)
+            with np.errstate(invalid="ignore"):
+                aggs.append(((X @ w.T) / (M @ w.T)).cpu().numpy())
+        agg = np.concatenate(aggs, axis=1)
+        better = higher_is_better and method == "mean"
+        return rank(np.where(np.isnan(agg), -np.inf if better else np.inf, agg), higher_is_better=better,
+                    ties=ties, axis=0)
+    idx = [np.repeat(np.arange(n), W[r].to(torch.int64).numpy()) for r in range(W.shape[0])]
+    out = np.empty((k, len(idx)), dtype=np.float64 if ties == "average" else np.int64)
+    for r, i in enumerate(idx):
+        if method == "median":
+            agg = _aggregate(x[:, i], "median")
+            out[:, r] = rank(np.where(np.isnan(agg), -np.inf if higher_is_better else np.inf, agg),
+                             higher_is_better=higher_is_better, ties=ties)
+        else:
+            out[:, r] = rank_by(x[:, i], method, higher_is_better=higher_is_better, ties=ties, alpha=alpha)[0]
+    return out
+
+
+def stability_summary(full, boot):
+    """``rank_counts`` (T, T): replicates in which team t had rank r + 1 (a fractional rank,
+    from ties="average", counts at its integer part); Kendall's τ-b of each replicate's ranking
+    with ``full`` (R,) (NaN when either ranking is all ties)."""
+    from scipy.stats import kendalltau
+
+    k = boot.shape[0]
+    counts = np.zeros((k, k), dtype=np.int64)
+    whole = np.clip(np.floor(boot).astype(np.int64), 1, k) - 1
+    for t in range(k):
+        counts[t] = np.bincount(whole[t], minlength=k)
+    taus = np.array([kendalltau(full, boot[:, r]).statistic if k > 1 else np.nan for r in range(boot.shape[1])])
+    return counts, taus
+
+
+def rank_stability(values, *, higher_is_better: bool, method="mean", ties="min", alpha=0.05, n_resamples=1000,
+                   seed=0, groups=None, device=None):
+    """Rank stability under bootstrap resampling of cases, re-applying ranking ``method``.
+
+    Each bootstrap sample of the cases (whole ``groups`` when given) is ranked again with the
+    same method and ties rule; Kendall's τ-b (``scipy.stats.kendalltau``) compares it with the
+    ranking on all cases. ``mean`` and ``rank_then_aggregate`` are vectorized (a matrix
+    product of resample counts); ``median`` and ``significance`` rank each resample in turn.
 
     Returns a dict: ``ranks`` (the full ranking, (T,)), ``bootstrap_ranks`` (T, R),
     ``kendall_tau`` (R,), ``rank_counts`` (T, T): how often team t got rank r + 1.
     """
-    from scipy.stats import kendalltau
-
-    x = _check_values(values, allow_nan=False)
-    full, _ = rank_aggregate_then_rank(x, higher_is_better=higher_is_better)
-    reps = bootstrap_means(x, n_resamples=n_resamples, seed=seed, groups=groups, device=device).cpu().numpy()
-    ranks = _rank_min(reps, higher_is_better, axis=0)
-    taus = np.array([kendalltau(full, ranks[:, r]).statistic for r in range(ranks.shape[1])])
-    k = x.shape[0]
-    counts = np.zeros((k, k), dtype=np.int64)
-    for t in range(k):
-        counts[t] = np.bincount(ranks[t] - 1, minlength=k)
-    return {"ranks": full, "bootstrap_ranks": ranks, "kendall_tau": taus, "rank_counts": counts}
+    x = _check_values(values, allow_nan=True)
+    full, _ = rank_by(x, method, higher_is_better=higher_is_better, ties=ties, alpha=alpha)
+    boot = _bootstrap_ranks(x, method, higher_is_better, ties, alpha, n_resamples, seed, groups,
+                            pick_device() if device is None else torch.device(device))
+    counts, taus = stability_summary(full, boot)
+    return {"ranks": full, "bootstrap_ranks": boot, "kendall_tau": taus, "rank_counts": counts}

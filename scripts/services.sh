@@ -3,8 +3,10 @@
 # PostgreSQL on 127.0.0.1:5432 (trust auth for local TCP), Redis on 127.0.0.1:6379,
 # Chromium for browser tests, docker-compose to check the compose file, Tesseract for OCR,
 # Node and npm to bundle the reader's viewer (`services.sh node` installs only those), Orthanc
-# with its DICOMweb plugin (a hospital's server, for the pull tests), and dicom3tools (dciodvfy)
-# to check that anonymized DICOM stays valid.
+# with its DICOMweb plugin (a hospital's server, for the pull tests), dicom3tools (dciodvfy)
+# to check that anonymized DICOM stays valid, bubblewrap, podman and a static busybox for the
+# algorithm-container runner (evaluator.containers) and its tests, and R (pROC, boot) to check
+# the evaluator's statistics.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -29,8 +31,13 @@ command -v tesseract >/dev/null || missing+=(tesseract-ocr)
 [ -x /usr/sbin/Orthanc ] || missing+=(orthanc)
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing+=(orthanc-dicomweb)
 command -v dciodvfy >/dev/null || missing+=(dicom3tools)
-command -v bwrap >/dev/null || missing+=(bubblewrap)  # the sandbox of model containers
-[ -x /bin/busybox ] || missing+=(busybox-static)  # the tests' hand-made container images
+command -v bwrap >/dev/null || missing+=(bubblewrap)
+command -v podman >/dev/null || missing+=(podman)
+[ -x /bin/busybox ] || missing+=(busybox-static)
+# R with pROC and boot: the evaluator's statistics are checked against them
+command -v Rscript >/dev/null || missing+=(r-base-core)
+[ -d /usr/lib/R/site-library/pROC ] || missing+=(r-cran-proc)
+[ -d /usr/lib/R/site-library/boot ] || [ -d /usr/lib/R/library/boot ] || missing+=(r-cran-boot)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "services: installing ${missing[*]}"
   apt_install "${missing[@]}"

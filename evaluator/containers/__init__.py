@@ -14,9 +14,9 @@ is writable; nothing else is mounted and there is no network.
 
 from .backends import BACKENDS, BwrapBackend, EngineBackend, run
 from .cases import CASES_FILE, predictions_path, write_cases
-from .image import Image, ImageConfig, ImageRefused, image_digest, load_image
+from .image import Image, ImageConfig, ImageRefused, image_digest, load_image, open_image
 from .limits import Limits, RunResult, cgroup_support
 
-__all__ = ["load_image", "image_digest", "run", "Image", "ImageConfig", "ImageRefused", "Limits", "RunResult",
+__all__ = ["load_image", "open_image", "image_digest", "run", "Image", "ImageConfig", "ImageRefused", "Limits", "RunResult",
            "BACKENDS", "BwrapBackend", "EngineBackend", "cgroup_support", "write_cases", "predictions_path",
            "CASES_FILE"]

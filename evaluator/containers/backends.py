@@ -9,6 +9,8 @@ host with the same confinement expressed as engine options (:meth:`EngineBackend
 from __future__ import annotations
 
 import collections
+import dataclasses
+import functools
 import math
 import os
 import shutil
@@ -105,13 +107,15 @@ class _MemorySampler:
         self.peak = max(self.peak, total)
 
     def _loop(self):
-        while not self.stop.wait(0.1):
+        while True:
             self._sample()
+            if self.stop.wait(0.1):
+                return
 
     def finish(self):
         self.stop.set()
         self.thread.join()
-        return self.peak
+        return self.peak or None
 
 
 def _execute(argv, limits: Limits, *, on_timeout, env=None, sample_memory=False):
@@ -219,6 +223,15 @@ def _image_user(image: Image):
     return uid, gid
 
 
+@functools.lru_cache(maxsize=None)
+def _check_bwrap():
+    if shutil.which("bwrap") is None:
+        raise RuntimeError("bwrap (bubblewrap) is not installed")
+    usage = subprocess.run(["bwrap", "--help"], capture_output=True, text=True).stdout
+    if "--disable-userns" not in usage:
+        raise RuntimeError("bubblewrap 0.8 or later is needed (for --disable-userns)")
+
+
 class BwrapBackend:
     """Runs the unpacked root filesystem with bubblewrap. ``use_cgroups`` (default: when the host
     lets us) confines the run by a cgroup; without, by rlimits."""
@@ -253,8 +266,7 @@ class BwrapBackend:
         if limits.gpu:
             raise ValueError("the bwrap backend runs without a GPU; use the docker or podman backend "
                              "on a GPU host")
-        if shutil.which("bwrap") is None:
-            raise RuntimeError("bwrap (bubblewrap) is not installed")
+        _check_bwrap()
         if not image.config.argv:
             return RunResult(None, "failed", "the image has no ENTRYPOINT or CMD", 0.0, None, "", "",
                              backend=self.name)
@@ -369,14 +381,41 @@ class EngineBackend:
 BACKENDS = {"bwrap": BwrapBackend(), "docker": EngineBackend("docker"), "podman": EngineBackend("podman")}
 
 
+def _unsafe_outputs(output_dir: Path):
+    """Remove what a container may not leave in /output (symlinks, hard links, fifos, sockets,
+    devices: whoever reads the output next would follow them out of it); their /output paths."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(output_dir):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            st = os.lstat(path)
+            kind = ("a symlink" if stat.S_ISLNK(st.st_mode) else
+                    "a hard link" if stat.S_ISREG(st.st_mode) and st.st_nlink > 1 else
+                    None if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) else "a special file")
+            if kind:
+                found.append(f"{kind} at /output/{path.relative_to(output_dir)}")
+                os.unlink(path)
+                if name in dirnames:
+                    dirnames.remove(name)
+    return found
+
+
 def run(image: Image, input_dir, output_dir, *, limits: Limits, backend: str = "bwrap") -> RunResult:
     """Run ``image`` on the cases in ``input_dir`` (mounted read-only at /input); what it writes
     to /output lands in ``output_dir`` (which must exist). ``backend`` is a name in
     :data:`BACKENDS`. Returns a :class:`RunResult`; a run that fails, times out or is killed is
-    a result, not an exception."""
+    a result, not an exception. A run that leaves a symlink, a hard link or a special file in
+    /output has ``failed`` (they are removed: only regular files and folders are kept)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     for what, path in (("input", input_dir), ("output", output_dir)):
         if not Path(path).is_dir():
             raise ValueError(f"the {what} folder {str(path)!r} does not exist")
-    return BACKENDS[backend].run(image, input_dir, output_dir, limits)
+    result = BACKENDS[backend].run(image, input_dir, output_dir, limits)
+    unsafe = _unsafe_outputs(Path(output_dir))
+    if unsafe:
+        shown = "; ".join(unsafe[:5]) + (f" and {len(unsafe) - 5} more" if len(unsafe) > 5 else "")
+        reason = f"it left {shown} (only regular files and folders are kept); {result.reason}"
+        result = dataclasses.replace(result, status="failed" if result.status == "succeeded" else result.status,
+                                     reason=reason)
+    return result

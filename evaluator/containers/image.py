@@ -29,7 +29,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Image", "ImageConfig", "ImageRefused", "image_digest", "load_image",
+__all__ = ["Image", "ImageConfig", "ImageRefused", "image_digest", "load_image", "open_image",
            "DEFAULT_MAX_UNPACKED_BYTES", "DEFAULT_MAX_FILES"]
 
 DEFAULT_MAX_UNPACKED_BYTES = 8 * 1024**3
@@ -43,6 +43,7 @@ _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
 _SETID = stat.S_ISUID | stat.S_ISGID
 MOUNT_POINTS = ("input", "output", "tmp", "proc", "dev")
+IMAGE_FILE = "image.json"
 
 
 class ImageRefused(ValueError):
@@ -100,16 +101,33 @@ class Image:
     archive: Path
     layer_digests: tuple[str, ...] = field(default=())
 
+    def to_json(self) -> dict:
+        return {"digest": self.digest, "rootfs": str(self.rootfs), "archive_format": self.archive_format,
+                "archive": str(self.archive), "layer_digests": list(self.layer_digests),
+                "config": {"entrypoint": list(self.config.entrypoint), "cmd": list(self.config.cmd),
+                           "env": list(self.config.env), "workdir": self.config.workdir,
+                           "user": self.config.user}}
+
+
+def open_image(dest_dir) -> Image:
+    """The image :func:`load_image` unpacked into ``dest_dir`` (from its ``image.json``), so a
+    later process can run it without unpacking it again."""
+    data = json.loads((Path(dest_dir) / IMAGE_FILE).read_text())
+    c = data["config"]
+    config = ImageConfig(tuple(c["entrypoint"]), tuple(c["cmd"]), tuple(c["env"]), c["workdir"], c["user"])
+    return Image(data["digest"], Path(data["rootfs"]), config, data["archive_format"], Path(data["archive"]),
+                 tuple(data["layer_digests"]))
+
 
 # ---------------------------------------------------------------- the outer archive
 
 class _Archive:
     """Random access to the outer tar's members by name (symlinks inside it followed, within it)."""
 
-    def __init__(self, path: Path, fileobj=None):
-        self.path = Path(path)
+    def __init__(self, path: Path, fileobj=None, shown_as=None):
+        self.path = Path(shown_as or path)  # messages name the participant's file
         try:
-            self._tar = tarfile.open(self.path, mode="r:", fileobj=fileobj)
+            self._tar = tarfile.open(path, mode="r:", fileobj=fileobj)
             self._members = {_clean_member_name(m.name): m for m in self._tar}
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise ImageRefused(f"{self.path.name}: not a tar archive ({exc})") from None
@@ -252,12 +270,12 @@ def _open_archive(archive_path, scratch_dir, max_bytes) -> _Archive:
     if magic[:2] != _GZIP_MAGIC:
         return _Archive(archive_path)
     plain = Path(scratch_dir) / (archive_path.name + ".tar")
-    return _Archive(_gunzip(archive_path, plain, max_bytes))
+    return _Archive(_gunzip(archive_path, plain, max_bytes), shown_as=archive_path)
 
 
 def _gunzip(src, dest, max_bytes):
-    """Decompress ``src`` to ``dest`` (or an in-memory buffer when ``dest`` is None), capped."""
-    out = open(dest, "wb") if dest is not None else io.BytesIO()
+    """Decompress ``src`` to the file ``dest``, refusing past ``max_bytes``."""
+    out = open(dest, "wb")
     total = 0
     try:
         with gzip.open(src, "rb") as gz:
@@ -266,26 +284,46 @@ def _gunzip(src, dest, max_bytes):
                 if total > max_bytes:
                     raise ImageRefused(f"{Path(src).name}: decompresses to more than {max_bytes} bytes")
                 out.write(chunk)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise ImageRefused(f"{Path(src).name}: a broken gzip stream ({exc})") from None
-    if dest is None:
-        out.seek(0)
-        return out
-    out.close()
+    finally:
+        out.close()
     return dest
 
 
-def image_digest(archive_path, *, max_unpacked_bytes=DEFAULT_MAX_UNPACKED_BYTES) -> str:
+def _metadata_of_gzipped(archive_path) -> io.BytesIO:
+    """A small in-memory tar of a gzipped archive's links and JSON-sized files (at most
+    ``_MAX_METADATA_BYTES`` each, 16 of those in all), read in one streaming pass: the manifest,
+    index and config are among them, the layers are skipped."""
+    kept = io.BytesIO()
+    budget = 16 * _MAX_METADATA_BYTES
+    try:
+        with tarfile.open(archive_path, mode="r|gz") as stream, tarfile.open(fileobj=kept, mode="w") as out:
+            for m in stream:
+                if m.issym() or m.islnk():
+                    out.addfile(m)
+                elif m.isfile() and m.size <= _MAX_METADATA_BYTES and m.size <= budget:
+                    budget -= m.size
+                    out.addfile(m, stream.extractfile(m))
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise ImageRefused(f"{Path(archive_path).name}: not a readable gzipped tar ({exc})") from None
+    kept.seek(0)
+    return kept
+
+
+def image_digest(archive_path) -> str:
     """The image's digest (``sha256:<hex>`` of its config, docker's and podman's image id),
     read from the manifest and config only; no layer is unpacked or checked. The same image
-    saved as docker-archive or OCI has the same digest. Raises :class:`ImageRefused`.
-
-    A plain tar is only indexed (cheap); a gzipped one has to be decompressed (in memory, so
-    prefer plain archives for large images)."""
+    saved as docker-archive or OCI, plain or gzipped, has the same digest. Raises
+    :class:`ImageRefused`. A plain tar is only indexed; a gzipped one is read once as a stream
+    (decompressed, nothing written)."""
     archive_path = Path(archive_path)
-    with open(archive_path, "rb") as fh:
-        gzipped = fh.read(2) == _GZIP_MAGIC
-    archive = (_Archive(archive_path, fileobj=_gunzip(archive_path, None, max_unpacked_bytes)) if gzipped
+    try:
+        with open(archive_path, "rb") as fh:
+            gzipped = fh.read(2) == _GZIP_MAGIC
+    except OSError as exc:
+        raise ImageRefused(f"{archive_path.name}: cannot be read ({exc.strerror})") from None
+    archive = (_Archive(archive_path, fileobj=_metadata_of_gzipped(archive_path)) if gzipped
                else _Archive(archive_path))
     try:
         return _plan(archive).digest
@@ -321,36 +359,45 @@ class _HashingReader(io.RawIOBase):
     def hexdigest(self):
         return self.hash.hexdigest()
 
+    def seek(self, *args):
+        raise io.UnsupportedOperation("a hashing reader reads once")
+
 
 class _Unpacker:
     def __init__(self, rootfs: Path, max_bytes: int, max_files: int):
         self.root = rootfs
+        self.root_text = str(rootfs)
         self.max_bytes, self.max_files = max_bytes, max_files
         self.bytes = 0
         self.files = 0
         self.setid_paths: set[str] = set()
         self.layer_paths: set[str] = set()
+        self.real_dirs: set[str] = set()
 
     # Paths are always archive-relative ("usr/bin/x"); the host path is root/that, reached
     # without following a symlink.
     def host(self, rel):
-        return self.root / rel
+        return f"{self.root_text}/{rel}"
 
     def check_parents(self, rel, where):
-        """Create ``rel``'s parent directories; refuse when one of them is not a real directory."""
+        """Create ``rel``'s parent directories; refuse when one of them is not a real directory.
+        Directories seen to be real stay known until something at or above them is removed."""
         parts = rel.split("/")[:-1]
-        cur = self.root
-        for i, part in enumerate(parts):
-            cur = cur / part
+        for i in range(len(parts)):
+            sub = "/".join(parts[:i + 1])
+            if sub in self.real_dirs:
+                continue
             try:
-                st = os.lstat(cur)
+                st = os.lstat(self.host(sub))
             except FileNotFoundError:
-                os.mkdir(cur, 0o755)
+                os.mkdir(self.host(sub), 0o755)
+                self.real_dirs.add(sub)
                 continue
             if stat.S_ISLNK(st.st_mode):
-                raise ImageRefused(f"{where}: {rel!r} runs through the symlink {'/'.join(parts[:i + 1])!r}")
+                raise ImageRefused(f"{where}: {rel!r} runs through the symlink {sub!r}")
             if not stat.S_ISDIR(st.st_mode):
-                raise ImageRefused(f"{where}: {rel!r} runs through the file {'/'.join(parts[:i + 1])!r}")
+                raise ImageRefused(f"{where}: {rel!r} runs through the file {sub!r}")
+            self.real_dirs.add(sub)
 
     def remove(self, rel):
         path = self.host(rel)
@@ -362,6 +409,7 @@ class _Unpacker:
             shutil.rmtree(path)
             prefix = rel + "/"
             self.setid_paths = {p for p in self.setid_paths if not p.startswith(prefix)}
+            self.real_dirs = {d for d in self.real_dirs if d != rel and not d.startswith(prefix)}
         else:
             os.unlink(path)
         self.setid_paths.discard(rel)
@@ -423,7 +471,6 @@ class _Unpacker:
             raise ImageRefused(f"{where}: {rel!r} has an unsupported tar type {m.type!r}")
         self.check_parents(rel, where)
         path = self.host(rel)
-        existing = _lstat(path)
         self.layer_paths.add(rel)
         if m.mode & _SETID and not m.isdir() and not m.issym():
             self.setid_paths.add(rel)
@@ -431,41 +478,58 @@ class _Unpacker:
             self.setid_paths.discard(rel)
         mode = m.mode & 0o1777
         if m.isdir():
-            if existing is not None and not stat.S_ISDIR(existing.st_mode):
-                self.remove(rel)
-                existing = None
-            if existing is None:
+            try:
                 os.mkdir(path, 0o700)
+            except FileExistsError:
+                if not stat.S_ISDIR(os.lstat(path).st_mode):
+                    self.remove(rel)
+                    os.mkdir(path, 0o700)
             os.chmod(path, _readable(mode | 0o700, directory=True))
-            return
-        if existing is not None:
-            self.remove(rel)
-        if m.issym():
+            self.real_dirs.add(rel)
+        elif m.issym():
             _check_symlink(rel, m.linkname, where)
-            os.symlink(m.linkname, path)
-            return
-        if m.islnk():
+            self._replacing(rel, lambda: os.symlink(m.linkname, path))
+        elif m.islnk():
             target = _entry_path(m.linkname, where, what="hard link target")
             if target is None:
                 raise ImageRefused(f"{where}: {rel!r} is a hard link to the root")
-            target_stat = _lstat(self.host(target))
             self.check_parents(target, where)
+            target_stat = _lstat(self.host(target))
             if target_stat is None or not stat.S_ISREG(target_stat.st_mode):
                 raise ImageRefused(f"{where}: {rel!r} is a hard link to {target!r}, which is not a file "
                                    f"unpacked before it")
-            os.link(self.host(target), path, follow_symlinks=False)
+            self._replacing(rel, lambda: os.link(self.host(target), path, follow_symlinks=False))
             if target in self.setid_paths:
                 self.setid_paths.add(rel)
-            return
-        self.bytes += m.size
-        if self.bytes > self.max_bytes:
-            raise ImageRefused(f"{where}: {rel!r} takes the image past the limit of {self.max_bytes} "
-                               f"unpacked bytes")
-        src = tar.extractfile(m)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(src, out, _CHUNK)
-        os.chmod(path, _readable(mode | 0o600, directory=False))
+        else:
+            self.bytes += m.size
+            if self.bytes > self.max_bytes:
+                raise ImageRefused(f"{where}: {rel!r} takes the image past the limit of {self.max_bytes} "
+                                   f"unpacked bytes")
+            fd = self._replacing(rel, lambda: os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                                      0o600))
+            try:
+                # Random-access tar: the member's bytes are at offset_data (what extractfile reads,
+                # without its per-file objects, which dominate for many small files).
+                tar.fileobj.seek(m.offset_data)
+                left = m.size
+                while left:
+                    chunk = tar.fileobj.read(min(left, _CHUNK))
+                    if not chunk:
+                        raise ImageRefused(f"{where}: {rel!r} is cut short")
+                    os.write(fd, chunk)
+                    left -= len(chunk)
+                os.fchmod(fd, _readable(mode | 0o600, directory=False))
+            finally:
+                os.close(fd)
+
+    def _replacing(self, rel, create):
+        """``create()`` the entry; what a lower layer had there is removed first."""
+        try:
+            return create()
+        except FileExistsError:
+            self.remove(rel)
+            return create()
 
 
 def _readable(mode, *, directory):
@@ -511,23 +575,47 @@ def _check_symlink(rel, target, where):
             depth += 1
 
 
-def _layer_stream(raw, where):
-    """The uncompressed stream of a layer blob (gzip or plain), and the blob's hashing reader."""
-    blob = _HashingReader(raw)
-    buffered = io.BufferedReader(blob, _CHUNK)
-    magic = buffered.peek(4)[:4]
-    if magic[:2] == _GZIP_MAGIC:
-        return blob, gzip.GzipFile(fileobj=buffered, mode="rb")
+def _verified_layer(archive: _Archive, member, blob_digest, diff_id, where, scratch: Path, cap):
+    """The layer's uncompressed tar as a seekable file, once its digests are checked: a plain
+    blob is read in place; a gzipped one is decompressed into ``scratch`` (at most ``cap``
+    bytes). Nothing is unpacked from a layer before it is known to be the one the config names."""
+    raw = archive.open(member)
+    magic = raw.read(4)
+    raw.seek(0)
     if magic == _ZSTD_MAGIC:
         raise ImageRefused(f"{where}: zstd-compressed layers are not supported; save with gzip or "
                            f"uncompressed layers (docker save / podman save do)")
-    return blob, buffered
+    blob = _HashingReader(raw)
+    if magic[:2] == _GZIP_MAGIC:
+        layer = open(scratch / "layer.tar", "w+b")
+        plain = _HashingReader(gzip.GzipFile(fileobj=io.BufferedReader(blob, _CHUNK), mode="rb"), cap=cap,
+                               what=where)
+        try:
+            while chunk := plain.read(_CHUNK):
+                layer.write(chunk)
+        except (OSError, EOFError, zlib.error) as exc:
+            layer.close()
+            raise ImageRefused(f"{where}: a broken gzip stream ({exc})") from None
+        blob.drain()
+        plain_digest = plain.hexdigest()
+        layer.seek(0)
+    else:
+        blob.drain()
+        plain_digest = blob.hexdigest()
+        layer = raw
+        layer.seek(0)
+    if blob_digest is not None and blob.hexdigest() != blob_digest:
+        raise ImageRefused(f"{where}: the blob does not match its digest sha256:{blob_digest}")
+    if plain_digest != diff_id:
+        raise ImageRefused(f"{where}: the layer does not match the config's digest sha256:{diff_id}")
+    return layer
 
 
 def load_image(archive_path, dest_dir, *, max_unpacked_bytes=DEFAULT_MAX_UNPACKED_BYTES,
                max_files=DEFAULT_MAX_FILES) -> Image:
     """Check and unpack an image archive into ``dest_dir/rootfs`` (``dest_dir`` is created and
-    must not hold a ``rootfs`` yet).
+    must not hold a ``rootfs`` yet); ``dest_dir/image.json`` then describes it (see
+    :func:`open_image`).
 
     Layers are applied in order with their whiteouts (``.wh.<name>`` and opaque
     ``.wh..wh..opq``); each layer's sha256 must match the config's ``rootfs.diff_ids`` (and, in
@@ -554,19 +642,14 @@ def load_image(archive_path, dest_dir, *, max_unpacked_bytes=DEFAULT_MAX_UNPACKE
         unpacker = _Unpacker(rootfs, max_unpacked_bytes, max_files)
         for i, (member, blob_digest, diff_id) in enumerate(plan.layers):
             where = f"{archive_path.name}: layer {i + 1} of {len(plan.layers)}"
-            blob, stream = _layer_stream(archive.open(member), where)
-            plain = _HashingReader(stream, cap=max_unpacked_bytes * 2 + 1024**2, what=where)
-            try:
-                with tarfile.open(fileobj=io.BufferedReader(plain, _CHUNK), mode="r|") as tar:
-                    unpacker.apply(tar, where)
-                plain.drain()
-                blob.drain()
-            except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
-                raise ImageRefused(f"{where}: not a readable tar layer ({exc})") from None
-            if blob_digest is not None and blob.hexdigest() != blob_digest:
-                raise ImageRefused(f"{where}: the blob does not match its digest sha256:{blob_digest}")
-            if plain.hexdigest() != diff_id:
-                raise ImageRefused(f"{where}: the layer does not match the config's digest sha256:{diff_id}")
+            # A layer's tar is at most its files' bytes plus a header and padding per entry.
+            cap = max_unpacked_bytes + 1536 * max_files + _CHUNK
+            with _verified_layer(archive, member, blob_digest, diff_id, where, scratch, cap) as layer:
+                try:
+                    with tarfile.open(fileobj=layer, mode="r:") as tar:
+                        unpacker.apply(tar, where)
+                except (tarfile.TarError, EOFError) as exc:
+                    raise ImageRefused(f"{where}: not a readable tar layer ({exc})") from None
         unpacker.make_mount_points()
         if unpacker.setid_paths:
             shown = ", ".join(sorted("/" + p for p in unpacker.setid_paths)[:5])
@@ -574,8 +657,10 @@ def load_image(archive_path, dest_dir, *, max_unpacked_bytes=DEFAULT_MAX_UNPACKE
                 f"{archive_path.name}: {len(unpacker.setid_paths)} file(s) keep a setuid/setgid bit "
                 f"({shown}); add `RUN find / -xdev -perm /6000 -type f -exec chmod a-s {{}} +` as the "
                 f"last step of your Dockerfile")
-        return Image(plan.digest, rootfs, ImageConfig.from_json(plan.config), plan.archive_format,
-                     archive_path.resolve(), tuple(d for _, _, d in plan.layers))
+        image = Image(plan.digest, rootfs, ImageConfig.from_json(plan.config), plan.archive_format,
+                      archive_path.resolve(), tuple(d for _, _, d in plan.layers))
+        (dest_dir / IMAGE_FILE).write_text(json.dumps(image.to_json(), indent=1))
+        return image
     except ImageRefused:
         shutil.rmtree(rootfs, ignore_errors=True)
         raise

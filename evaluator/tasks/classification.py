@@ -30,6 +30,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import torch
 
 from .. import classification as C
 from ..problems import ProblemLog
@@ -157,11 +158,57 @@ def score(truth, predictions, options=None, case_ids=None, name=None):
         weights[labels.index(label)] = float(w)
     metrics = compute_metrics(Y, S, labels, options, weights)
     Sc = np.clip(S, np.finfo(np.float64).eps, 1 - np.finfo(np.float64).eps)
-    per_case_loss = -(Y * np.log(Sc) + (1 - Y) * np.log1p(-Sc)) @ weights / weights.sum()
-    per_case = [{"case_id": c, "missing": bool(not present[i]), "log_loss": clean(per_case_loss[i])}
-                for i, c in enumerate(ids)]
+    loss = -(Y * np.log(Sc) + (1 - Y) * np.log1p(-Sc))
+    per_case_loss = loss @ weights / weights.sum()
+    per_case = [{"case_id": c, "missing": bool(not present[i]), "log_loss": clean(per_case_loss[i]),
+                 **_label_and_score(labels, Y[i], S[i])} for i, c in enumerate(ids)]
     return {"task": "classification", "n_cases": len(ids), "missing_cases": int((~present).sum()),
-            "metrics": metrics, "per_case": per_case, "predictions": describe_scores(P)}
+            "metrics": metrics, "per_case": per_case, "predictions": describe_scores(P),
+            "_intervals": _interval_plan(Y, S, loss, labels, options, metrics)}
+
+
+def _label_and_score(labels, y, s):
+    """What a paired test needs of a case: its label(s) and the score(s) it was scored with (a
+    missing case's stand-in scores, -1 for a positive and 2 for a negative, included)."""
+    if len(labels) == 1:
+        return {"label": int(y[0]), "score": float(s[0])}
+    return {**{f"label/{name}": int(v) for name, v in zip(labels, y)},
+            **{f"score/{name}": float(v) for name, v in zip(labels, s)}}
+
+
+def _interval_plan(Y, S, loss, labels, options, metrics):
+    """How :mod:`evaluator.intervals` bootstraps this task: every metric but the log loss (a
+    per-case mean) from the labels and scores, resampled within each class (label pattern)."""
+    from ..statistics import weighted_binary_metrics
+
+    target = options["target_sensitivity"]
+    threshold = float(options["threshold"])
+
+    def replicate(W):
+        per = [weighted_binary_metrics(Y[:, j], S[:, j], W, threshold=threshold, target_sensitivity=target,
+                                       device=W.device) for j in range(len(labels))]
+        if len(labels) == 1:
+            return per[0]
+        L = torch.as_tensor(loss, device=W.device)
+        per_label_loss = (W @ L) / W.sum(1, keepdim=True)
+        out = {}
+        for k in per[0]:
+            for j, name in enumerate(labels):
+                out[f"{k}/{name}"] = per[j][k]
+            if k != "operating_threshold":
+                out[k] = torch.stack([per[j][k] for j in range(len(labels))]).mean(0)
+        for j, name in enumerate(labels):
+            out[f"log_loss/{name}"] = per_label_loss[:, j]
+        return out
+
+    if len(labels) == 1:
+        delong = {"auc": tuple(metrics["auc_ci"])}
+        strata = [str(int(y)) for y in Y[:, 0]]
+    else:
+        delong = {f"auc/{name}": tuple(metrics[f"auc_ci/{name}"]) for name in labels}
+        strata = ["".join(str(int(v)) for v in row) for row in Y]
+    delong = {k: tuple(float("nan") if v is None else v for v in lh) for k, lh in delong.items()}
+    return {"alpha": float(options["alpha"]), "delong": delong, "strata": strata, "replicate": replicate}
 
 
 def describe_scores(P):

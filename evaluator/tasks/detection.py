@@ -11,13 +11,16 @@ width and height ≥ 0; empty for no boxes). An image without a row has no boxes
 ``missing_cases``.
 
 Metrics: ``map`` (RSNA mean over images of TP/(TP+FP+FN) averaged over IoU 0.40–0.75,
-images with neither truth nor predictions left out), ``froc`` (LUNA16 CPM, sensitivity at
-1/8..8 false positives per image) and ``froc_sensitivity`` (the seven sensitivities).
+images with neither truth nor predictions left out), ``froc`` (the competition performance
+metric: mean sensitivity at 1/8..8 false positives per image, read off the curve by
+``froc_rule``) and ``froc_sensitivity`` (the seven sensitivities).
 
 Options
 -------
 iou_thresholds (0.40, 0.45, ..., 0.75); froc_iou (None: a hit is a prediction whose centre is
-inside the truth box; a number: IoU above it); froc_fp_rates (1/8 ... 8); max_bytes (200 MB),
+inside the truth box; a number: IoU above it); froc_fp_rates (1/8 ... 8); froc_rule
+("interpolated", as MONAI's ``compute_froc_score`` and CAMELYON16, or "nearest", as the LUNA16
+organisers' ``getCPM``, see :func:`evaluator.detection.froc_read`); max_bytes (200 MB),
 max_line_bytes (1 MiB).
 """
 
@@ -32,11 +35,14 @@ from ._common import (CSV_HELP, CSV_OPTIONS, case_facts, clean, label_of, resolv
                       truth_log)
 
 DEFAULTS = {**CSV_OPTIONS, "iou_thresholds": D.RSNA_IOU_THRESHOLDS, "froc_iou": None,
-            "froc_fp_rates": D.FROC_FP_RATES}
+            "froc_fp_rates": D.FROC_FP_RATES, "froc_rule": "interpolated"}
 HELP = {**CSV_HELP,
         "iou_thresholds": ("list", "IoU thresholds of the mAP (RSNA: 0.40, 0.45, ..., 0.75)."),
         "froc_iou": ("float", "FROC hit rule: empty for centre-in-box (LUNA16), or an IoU a hit must exceed."),
-        "froc_fp_rates": ("list", "False positives per image at which the FROC reads the sensitivity.")}
+        "froc_fp_rates": ("list", "False positives per image at which the FROC reads the sensitivity."),
+        "froc_rule": ("str", "How the FROC reads a sensitivity at each rate: 'interpolated' (a line between "
+                      "curve points, as MONAI and CAMELYON16) or 'nearest' (the nearest curve point, 0 where "
+                      "the curve never comes near: the LUNA16 organisers' calculator).")}
 TRUTH_HEADER = ["patientId", "x", "y", "width", "height", "Target"]
 PRED_HEADER = ["patientId", "PredictionString"]
 
@@ -148,14 +154,24 @@ def score(truth, predictions, options=None, case_ids=None, name=None):
     per_image = D.rsna_map_per_image(boxes, plist, thresholds=tuple(options["iou_thresholds"]))
     kept = per_image[~np.isnan(per_image)]
     metrics = {"map": clean(float(kept.mean()) if kept.size else float("nan"))}
+    rates, rule = tuple(options["froc_fp_rates"]), options["froc_rule"]
+    if rule not in D.FROC_RULES:
+        raise ValueError(f"froc_rule must be one of {', '.join(D.FROC_RULES)}, got {rule!r}")
+    events = None
     if sum(len(b) for b in boxes):
-        froc, sens = D.froc_score(boxes, plist, fp_rates=tuple(options["froc_fp_rates"]),
-                                  iou_threshold=options["froc_iou"])
+        froc, sens = D.froc_score(boxes, plist, fp_rates=rates, iou_threshold=options["froc_iou"], rule=rule)
         metrics["froc"] = clean(froc)
         metrics["froc_sensitivity"] = clean(sens)
+        events = D.froc_events(boxes, plist, iou_threshold=options["froc_iou"])
     else:
         metrics["froc"] = None
+
+    def replicate(W):  # the mAP is a per-case mean, bootstrapped by evaluator.intervals
+        if events is None:
+            return {}
+        return {"froc": D.froc_scores_weighted(events, W, rates, rule, W.device).mean(1)}
+
     per_case = [{"case_id": i, "missing": i not in preds, "n_predictions": int(len(p)), "map": clean(s)}
                 for i, p, s in zip(ids, plist, per_image)]
     return {"task": "detection", "n_cases": len(ids), "missing_cases": sum(i not in preds for i in ids),
-            "metrics": metrics, "per_case": per_case}
+            "metrics": metrics, "per_case": per_case, "_intervals": {"replicate": replicate}}

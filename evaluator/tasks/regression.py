@@ -16,6 +16,7 @@ max_bytes (200 MB), max_line_bytes (1 MiB): size limits of the predictions file 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ..problems import ProblemLog
 from ..readers import read_numeric_table
@@ -88,7 +89,13 @@ def score(truth, predictions, options=None, case_ids=None, name=None):
         low = high = float("inf")
     metrics = {"mae": R.mean_absolute_error(y, yhat), "mae_ci": [clean(low), clean(high)],
                "rmse": R.root_mean_squared_error(y, yhat)}
-    per_case = [{"case_id": c, "missing": bool(not present[i]), "absolute_error": float(err[i])}
-                for i, c in enumerate(ids)]
+    per_case = [{"case_id": c, "missing": bool(not present[i]), "mae": float(err[i])} for i, c in enumerate(ids)]
+    with np.errstate(over="ignore"):
+        squared = err ** 2
+
+    def replicate(W):  # the MAE is a per-case mean, bootstrapped by evaluator.intervals
+        return {"rmse": torch.sqrt((W @ torch.as_tensor(squared, device=W.device)) / W.sum(1))}
+
     return {"task": "regression", "n_cases": len(ids), "missing_cases": int((~present).sum()),
-            "metrics": metrics, "per_case": per_case}
+            "metrics": metrics, "per_case": per_case,
+            "_intervals": {"alpha": float(options["alpha"]), "replicate": replicate}}

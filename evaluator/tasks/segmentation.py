@@ -218,7 +218,8 @@ def score(truth, predictions, options=None, case_ids=None, name=None):
     for k in keys:
         metrics[k] = clean(float(np.mean([r[k] for r in per_case])))
     return {"task": "segmentation", "n_cases": len(keep), "missing_cases": sum(r["missing"] for r in per_case),
-            "metrics": metrics, "per_case": per_case}
+            "metrics": metrics, "per_case": per_case,
+            "_intervals": {"replicate": dict}}  # every metric is a per-case mean
 
 
 def _score_cases(truth, ids, pred_files, checker, labels, tol):

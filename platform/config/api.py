@@ -5,6 +5,8 @@ from mica.annotations.api import AnnotationProjectViewSet, AssignmentViewSet
 from mica.accounts.api import AuthTokenView
 from mica.algorithms.api import AlgorithmViewSet, InferenceRunViewSet
 from mica.challenges.api import ChallengeViewSet, PhaseViewSet, TeamViewSet, TestSetViewSet
+from mica.bundles.api import BundleExportView, BundleImportView
+from mica.downloads.api import DataReleaseViewSet
 from mica.datasets.api import DatasetViewSet, UploadViewSet
 from mica.evaluations.api import EvaluationViewSet
 from mica.leaderboards.api import LeaderboardView, PrivateLeaderboardView
@@ -18,6 +20,7 @@ router.register("test-sets", TestSetViewSet, basename="test-set")
 router.register("evaluations", EvaluationViewSet, basename="evaluation")
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("uploads", UploadViewSet, basename="upload")
+router.register("releases", DataReleaseViewSet, basename="data-release")
 router.register("submissions", SubmissionViewSet, basename="submission")
 router.register("annotation-projects", AnnotationProjectViewSet, basename="annotation-project")
 router.register("annotation-assignments", AssignmentViewSet, basename="annotation-assignment")
@@ -28,5 +31,7 @@ urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="api-token"),
     path("leaderboards/<int:phase_pk>/", LeaderboardView.as_view(), name="api-leaderboard"),
     path("leaderboards/<int:phase_pk>/private/", PrivateLeaderboardView.as_view(), name="api-private-leaderboard"),
+    path("bundles/", BundleImportView.as_view(), name="api-bundle-import"),
+    path("bundles/<slug:slug>/", BundleExportView.as_view(), name="api-bundle-export"),
     *router.urls,
 ]

@@ -17,5 +17,5 @@ def not_found(request, exception):
 
 def server_error(request):
     if _is_api(request):
-        return JsonResponse({"detail": "Server error: the administrators have been told."}, status=500)
+        return JsonResponse({"detail": "Server error. It was logged with the time of your request for the site's administrators."}, status=500)
     return defaults.server_error(request)

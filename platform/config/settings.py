@@ -13,6 +13,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_int, env_list, env_str
+from .object_storage import object_storages
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("MICA_VAR_DIR", str(BASE_DIR / "var")))
@@ -48,6 +49,10 @@ INSTALLED_APPS = [
     "mica.evaluations",
     "mica.leaderboards",
     "mica.annotations",
+    "mica.forum",
+    "mica.notifications",
+    "mica.downloads",
+    "mica.bundles",
     "mica.uploads",
     "mica.algorithms",
     "mica.sites",
@@ -80,6 +85,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "mica.notifications.context_processors.unread_count",
             ],
         },
     },
@@ -93,6 +99,8 @@ DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
+        # A kept connection that the database dropped (restart, failover) is replaced, not used.
+        conn_health_checks=True,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -139,13 +147,62 @@ STORAGES = {
 }
 MEDIA_URL = "/media/"
 MEDIA_ROOT = STORAGES["default"]["OPTIONS"]["location"]
+# Object storage (S3, MinIO): with a bucket named, every stored file goes there and web and
+# workers share no disk; credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+MICA_S3_BUCKET = env_str("MICA_S3_BUCKET", "")
+if MICA_S3_BUCKET:
+    STORAGES.update(object_storages(
+        MICA_S3_BUCKET, endpoint_url=env_str("MICA_S3_ENDPOINT_URL", "") or None,
+        region=env_str("MICA_S3_REGION", "us-east-1"),
+        presigned_seconds=env_int("MICA_PRESIGNED_URL_SECONDS", 300, minimum=10),
+    ))
+# A worker's local copies of stored files, for the engines, when storage is not on its disk.
+MICA_WORKER_CACHE_DIR = Path(env_str("MICA_WORKER_CACHE_DIR", str(VAR_DIR / "cache")))
+MICA_WORKER_CACHE_BYTES = env_int("MICA_WORKER_CACHE_BYTES", 20 * 1024**3, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# E-mail: printed to the console unless EMAIL_URL (smtp://user:password@host:port, smtp+tls://
+# for STARTTLS, smtps:// for TLS) or EMAIL_HOST names an SMTP server. Mail is sent by workers
+# only (mica.notifications), never from a request.
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "mica@localhost")
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_URL = env_str("EMAIL_URL")
+if EMAIL_URL:
+    from urllib.parse import unquote, urlsplit
+
+    _mail = urlsplit(EMAIL_URL)
+    if _mail.scheme not in ("smtp", "smtp+tls", "smtps") or not _mail.hostname:
+        raise ImproperlyConfigured("EMAIL_URL must look like smtp://user:password@host:port (or smtp+tls://, smtps://)")
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _mail.hostname
+    EMAIL_PORT = _mail.port or (465 if _mail.scheme == "smtps" else 587 if _mail.scheme == "smtp+tls" else 25)
+    EMAIL_HOST_USER = unquote(_mail.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_mail.password or "")
+    EMAIL_USE_TLS = _mail.scheme == "smtp+tls"
+    EMAIL_USE_SSL = _mail.scheme == "smtps"
+else:
+    EMAIL_HOST = env_str("EMAIL_HOST", "")
+    EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
+                            else "django.core.mail.backends.console.EmailBackend")
+    EMAIL_HOST = EMAIL_HOST or "localhost"
+    EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
+# The site's address as e-mails link to it (no trailing slash).
+MICA_SITE_URL = env_str("MICA_SITE_URL", "http://localhost:8000")
+# A notification the mail server refused is sent again after this many seconds, doubling each time.
+MICA_MAIL_RETRY_SECONDS = env_int("MICA_MAIL_RETRY_SECONDS", 60, minimum=1)
+# Participants are told a phase opens or closes this many hours before it does.
+MICA_PHASE_REMINDER_HOURS = env_int("MICA_PHASE_REMINDER_HOURS", 24, minimum=1)
+# The forum against spam: accounts younger than this many hours cannot post, and nobody posts
+# more than MICA_FORUM_POSTS_PER_HOUR times an hour (organizers excepted); images per post and size.
+MICA_FORUM_MIN_ACCOUNT_AGE_HOURS = env_int("MICA_FORUM_MIN_ACCOUNT_AGE_HOURS", 24, minimum=0)
+MICA_FORUM_POSTS_PER_HOUR = env_int("MICA_FORUM_POSTS_PER_HOUR", 20, minimum=1)
+MICA_FORUM_IMAGE_BYTES = env_int("MICA_FORUM_IMAGE_BYTES", 4 * 1024 * 1024, minimum=1)
+MICA_FORUM_IMAGE_PIXELS = env_int("MICA_FORUM_IMAGE_PIXELS", 4096 * 4096, minimum=1)
 
 # Celery: tasks acknowledged only once done, and requeued if the worker dies under them.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
@@ -159,9 +216,12 @@ if CELERY_BROKER_URL == "filesystem://":
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
     }
-else:
-    # An unacknowledged task returns to its queue after this many seconds: longer than any
-    # scoring run, or a slow task would be handed to a second worker while the first still runs.
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis has no consumer acknowledgements: an unacknowledged task returns to its queue only
+    # after this many seconds (and a worker restart, or kombu's restore about every 100 s). Keep
+    # it longer than any scoring run, or a slow task is handed to a second worker while the first
+    # still runs. A crashed run does not wait for it: its lease runs out (MICA_LEASE_SECONDS) and
+    # the sweep sends the work again. RabbitMQ (amqp://) returns a dead worker's message at once.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
     }
@@ -176,6 +236,7 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 4
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "mica.core.tasks.sweep",
                           "schedule": float(env_int("MICA_SWEEP_SECONDS", 30, minimum=1))},
+    "phase-reminders": {"task": "mica.notifications.tasks.send_phase_reminders", "schedule": 600.0},
 }
 
 # Leased work (ingest, validation, evaluations): a worker holds its row under a lease that it
@@ -196,6 +257,8 @@ MICA_INLINE_VALIDATION_BYTES = env_int("MICA_INLINE_VALIDATION_BYTES", 1024 * 10
 # Threads each worker process gives torch (0: torch's default, one per core).
 MICA_TORCH_THREADS = env_int("MICA_TORCH_THREADS", 0, minimum=0)
 MICA_MAX_SUBMISSION_BYTES = env_int("MICA_MAX_SUBMISSION_BYTES", 200 * 1024 * 1024, minimum=1)
+# A challenge bundle (mica.bundles) may inflate to at most this many bytes, all files together.
+MICA_MAX_BUNDLE_BYTES = env_int("MICA_MAX_BUNDLE_BYTES", 1024 * 1024 * 1024, minimum=1)
 # The hospitals' DICOMweb servers organizers may pull studies from (base URLs); none: no pulling.
 MICA_DICOMWEB_SOURCES = env_list("MICA_DICOMWEB_SOURCES")
 # Resumable (tus) uploads: the largest file, the bytes one user's unfinished uploads may hold,
@@ -264,6 +327,7 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI served from our own static files: the docs work without reaching a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ReleaseKindEnum": "mica.downloads.models.DataRelease.Kind"},
 }
 
 # Content-Security-Policy: scripts, styles and images from this site only (no inline code, no

@@ -94,6 +94,20 @@ def plant_identifiers(dataset: Dataset) -> dict[str, str]:
     source.ReferencedSOPInstanceUID = dataset.SOPInstanceUID
     source.DerivationCodeSequence = Sequence([deep])
     dataset.SourceImageSequence = Sequence([source])
+
+    # SR-like content, three levels deep: text, a person, a date-time, a code meaning.
+    leaf = Dataset()
+    leaf.ValueType = "TEXT"
+    leaf.RelationshipType = "CONTAINS"
+    leaf.TextValue = plant("SR leaf TextValue", "SRLEAF-Nightingale findings")
+    leaf.PersonName = plant("SR PersonName", "SRPERSON^Quinzel")
+    leaf.ConceptNameCodeSequence = Sequence([_code("121071", "DCM", plant("SR code meaning", "Finding by Quinzel SRCM"))])
+    middle = Dataset()
+    middle.ValueType = "CONTAINER"
+    middle.RelationshipType = "CONTAINS"
+    middle.ContentSequence = Sequence([leaf])
+    middle.UnformattedTextValue = plant("SR middle text", "SRMID-" + NON_ASCII_NAME)
+    dataset.ContentSequence = Sequence([middle])
     dataset.AnatomicRegionSequence = Sequence([_code("T-D3000", "SRT", "Chest")])
 
     # Waveform: channel labels, data and annotations.
@@ -117,6 +131,9 @@ def plant_identifiers(dataset: Dataset) -> dict[str, str]:
     dataset.add_new(0x60000045, "LO", plant("overlay subtype", "OVS-Nightingale"))
     dataset.add_new(0x60001500, "LO", plant("overlay label", "OVL-Nightingale"))
     dataset.add_new(0x7F020010, "OB", plant("VariablePixelData", "VPD-Nightingale-").encode())
+    dataset.add_new(0x601E0022, "LO", plant("overlay description, last group", "OVD1E-Nightingale"))
+    dataset.add_new(0x50000022, "LO", plant("curve description (retired)", "CURVE-Nightingale"))
+    dataset.add_new(0x00104000, "LT", plant("PatientComments", "PCOM-" + NON_ASCII_NAME))
 
     # Safe-list private slots holding text instead of numbers; one real number stays.
     siemens = dataset.private_block(0x0019, "SIEMENS MR HEADER", create=True)

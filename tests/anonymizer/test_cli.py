@@ -35,6 +35,14 @@ def test_a_run_without_key_file_creates_one_and_writes_the_report(tmp_path):
     report = json.loads((tmp_path / "run.json").read_text())
     assert report["summary"] == {"files": 3, "anonymized": 2, "quarantined": 1}
     assert len(json.loads((tmp_path / "uids.json").read_text())) > 0
+    # The report names files by their keyed hash only; the private one also by path and ids.
+    assert "notes.txt" not in (tmp_path / "run.json").read_text()
+    assert not any("private_source" in entry or "original" in entry for entry in report["files"])
+    private = json.loads((tmp_path / "run.private.json").read_text())
+    by_path = {entry["private_source"]: entry for entry in private["files"]}
+    assert by_path["notes.txt"]["original"] is None
+    dicom = next(entry for entry in private["files"] if entry["kind"] == "dicom")
+    assert dicom["original"]["patient_id"] and dicom["original"]["sop_instance_uid"].startswith("1.")
     again = cli(tmp_path / "src", tmp_path / "out2", "--key-file", tmp_path / "run.key",
                 "--report", tmp_path / "run2.json", "--workers", "2")
     assert again.returncode == 0, again.stderr

@@ -6,7 +6,7 @@ import datetime
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydicom.datadict import tag_for_keyword
 
@@ -215,6 +215,7 @@ def test_codes_checked_against_the_standard_apply_end_to_end(tmp_path, profile):
     assert result[0x04000100].value != "1.2.3.4.5" and result[0x04000100].value.startswith("2.25.")
     assert result[0x300A0002].value == "ANONYMIZED"
 
+@settings(deadline=None)  # a shared, busy machine: timing is the benchmarks' business
 @given(st.dates(), st.integers(1, keys.MAX_DATE_SHIFT_DAYS))
 def test_every_valid_date_moves_back_by_exactly_the_shift_or_empties(day, days):
     shifter = DatasetAnonymizer(bytes(32), PROFILES["basic"], keep_uid_map=False, shift_days=days)

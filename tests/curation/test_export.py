@@ -88,3 +88,23 @@ def test_bad_truths_are_refused_before_anything_is_written(tmp_path, write, data
     with pytest.raises(ValueError, match=message):
         write(tmp_path / "out", data)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_multilabel_and_regression_truths_are_read_by_the_evaluator(tmp_path):
+    path = curation.write_multilabel_truth(tmp_path / "labels.csv", {"2.25.1": ["edema"], "2.25.2": [],
+                                                                     "2.25.3": ["edema", "effusion"]},
+                                           columns=["edema", "effusion"])
+    assert path.read_text() == "case_id,edema,effusion\n2.25.1,1,0\n2.25.2,0,0\n2.25.3,1,1\n"
+    assert evaluator.describe_truth("classification", path)["labels"] == ["edema", "effusion"]
+    path = curation.write_regression_truth(tmp_path / "values.csv", {"2.25.1": 3, "2.25.2": 4.5})
+    assert path.read_text() == "case_id,value\n2.25.1,3\n2.25.2,4.5\n"
+    assert evaluator.truth_case_ids("regression", path) == ["2.25.1", "2.25.2"]
+    for call, match in ((lambda: curation.write_multilabel_truth(tmp_path / "a.csv", {"2.25.1": None},
+                                                                 columns=["a", "b"]), "case '2.25.1': no consensus"),
+                        (lambda: curation.write_multilabel_truth(tmp_path / "a.csv", {"2.25.1": ["c"]},
+                                                                 columns=["a", "b"]), "not one of the columns"),
+                        (lambda: curation.write_regression_truth(tmp_path / "b.csv", {"2.25.1": float("nan")}),
+                         "case '2.25.1': no consensus value, or not a finite number")):
+        with pytest.raises(ValueError, match=match):
+            call()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv", "values.csv"]

@@ -45,3 +45,38 @@ def test_segmentation_on_cuda_matches_cpu(rng):
     gpu = S.case_metrics(t, p, sp, tolerance=2.0, device="cuda")
     for k in cpu:
         assert gpu[k] == pytest.approx(cpu[k], abs=1e-9), k
+
+
+def test_intervals_and_rankings_on_cuda_match_cpu(rng, tmp_path):
+    from evaluator.intervals import metric_intervals
+    from evaluator.tasks import classification as task
+
+    n = 3000
+    y = rng.integers(0, 2, n)
+    s = np.round(np.clip(rng.random(n) * 0.8 + 0.2 * y, 0, 1), 3)
+    (tmp_path / "t.csv").write_text("case_id,label\n" + "".join(f"c{i},{y[i]}\n" for i in range(n)))
+    (tmp_path / "p.csv").write_text("case_id,score\n" + "".join(f"c{i},{s[i]}\n" for i in range(n)))
+    raw = task.score(tmp_path / "t.csv", tmp_path / "p.csv", {"target_sensitivity": 0.9})
+    plan = raw.pop("_intervals")
+    cpu = metric_intervals(raw, plan, n_resamples=300, device="cpu")
+    gpu = metric_intervals(raw, plan, n_resamples=300, device="cuda")
+    for k, v in cpu.items():
+        assert (gpu[k]["low"], gpu[k]["high"]) == pytest.approx((v["low"], v["high"]), abs=1e-9), k
+    x = rng.random((6, 400))
+    for method in St.RANKING_METHODS:
+        a = St.rank_stability(x, higher_is_better=True, method=method, n_resamples=30, device="cpu")
+        b = St.rank_stability(x, higher_is_better=True, method=method, n_resamples=30, device="cuda")
+        assert (a["bootstrap_ranks"] == b["bootstrap_ranks"]).all(), method
+    d = np.round(rng.normal(0.1, 1, (7, 200)), 1)
+    np.testing.assert_allclose(St.wilcoxon_greater(d, device="cuda"), St.wilcoxon_greater(d, device="cpu"),
+                               rtol=1e-12)
+
+
+def test_froc_replicates_on_cuda_match_cpu(rng):
+    truth = [rng.random((k, 4)) * 50 for k in rng.integers(0, 3, 200)]
+    preds = [np.c_[rng.random(k).round(2), rng.random((k, 4)) * 50] for k in rng.integers(0, 5, 200)]
+    events = D.froc_events(truth, preds)
+    W = St.resample_weights(200, 50, 0)
+    for rule in D.FROC_RULES:
+        np.testing.assert_allclose(D.froc_scores_weighted(events, W.cuda(), D.FROC_FP_RATES, rule, "cuda").cpu(),
+                                   D.froc_scores_weighted(events, W, D.FROC_FP_RATES, rule, "cpu"), atol=1e-12)

@@ -31,7 +31,7 @@ def test_huge_finite_predictions_give_a_json_safe_result_with_notes(write):
     assert result["metrics"]["rmse"] is None and result["metrics"]["mae"] is None
     assert ("rmse: too large to represent (the predictions are too far from the truth); reported as null"
             in result["notes"])
-    assert result["per_case"][0]["absolute_error"] == pytest.approx(1e308)
+    assert result["per_case"][0]["mae"] == pytest.approx(1e308)
 
 
 def test_undefined_metrics_are_null_with_a_note(write):
@@ -104,6 +104,6 @@ def test_per_case_overflow_is_noted(write):
     assert result["notes"] == []  # nothing undefined, nothing too large
     huge = evaluator.score("regression", write("t2.csv", "case_id,value\na,-1e308\nb,1\n"),
                            write("p2.csv", "case_id,value\na,1e308\nb,1\n"))
-    assert huge["per_case"][0]["absolute_error"] is None
-    assert "per-case absolute_error: 1 value too large to represent" in " ".join(huge["notes"])
+    assert huge["per_case"][0]["mae"] is None
+    assert "per-case mae: 1 value too large to represent" in " ".join(huge["notes"])
     json.dumps(huge, allow_nan=False)

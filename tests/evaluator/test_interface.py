@@ -129,7 +129,7 @@ def test_task_options_list_what_each_task_accepts_with_json_defaults():
         json.dumps(options, allow_nan=False)
         for name, spec in options.items():
             assert set(spec) == {"default", "type", "help"} and spec["help"], name
-            assert spec["type"] in ("float", "int", "list", "dict"), name
+            assert spec["type"] in ("float", "int", "str", "list", "dict"), name
     assert evaluator.task_options("classification")["threshold"]["default"] == 0.5
     assert "target_sensitivity" in evaluator.task_options("classification")
     assert evaluator.task_options("regression")["value_range"]["default"] is None

@@ -37,7 +37,7 @@ def test_the_task_scores_missing_cases_with_the_largest_allowed_error(write):
     assert r["metrics"]["rmse"] == pytest.approx(np.sqrt(np.mean(np.square(errors))))
     lo, hi = r["metrics"]["mae_ci"]
     assert (lo, hi) == pytest.approx(bootstrap_metric_ci(np.mean, np.array(errors, float)))
-    assert [c["absolute_error"] for c in r["per_case"]] == pytest.approx(errors)
+    assert [c["mae"] for c in r["per_case"]] == pytest.approx(errors)
 
 
 def test_the_task_validates(write):

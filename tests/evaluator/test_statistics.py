@@ -90,10 +90,10 @@ def test_aggregate_then_rank_shares_the_best_rank():
     assert agg.tolist() == pytest.approx([0.85, 0.65, 0.85])
 
 
-def test_rank_then_aggregate_gives_a_missing_value_the_worst_rank():
+def test_rank_then_aggregate_gives_a_missing_value_the_worst_observed_rank_plus_one():
     v = np.array([[0.9, 0.1, np.nan], [0.5, 0.5, 0.5], [0.1, 0.9, 0.9]])
     ranks, mean_rank = S.rank_then_aggregate(v, higher_is_better=True)
-    # case ranks: team0 [1, 3, 3(missing)], team1 [2, 2, 2], team2 [3, 1, 1]
+    # case ranks: team0 [1, 3, 3 (missing: worst observed 2, + 1)], team1 [2, 2, 2], team2 [3, 1, 1]
     assert mean_rank.tolist() == pytest.approx([7 / 3, 2, 5 / 3])
     assert ranks.tolist() == [3, 2, 1]
 

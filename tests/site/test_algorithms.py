@@ -7,6 +7,8 @@ that crash, hang, eat memory or write nothing; a dead worker's run; a truth vers
 test set for a re-run."""
 
 import base64
+import json
+import zipfile
 from datetime import timedelta
 
 import pytest
@@ -114,7 +116,7 @@ def test_the_same_image_is_stored_once(container_phase, team, participant, rival
     assert send(api_client(rival), container_phase, archive).status_code == 204
     assert ContainerImage.objects.count() == 1 and Algorithm.objects.count() == 2
     assert len(private_storage().listdir("containers")[1]) == 1
-    assert not private_storage().listdir("tus")[1]  # the partial files are gone
+    assert not private_storage().listdir("tus")[0]  # the parts are gone
 
 
 @pytest.mark.parametrize("script, limits, reason", [
@@ -171,7 +173,7 @@ def test_a_file_that_is_no_image_is_refused_and_nothing_is_stored(container_phas
     assert answer.status_code == 422
     assert answer.json()["detail"].startswith("The file is not a container image archive")
     assert not Submission.objects.exists() and not ContainerImage.objects.exists()
-    assert not private_storage().listdir("tus")[1]
+    assert not private_storage().listdir("tus")[0]
 
 
 def test_logs_are_shown_to_the_team_only_where_the_phase_allows(client, container_phase, team, participant,
@@ -263,3 +265,44 @@ def test_a_rerun_needs_the_truth_of_the_phases_test_set(container_phase, team, p
     with pytest.raises(ValidationError):
         InferenceRun.rerun(algorithm=Algorithm.objects.get(), phase=container_phase, truth_version=other.latest_version,
                            user=organizer)
+
+
+def test_the_input_holds_the_test_cases_images_and_cases_json(container_phase, organizer, tmp_path):
+    from django.core.files.base import ContentFile
+
+    from mica.algorithms.inputs import prepare_input
+    from mica.datasets.models import Case as ImageCase
+    from mica.datasets.models import Dataset, Instance
+
+    dataset = Dataset.objects.create(challenge=container_phase.challenge, name="Radiographs", created_by=organizer)
+    first, second = container_phase.test_set.case_ids()[:2]
+    for number, case_id in enumerate((first, second), start=1):
+        name = private_storage().save(f"datasets/{dataset.pk}/{case_id}.png", ContentFile(f"png {number}".encode()))
+        instance = Instance.objects.create(dataset=dataset, uid=f"2.25.{number}", kind="png", file=name)
+        ImageCase.objects.create(dataset=dataset, case_id=case_id, level="instance", patient_pseudonym="p",
+                                 instance=instance)
+    prepare_input(container_phase, tmp_path)
+    listed = json.loads((tmp_path / "cases.json").read_text())["cases"]
+    assert [case["case_id"] for case in listed] == container_phase.test_set.case_ids()
+    assert listed[0] == {"case_id": first, "files": [f"{first}/2.25.1.png"]}
+    assert (tmp_path / first / "2.25.1.png").read_bytes() == b"png 1"
+    assert listed[2]["files"] == []  # a test case with no stored image is listed with none
+
+
+def test_segmentation_masks_are_packed_into_the_sites_zip_format(tmp_path):
+    from types import SimpleNamespace
+
+    from mica.algorithms.inputs import collect_predictions
+
+    challenge = SimpleNamespace(task_type="segmentation", takes_masks=True)
+    output = tmp_path / "output"
+    (output / "masks").mkdir(parents=True)
+    with pytest.raises(ValidationError, match="wrote no masks"):
+        collect_predictions(challenge, output, tmp_path)
+    (output / "masks" / "case-1.png").write_bytes(b"png")
+    (output / "masks" / "case-2.nii.gz").write_bytes(b"nii")
+    (output / "masks" / "notes.txt").write_text("ignored")
+    (output / "masks" / "link.png").symlink_to("/etc/passwd")
+    with zipfile.ZipFile(collect_predictions(challenge, output, tmp_path)) as packed:
+        assert sorted(packed.namelist()) == ["case-1.png", "case-2.nii.gz"]
+

@@ -101,6 +101,13 @@ def test_a_container_upload_survives_a_dropped_connection(live_server, browser, 
     page.goto(f"{live_server.url}/algorithms/{Algorithm.objects.get().pk}/transferability/")
     assert page.locator("#transferability tbody tr").count() == 3
     page.screenshot(path=str(shots(tmp_path) / "transferability.png"), full_page=True)
+    page.click("text=Container runs")
+    page.wait_for_url(f"{live_server.url}/algorithms/challenges/{container_phase.challenge.slug}/runs/")
+    assert page.locator("#runs tbody tr").count() == 2
+    page.screenshot(path=str(shots(tmp_path) / "container-runs.png"), full_page=True)
+    page.goto(f"{live_server.url}/algorithms/phases/{external.pk}/metric-container/")
+    assert page.locator("form[data-tus-purpose=metric-container]").is_visible()
+    page.screenshot(path=str(shots(tmp_path) / "metric-container.png"), full_page=True)
     connections.close_all()
 
 

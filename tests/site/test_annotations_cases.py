@@ -131,3 +131,31 @@ def test_spreadsheet_formulas_are_neutralised_but_numbers_kept():
     assert spreadsheet_safe("+cmd") == "'+cmd"
     assert spreadsheet_safe("-2.5") == "-2.5"
     assert spreadsheet_safe("2.25.1") == "2.25.1"
+
+
+def test_accession_numbers_and_patient_ids_of_the_private_report_key_label_imports(client, challenge, organizer,
+                                                                                   tmp_path):
+    """The anonymizer's private report carries each file's accession number and original patient
+    ID: the map records them and label imports keyed by them land on the right cases."""
+    dataset = ingested_dataset(challenge, organizer, tmp_path, case_level="study")
+    rows = identifier_rows(dataset)
+    # The synthetic studies' accession numbers: ACC, the patient ID's last four digits, 77.
+    accession_of = {f"{PATIENT_ID}{n}": f"ACC{f'{PATIENT_ID}{n}'[-4:]}77" for n in range(3)}
+    assert {row["original_patient_id"]: row["accession_number"] for row in rows} == accession_of
+    assert {row["issuer_of_patient_id"] for row in rows} == {""}
+    first, third = accession_of[f"{PATIENT_ID}0"], accession_of[f"{PATIENT_ID}2"]
+    client.login(username=organizer.username, password=PASSWORD)
+    exported = rows_of(client.get(f"/datasets/{dataset.pk}/original-identifiers.csv"))
+    assert {row["original_patient_id"] for row in exported} == {f"{PATIENT_ID}{n}" for n in range(3)}
+    study_of = {row["accession_number"]: row["case_id"] for row in rows}
+    content = f"accession_number,pneumonia\n{first},1\n{third},0\nACC-9,1\n".encode()
+    response = client.post(f"/datasets/{dataset.pk}/import-labels/",
+                           {"labels": SimpleUploadedFile("l.csv", content), "skip_unmatched": "on"})
+    assert {row["case_id"]: row["pneumonia"] for row in rows_of(response)} == {study_of[first]: "1",
+                                                                              study_of[third]: "0"}
+    page = client.post(f"/datasets/{dataset.pk}/import-labels/",
+                       {"labels": SimpleUploadedFile("l.csv", content)}).content.decode()
+    assert "row 4: no case has this accession_number" in page and "ACC-9" not in page
+    by_patient = f"original_patient_id,pneumonia\n{PATIENT_ID}2,1\n".encode()
+    response = client.post(f"/datasets/{dataset.pk}/import-labels/", {"labels": SimpleUploadedFile("p.csv", by_patient)})
+    assert rows_of(response) == [{"case_id": study_of[third], "pneumonia": "1"}]

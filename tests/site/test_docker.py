@@ -15,7 +15,7 @@ COMPOSE = ROOT / "docker" / "compose.yaml"
 def test_the_compose_file_is_valid():
     result = subprocess.run(
         ["docker-compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True,
-        env={"PATH": "/usr/bin:/bin", "SECRET_KEY": "x", "POSTGRES_PASSWORD": "x"},
+        env={"PATH": "/usr/bin:/bin", "SECRET_KEY": "x", "POSTGRES_PASSWORD": "x", "MINIO_ROOT_PASSWORD": "x"},
     )
     assert result.returncode == 0, result.stderr
 
@@ -28,6 +28,17 @@ def test_every_service_has_a_healthcheck_and_the_gpu_worker_takes_the_gpu_queue(
     assert "-Q gpu" in " ".join(services["gpu-worker"]["command"])
     assert "gpu" not in " ".join(services["worker"]["command"]).split("-Q", 1)[1].split()[0].split(",")
     assert "gunicorn" in " ".join(services["web"]["command"])
+
+
+def test_web_and_workers_share_no_disk_and_workers_scale():
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert "minio" in services
+    for name in ("web", "worker", "gpu-worker", "beat"):
+        service = services[name]
+        assert not service.get("volumes"), f"{name} mounts a volume: files must go through object storage"
+        assert service["environment"]["MICA_S3_ENDPOINT_URL"] == "http://minio:9000"
+    for name in ("worker", "gpu-worker"):  # `--scale` needs no fixed name and no host port
+        assert "container_name" not in services[name] and "ports" not in services[name]
 
 
 def test_the_image_installs_the_pinned_requirements_and_drops_root():

@@ -1,6 +1,7 @@
 """Regression and detection challenges go through the same submission path as classification."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,7 +163,7 @@ def test_a_bad_zip_of_masks_is_validated_by_a_worker_and_named(segmentation_phas
 
     phase = segmentation_phase
     user = team_member(phase.challenge, "seg")
-    folder = phase.test_set.latest_version.path.parents[3] / "submissions"
+    folder = Path(phase.test_set.latest_version.file.path).parents[3] / "submissions"
     files_before = {p.name for p in folder.rglob("*") if p.is_file()}
     submission = Submission.create(phase=phase, user=user, uploaded_file=upload("mine.zip", make_zip()))
     assert submission.status == Submission.Status.RECEIVED and not submission.evaluations.exists()

@@ -37,9 +37,8 @@ def admit(user, target):
 
 
 def receive(upload):
-    with open(upload.path, "rb") as file:
+    with upload.joined() as path, open(path, "rb") as file:
         content = file.read()
-    upload.delete_file()
     if content.startswith(b"bad"):
         raise ValidationError(f"{upload.filename}: the file starts with 'bad'.")
     RECEIVED[upload.uuid] = content
@@ -168,9 +167,9 @@ def test_termination_removes_the_bytes(client):
     url = create(client, 8)["Location"]
     patch(client, url, 0, b"abcd")
     upload = ResumableUpload.objects.get()
-    assert private_storage().exists(upload.name)
+    assert upload.parts() == [f"{0:020d}"]
     assert client.delete(url, **TUS).status_code == 204
-    assert not ResumableUpload.objects.exists() and not private_storage().exists(upload.name)
+    assert not ResumableUpload.objects.exists() and not private_storage().exists(upload.folder)
     assert client.head(url, **TUS).status_code == 404
 
 
@@ -180,7 +179,7 @@ def test_a_refused_file_says_why_and_is_not_kept(client):
     assert refused.status_code == 422
     assert refused.json()["problems"] == ["x.tar: the file starts with 'bad'."]
     upload = ResumableUpload.objects.get()
-    assert upload.state == "refused" and not private_storage().exists(upload.name)
+    assert upload.state == "refused" and upload.parts() == []
 
 
 def test_the_sweep_removes_expired_uploads_only(client):
@@ -194,7 +193,7 @@ def test_the_sweep_removes_expired_uploads_only(client):
     sweep()
     assert list(ResumableUpload.objects.values_list("uuid", flat=True)) == [
         ResumableUpload.objects.get(uuid=fresh_url.rstrip("/").rsplit("/", 1)[1]).uuid]
-    assert not private_storage().exists(stale.name)
+    assert stale.parts() == []
 
 
 def test_a_patch_extends_the_expiry(client):

@@ -11,6 +11,9 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from config.celery import app
+from mica.core.tasks import QUEUES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,7 +34,20 @@ def worker_environment(**extra):
 
 
 def flush_broker():
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    """Drop every message the broker holds for Mica (Redis: its unacknowledged ones too)."""
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+        return
+    with app.connection_for_write() as broker:
+        for queue in QUEUES:
+            broker.default_channel.queue_declare(queue, durable=True, auto_delete=False)
+            broker.default_channel.queue_purge(queue)
+
+
+def queue_length(queue):
+    """How many messages wait in a queue, on whichever broker the suite runs."""
+    with app.connection_for_write() as broker:
+        return broker.default_channel.queue_declare(queue, durable=True, auto_delete=False).message_count
 
 
 class Worker:

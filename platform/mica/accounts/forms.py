@@ -1,6 +1,9 @@
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.contrib.auth.models import User
+from django.template.loader import render_to_string
+
+from mica.notifications.models import Kind, notify
 
 
 class SignUpForm(UserCreationForm):
@@ -15,3 +18,17 @@ class SignUpForm(UserCreationForm):
         if User.objects.filter(email__iexact=email).exists():
             raise forms.ValidationError("An account with this e-mail address exists already.")
         return email
+
+
+class ResendVerificationForm(forms.Form):
+    email = forms.EmailField(label="The e-mail address you signed up with")
+
+
+class OutboxPasswordResetForm(PasswordResetForm):
+    """Django's reset form, its e-mail written to the outbox and sent by a worker (never from the request)."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email,
+                  html_email_template_name=None):
+        subject = "".join(render_to_string(subject_template_name, context).splitlines())
+        body = render_to_string(email_template_name, context)
+        notify([context["user"]], Kind.PASSWORD_RESET, subject, body)

@@ -2,20 +2,19 @@
 evaluator.containers (write_cases, predictions_path): /input/<case_id>/<image files> and
 /input/cases.json; /output/predictions.csv, or /output/masks/<case_id>.png|.nii.gz."""
 
-import os
-import shutil
 import zipfile
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 
 from evaluator import containers
+from mica.uploads.files import fetch
 
 MASK_SUFFIXES = (".png", ".nii.gz")
 
 
 def prepare_input(phase, input_dir):
-    """Writes the test set's images (hard links where the file system allows, else copies) and
+    """Writes the test set's images (hard links where the storage is this disk, else copies) and
     cases.json. A test case with no stored images is listed with no files."""
     from mica.datasets.models import Case as ImageCase
 
@@ -30,19 +29,11 @@ def prepare_input(phase, input_dir):
             folder = Path(input_dir) / case_id
             folder.mkdir(parents=True, exist_ok=True)
             for instance in images[case_id].instances:
-                source = Path(instance.file.path)
-                name = f"{instance.uid}{''.join(source.suffixes)}"
-                _link_or_copy(source, folder / name)
+                name = f"{instance.uid}{''.join(Path(instance.file.name).suffixes)}"
+                fetch(instance.file, folder / name)
                 files.append(f"{case_id}/{name}")
         cases[case_id] = files
     containers.write_cases(input_dir, cases)
-
-
-def _link_or_copy(source, target):
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
 
 
 def collect_predictions(challenge, output_dir, work_dir):

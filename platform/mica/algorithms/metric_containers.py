@@ -20,10 +20,10 @@ other, each with values of declared metrics only. A value is a finite number or 
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 
 from evaluator import containers
+from mica.uploads.files import fetch
 
 MAX_METRICS_JSON_BYTES = 16 * 1024 * 1024
 METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,49}")
@@ -60,10 +60,10 @@ def parse_declaration(text):
 def prepare_input(evaluation, work):
     """The truth, the predictions and the cases of the evaluation's part, in `work/input`."""
     input_dir = Path(work) / "input"
-    for folder, source, stem in (("truth", evaluation.truth_version.path, "truth"),
-                                 ("predictions", Path(evaluation.submission.file.path), "predictions")):
+    for folder, stored, stem in (("truth", evaluation.truth_version.file, "truth"),
+                                 ("predictions", evaluation.submission.file, "predictions")):
         (input_dir / folder).mkdir(parents=True)
-        shutil.copyfile(source, input_dir / folder / f"{stem}{''.join(source.suffixes)}")
+        fetch(stored, input_dir / folder / f"{stem}{''.join(Path(stored.name).suffixes)}")
     case_ids = evaluation.truth_version.test_set.case_ids(evaluation.split)
     containers.write_cases(input_dir, {case_id: [] for case_id in case_ids})
     return input_dir, case_ids

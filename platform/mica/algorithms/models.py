@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from mica.core.models import LeasedWork, leased_work_moves
 from mica.core.storage import private_storage
+from mica.uploads.files import store
 
 MIB = 1024 * 1024
 # An image's layers may unpack to more than the archive's size (compressed layers), within reason.
@@ -44,8 +45,8 @@ class ContainerImage(models.Model):
 
     @classmethod
     def store(cls, path):
-        """Takes the archive at `path` over (moves it, or deletes it when the image is stored
-        already) and returns its row; ValidationError when it is no image archive."""
+        """Takes the local archive at `path` over (into private storage, or deleted when the
+        image is stored already) and returns its row; ValidationError when it is no image archive."""
         from evaluator import containers
 
         try:
@@ -57,12 +58,16 @@ class ContainerImage(models.Model):
         if existing:
             os.remove(path)
             return existing
-        name = f"containers/{digest.replace(':', '-')}.tar"
         size = os.path.getsize(path)
-        target = private_storage().path(name)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.replace(path, target)  # the same digest twice at once writes the same bytes
-        image, _ = cls.objects.get_or_create(digest=digest, defaults={"file": name, "size_bytes": size})
+        name = f"containers/{digest.replace(':', '-')}.tar"
+        storage = private_storage()
+        if storage.exists(name) and storage.size(name) == size:
+            os.remove(path)  # left by a request that died before its row: the same bytes, by digest
+        else:
+            name = store(path, name)
+        image, created = cls.objects.get_or_create(digest=digest, defaults={"file": name, "size_bytes": size})
+        if not created and name != image.file.name:  # the same image arrived twice at once: keep one file
+            storage.delete(name)
         return image
 
 

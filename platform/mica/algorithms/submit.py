@@ -40,7 +40,8 @@ def receive_container(upload):
     team = phase.challenge.team_of(upload.owner)
     if team is None:
         raise PermissionDenied("Join or create a team before submitting.")
-    image = ContainerImage.store(upload.path)
+    with upload.joined() as path:
+        image = ContainerImage.store(path)
     algorithm, _ = Algorithm.objects.get_or_create(
         team=team, image=image,
         defaults={"challenge": phase.challenge, "name": upload.filename or image.short_digest, "uploaded_by": upload.owner})
@@ -67,7 +68,8 @@ def receive_metric_container(upload):
     problem = MetricContainer.attach_problem(phase)
     if problem:
         raise ValidationError(problem)
-    image = ContainerImage.store(upload.path)
+    with upload.joined() as path:
+        image = ContainerImage.store(path)
     MetricContainer.attach(phase=phase, image=image, metrics=declared, user=upload.owner)
     return reverse("algorithms:metric_container", args=[phase.pk])
 

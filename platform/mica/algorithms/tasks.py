@@ -12,6 +12,7 @@ from django.utils import timezone
 
 import evaluator
 from evaluator import containers
+from mica.core.storage import local_path
 from mica.core.tasks import mica_task
 from mica.evaluations.models import Evaluation
 
@@ -50,9 +51,10 @@ def _run_in_sandbox(run, work):
     """One run, start to end; returns why it failed, or None once its outcome is recorded."""
     phase = run.phase
     try:
-        image = containers.load_image(
-            run.algorithm.image.file.path, work / "image",
-            max_unpacked_bytes=phase.container_max_mb * MIB * UNPACKED_PER_ARCHIVE_BYTE, max_files=MAX_IMAGE_FILES)
+        with local_path(run.algorithm.image.file) as archive:
+            image = containers.load_image(
+                archive, work / "image",
+                max_unpacked_bytes=phase.container_max_mb * MIB * UNPACKED_PER_ARCHIVE_BYTE, max_files=MAX_IMAGE_FILES)
     except containers.ImageRefused as refused:
         return f"The image was refused: {refused}"
     input_dir, output_dir = work / "input", work / "output"
@@ -101,8 +103,9 @@ def _score_rerun(run, predictions):
     try:
         evaluator.validate(task, str(predictions), truth_info=truth.info, options=phase.metric_options,
                            name="the container's predictions")
-        result = evaluator.score(task, truth.path, str(predictions), phase.metric_options,
-                                 name="the container's predictions")
+        with local_path(truth.file) as truth_path:
+            result = evaluator.score(task, truth_path, str(predictions), phase.metric_options,
+                                     name="the container's predictions")
     except evaluator.SubmissionInvalid as invalid:
         problems = [str(problem) for problem in invalid.problems] or [str(invalid)]
         return "The predictions are not valid: " + "; ".join(problems[:5])
@@ -123,9 +126,10 @@ def score_with_metric_container(evaluation_pk):
     try:
         with evaluation.lease_held(), tempfile.TemporaryDirectory(prefix="mica-metrics-") as work:
             work = Path(work)
-            image = containers.load_image(container.image.file.path, work / "image",
-                                          max_unpacked_bytes=container.image.size_bytes * UNPACKED_PER_ARCHIVE_BYTE,
-                                          max_files=MAX_IMAGE_FILES)
+            with local_path(container.image.file) as archive:
+                image = containers.load_image(archive, work / "image",
+                                              max_unpacked_bytes=container.image.size_bytes * UNPACKED_PER_ARCHIVE_BYTE,
+                                              max_files=MAX_IMAGE_FILES)
             input_dir, case_ids = metric_containers.prepare_input(evaluation, work)
             output_dir = work / "output"
             output_dir.mkdir()

@@ -8,13 +8,17 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from mica.core.markdown import render_markdown
 
 from . import access
 from .agreement import agreement_summary
-from .models import Adjudication, AnnotationProject, Assignment, Label, consensus_table
+from .forms import HandoverForm, ProposalForm, SplitForm
+from .models import (Adjudication, AnnotationProject, Assignment, CaseSplit, Label, Proposal, TruthHandover,
+                     consensus_table)
+from .proposals import load_proposals, proposal_changes
 
 
 class LabelSerializer(serializers.ModelSerializer):
@@ -51,19 +55,25 @@ class AssignmentSerializer(serializers.ModelSerializer):
     case_id = serializers.CharField(source="case.case_id")
     submitted = serializers.SerializerMethodField()
     answers = serializers.SerializerMethodField()
+    proposals = serializers.SerializerMethodField()
     images = serializers.SerializerMethodField()
     dicomweb_root = serializers.SerializerMethodField()
 
     class Meta:
         model = Assignment
         fields = ["id", "project", "case_id", "position", "is_reread", "submitted", "updated_at", "answers",
-                  "images", "dicomweb_root"]
+                  "proposals", "images", "dicomweb_root"]
 
     def get_submitted(self, assignment) -> bool:
         return assignment.submitted_at is not None
 
     def get_answers(self, assignment) -> dict:
         return assignment.answers_by_key()
+
+    def get_proposals(self, assignment) -> dict:
+        """{label key: proposed marks} of a model, shown as the starting marks of a label not yet answered."""
+        return {proposal.proposal_set.label.key: proposal.marks for proposal in Proposal.objects.filter(
+            proposal_set__project=assignment.project_id, case=assignment.case_id).select_related("proposal_set__label")}
 
     @extend_schema(responses=ImageSerializer(many=True))
     def get_images(self, assignment) -> list:
@@ -94,6 +104,32 @@ class AnswersSerializer(serializers.Serializer):
 class AdjudicationSerializer(serializers.Serializer):
     case_id = serializers.CharField()
     answers = serializers.DictField(help_text="Label key → the decided value.")
+
+
+class SplitSerializer(serializers.ModelSerializer):
+    stratified_by = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    counts = serializers.DictField(child=serializers.IntegerField(), read_only=True)
+
+    class Meta:
+        model = CaseSplit
+        fields = ["test_fraction", "private_fraction", "stratified_by", "seed", "counts", "parts", "created_at"]
+
+
+class HandoverSerializer(serializers.ModelSerializer):
+    label = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    test_set = serializers.IntegerField(source="version.test_set_id")
+    version = serializers.IntegerField(source="version.number")
+    created_by = serializers.CharField(source="created_by.username")
+
+    class Meta:
+        model = TruthHandover
+        fields = ["id", "label", "positive", "test_set", "version", "n_cases", "created_by", "created_at"]
+
+
+def _form_or_400(form):
+    if not form.is_valid():
+        raise ValidationError(form.errors)
+    return form.cleaned_data
 
 
 def _django_errors(call):
@@ -160,6 +196,54 @@ class AnnotationProjectViewSet(viewsets.ReadOnlyModelViewSet):
             decide(project, request.user, body.validated_data["case_id"], body.validated_data["answers"])
         return Response([_adjudication_row(row) for row in consensus_table(project) if row["undecided"]])
 
+    @extend_schema(methods=["get"], responses=SplitSerializer)
+    @extend_schema(methods=["post"], request={"application/json": {"type": "object", "properties": {
+        "test_fraction": {"type": "number"}, "private_fraction": {"type": "number"},
+        "stratified_by": {"type": "integer", "description": "a label's id"}, "seed": {"type": "integer"}}}},
+        responses={201: SplitSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def split(self, request, pk=None):
+        """GET: the recorded training/test split (404 before one is made). POST: make it, once (organizers)."""
+        project = _django_errors(lambda: access.organized_project(request.user, pk))
+        if request.method == "POST":
+            data = _form_or_400(SplitForm(request.data, project=project))
+            split = _django_errors(lambda: CaseSplit.make(project, user=request.user, **data))
+            return Response(SplitSerializer(split).data, status=status.HTTP_201_CREATED)
+        split = getattr(project, "split", None)
+        if split is None:
+            raise NotFound("The cases of this project are not split yet.")
+        return Response(SplitSerializer(split).data)
+
+    @extend_schema(methods=["get"], responses=HandoverSerializer(many=True))
+    @extend_schema(methods=["post"], request={"application/json": {"type": "object", "properties": {
+        "label": {"type": "integer", "description": "a label's id"}, "positive": {"type": "string"},
+        "test_set": {"type": "integer", "description": "empty: a new test set from the split's test cases"},
+        "name": {"type": "string"}, "note": {"type": "string"}}}}, responses={201: HandoverSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def handovers(self, request, pk=None):
+        """GET: the consensus truths handed over. POST: hand a label's consensus to a test set as a
+        new truth version (re-scored), or to a new test set (organizers)."""
+        project = _django_errors(lambda: access.organized_project(request.user, pk))
+        if request.method == "POST":
+            data = _form_or_400(HandoverForm(request.data, project=project))
+            handover = _django_errors(lambda: TruthHandover.hand_over(project, user=request.user, **data))
+            return Response(HandoverSerializer(handover).data, status=status.HTTP_201_CREATED)
+        return Response(HandoverSerializer(project.handovers.select_related("label", "version", "created_by"),
+                                           many=True).data)
+
+    @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
+        "label": {"type": "integer"}, "name": {"type": "string"}, "min_confidence": {"type": "number"},
+        "file": {"type": "string", "format": "binary"}}}}, responses={201: None})
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser])
+    def proposals(self, request, pk=None):
+        """Load a model's proposals for a boxes or masks label (organizers; before any reader answers it)."""
+        project = _django_errors(lambda: access.organized_project(request.user, pk))
+        data = _form_or_400(ProposalForm(request.data, request.FILES, project=project))
+        proposal_set = _django_errors(lambda: load_proposals(project, data["label"], data["file"], user=request.user,
+                                                             name=data["name"], min_confidence=data["min_confidence"]))
+        return Response({"label": data["label"].key, "cases": proposal_set.proposals.count()},
+                        status=status.HTTP_201_CREATED)
+
     @extend_schema(responses=None)
     @action(detail=True)
     def agreement(self, request, pk=None):
@@ -174,6 +258,8 @@ class AnnotationProjectViewSet(viewsets.ReadOnlyModelViewSet):
             "readers": [reader.user.username for reader in summary["readers"]],
             "matrix": [shares for _, shares in summary["matrix"]],
             "workload": [{**row, "reader": row["reader"].user.username} for row in summary["workload"]],
+            "proposals": [{"label": item["label"].key, "model": item["set"].name, "per_reader": item["readers"],
+                           "per_case": item["cases"]} for item in proposal_changes(project)],
         })
 
 

@@ -8,6 +8,8 @@ import math
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
+
 import curation
 
 
@@ -66,13 +68,55 @@ def _inside(marks, size):
     return boxes
 
 
+def mask_from_runs(mark):
+    """A mask mark's pixels (rows × columns, bool) from its run lengths, background first, row by row."""
+    runs = mark["rle"]
+    values = np.repeat(np.arange(len(runs)) % 2 == 1, runs)
+    return values.reshape(int(mark["rows"]), int(mark["columns"]))
+
+
+def runs_of(mask):
+    """The run lengths (background first) of a 2-D mask, row by row: the inverse of mask_from_runs."""
+    flat = np.asarray(mask, bool).ravel()
+    edges = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
+    runs = np.diff(np.concatenate([[0], edges, [flat.size]])).tolist()
+    return [0, *runs] if flat.size and flat[0] else runs
+
+
+def stapled_masks(marks_by_reader, image_sizes):
+    """Masks by STAPLE, image by image (a reader with no mask on an image drew nothing there);
+    None when a reader's mask does not have its image's size (the adjudicator then decides)."""
+    images = sorted({(mark["instance"], mark["frame"]) for marks in marks_by_reader for mark in marks})
+    consensus = []
+    for instance, frame in images:
+        columns, rows = image_sizes[instance]
+        masks = {}
+        for reader, marks in enumerate(marks_by_reader):
+            mask = np.zeros((rows, columns), bool)
+            for mark in marks:
+                if (mark["instance"], mark["frame"]) == (instance, frame):
+                    if (int(mark["rows"]), int(mark["columns"])) != (rows, columns):
+                        return None
+                    mask |= mask_from_runs(mark)
+            masks[reader] = mask
+        with warnings.catch_warnings():  # no reader marked anything here: STAPLE is undefined, the mask empty
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fused = curation.staple({"image": masks})["image"].mask.astype(bool)
+        if fused.any():
+            consensus.append({"instance": instance, "frame": frame, "rows": rows, "columns": columns,
+                              "rle": runs_of(fused)})
+    return consensus
+
+
 def label_consensus(kind, values, image_sizes=None):
     """The readers' consensus on one label of one case, or None when it needs an adjudicator:
     majority vote for case-level answers, weighted box fusion for boxes (a box needs more than
-    half of the readers); points and masks go to adjudication."""
+    half of the readers), STAPLE for masks; points go to adjudication."""
     if kind == "boxes":
         return fused_boxes([value or [] for value in values], image_sizes)
-    if kind in ("points", "masks"):
+    if kind == "masks":
+        return stapled_masks([value or [] for value in values], image_sizes)
+    if kind == "points":
         return None
     return majority_vote(values)
 

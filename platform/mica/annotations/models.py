@@ -8,6 +8,7 @@ not agree go to an adjudicator, who sees every reader's marks side by side and d
 
 import math
 import random
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -73,6 +74,11 @@ class AnnotationProject(models.Model):
             project=self, user=user, defaults={"weight": weight, "is_adjudicator": is_adjudicator}
         )
         return reader
+
+    def fully_read_count(self):
+        """How many cases every reader has read (first reads submitted), without reading any answer."""
+        return (self.assignments.filter(is_reread=False, submitted_at__isnull=False).values("case")
+                .annotate(n=models.Count("pk")).filter(n__gte=self.readers_per_case).count())
 
     def assign(self):
         """Deals the cases to the reading pool, once (see curation_calls.assign_cases)."""
@@ -324,16 +330,36 @@ def readings(project):
     return by_case
 
 
-def image_sizes(case):
-    """{SOP Instance UID: (columns, rows)} of the case's images, for fusing boxes."""
+@dataclass(frozen=True)
+class Frame:
+    """One frame of one image of a case, as masks and boxes refer to it."""
+
+    instance: str
+    frame: int
+    rows: int
+    columns: int
+    spacing: tuple  # (column spacing, row spacing, slice thickness) in mm, 1 where the file says nothing
+
+
+def case_frames(case):
+    """The case's frames in reading order (the DICOM headers only)."""
     import pydicom
 
-    sizes = {}
+    frames = []
     for instance in case.instances.filter(kind="dicom"):
         with instance.file.open("rb") as handle:
-            header = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=["Rows", "Columns"])
-        sizes[instance.uid] = (int(header.Columns), int(header.Rows))
-    return sizes
+            header = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=[
+                "Rows", "Columns", "NumberOfFrames", "PixelSpacing", "SliceThickness"])
+        pixel = [float(value) for value in header.get("PixelSpacing") or (1, 1)]
+        spacing = (pixel[1], pixel[0], float(header.get("SliceThickness") or 1))
+        for number in range(1, int(header.get("NumberOfFrames") or 1) + 1):
+            frames.append(Frame(instance.uid, number, int(header.Rows), int(header.Columns), spacing))
+    return frames
+
+
+def image_sizes(case):
+    """{SOP Instance UID: (columns, rows)} of the case's images, for fusing boxes and masks."""
+    return {frame.instance: (frame.columns, frame.rows) for frame in case_frames(case)}
 
 
 def consensus_table(project):
@@ -355,10 +381,167 @@ def consensus_table(project):
             if all(value is None for value in given):  # nobody answered it: nothing to decide
                 values[label.key] = None
                 continue
-            sizes = image_sizes(case) if label.kind == LabelKind.BOXES else None
+            sizes = image_sizes(case) if label.kind in (LabelKind.BOXES, LabelKind.MASKS) else None
             consensus = label_consensus(label.kind, given, sizes)
             if consensus is None:
                 undecided.append(label.key)
             values[label.key] = consensus
         rows.append({"case": case, "by_reader": by_reader, "values": values, "undecided": undecided})
     return rows
+
+
+class SplitPart(models.TextChoices):
+    TRAIN = "train", "Training (participants download it with labels)"
+    TEST = "test", "Test (hidden truth: public and private leaderboards)"
+
+
+class CaseSplit(models.Model):
+    """The project's cases split into training and test, once, by patient (no patient in both),
+    stratified by a label's consensus, seeded, and recorded case by case. The test cases become a
+    test set on hand-over, where they are split again into public and private parts, by patient
+    too, with the same seed (TestSet's own, recorded there)."""
+
+    project = models.OneToOneField(AnnotationProject, on_delete=models.CASCADE, related_name="split")
+    test_fraction = models.FloatField(validators=[MinValueValidator(0.01), MaxValueValidator(0.99)],
+                                      help_text="The share of cases in the test set.")
+    private_fraction = models.FloatField(validators=[MinValueValidator(0.01), MaxValueValidator(0.99)],
+                                         help_text="The share of the test cases on the private leaderboard.")
+    stratified_by = models.ForeignKey(Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    seed = models.PositiveIntegerField()
+    parts = models.JSONField(help_text="{case id: train or test}")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    @classmethod
+    def make(cls, project, *, test_fraction, private_fraction, user, stratified_by=None, seed=None):
+        """Splits the dataset's cases (evaluator.split_cases, grouped by patient pseudonym; strata:
+        the label's consensus, "undecided" where there is none yet). ValidationError says why not."""
+        import evaluator
+
+        if hasattr(project, "split"):
+            raise ValidationError("This project's cases are already split; the split is kept as recorded.")
+        cases = dict(project.dataset.cases.values_list("case_id", "patient_pseudonym"))
+        strata = None
+        if stratified_by is not None:
+            if stratified_by.project_id != project.pk or stratified_by.kind not in CASE_LEVEL_KINDS - {LabelKind.TEXT}:
+                raise ValidationError("Stratify by a choice or number label of this project.")
+            from .truth import consensus_of
+
+            consensus = consensus_of(project, stratified_by)
+            strata = {case_id: "undecided" if consensus.get(case_id) is None else repr(consensus[case_id])
+                      for case_id in cases}
+        seed = random.SystemRandom().randrange(2**31) if seed is None else seed
+        try:
+            parts = evaluator.split_cases(list(cases), strata=strata, groups=cases, private_fraction=test_fraction,
+                                          seed=seed)
+        except ValueError as error:
+            raise ValidationError(f"The cases cannot be split: {error}.") from error
+        return cls.objects.create(
+            project=project, test_fraction=test_fraction, private_fraction=private_fraction,
+            stratified_by=stratified_by, seed=seed, created_by=user,
+            parts={case_id: SplitPart.TEST if part == "private" else SplitPart.TRAIN for case_id, part in parts.items()},
+        )
+
+    def case_ids(self, part):
+        return sorted(case_id for case_id, where in self.parts.items() if where == part)
+
+    def counts(self):
+        return {part: len(self.case_ids(part)) for part in SplitPart.values}
+
+    def training_files(self, label, *, image_format="dicom", positive=""):
+        """What participants download for training (see downloads.training_files)."""
+        from .downloads import training_files
+
+        return training_files(self, label, image_format=image_format, positive=positive)
+
+    def handed_over_training_files(self, *, image_format="dicom"):
+        """The training files labelled as the latest hand-over labelled the test set (same label,
+        same positive option); ValueError before anything was handed over."""
+        handover = self.project.handovers.select_related("label").first()
+        if handover is None:
+            raise ValueError("Nothing has been handed over yet: the training labels follow the test set's.")
+        return self.training_files(handover.label, image_format=image_format, positive=handover.positive)
+
+
+class TruthHandover(models.Model):
+    """A project's consensus on one label, handed to a challenge's test set as a truth version."""
+
+    project = models.ForeignKey(AnnotationProject, on_delete=models.CASCADE, related_name="handovers")
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="+")
+    positive = models.CharField(max_length=200, blank=True, help_text="The option written as 1 (one-choice labels).")
+    version = models.OneToOneField("challenges.TruthVersion", on_delete=models.CASCADE, related_name="handover")
+    n_cases = models.PositiveIntegerField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @classmethod
+    def hand_over(cls, project, label, *, user, test_set=None, name="", positive="", note=""):
+        """Writes the consensus of `label` in the evaluator's format and stores it: as the next truth
+        version of `test_set` (TestSet.correct_truth: every accepted submission is re-scored), or,
+        without one, as a new test set named `name` made of the split's test cases (split into
+        public and private by patient). ValidationError names what is missing; nothing is stored then."""
+        from mica.challenges.models import TestSet
+
+        from .truth import check_label_fits, truth_file
+
+        if label.project_id != project.pk:
+            raise ValidationError("The label is not one of this project's.")
+        check_label_fits(project, label, positive)
+        if test_set is not None:
+            if test_set.challenge_id != project.challenge.pk:
+                raise ValidationError("The test set belongs to another challenge.")
+            case_ids = test_set.case_ids()
+            foreign = sorted(set(case_ids) - set(project.dataset.cases.values_list("case_id", flat=True)))
+            if foreign:
+                raise ValidationError(f"{len(foreign)} case(s) of the test set are not in this project's dataset "
+                                      f"(e.g. {foreign[0]!r}).")
+            upload, written = truth_file(project, label, case_ids, positive=positive)
+            with transaction.atomic():
+                version = test_set.correct_truth(upload, user=user, note=note or f"Consensus of {project.title}.")
+                return cls.objects.create(project=project, label=label, positive=positive, version=version,
+                                          n_cases=len(written), created_by=user)
+        split = getattr(project, "split", None)
+        if split is None:
+            raise ValidationError("Split the cases into training and test first: the test set is the test part.")
+        if not name.strip():
+            raise ValidationError("Name the new test set.")
+        case_ids = split.case_ids(SplitPart.TEST)
+        upload, written = truth_file(project, label, case_ids, positive=positive)
+        patients = dict(project.dataset.cases.filter(case_id__in=written).values_list("case_id", "patient_pseudonym"))
+        with transaction.atomic():
+            try:
+                test_set = TestSet.create_from_upload(
+                    project.challenge, name.strip(), upload, user=user, private_fraction=split.private_fraction,
+                    seed=split.seed, patients=patients)
+            except ValueError as error:  # evaluator.split_cases: e.g. a single patient in the test part
+                raise ValidationError(f"The test cases cannot be split into public and private: {error}.") from error
+            return cls.objects.create(project=project, label=label, positive=positive, version=test_set.latest_version,
+                                      n_cases=len(written), created_by=user)
+
+
+class ProposalSet(models.Model):
+    """A model's proposals for one mark label (a baseline's boxes or masks, in the evaluator's
+    prediction formats), which readers accept, fix or reject: each proposed mark carries a
+    `proposal` id that the viewer keeps while a reader moves or reshapes it (see proposals.py)."""
+
+    project = models.ForeignKey(AnnotationProject, on_delete=models.CASCADE, related_name="proposal_sets")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200, help_text="Which model, e.g. the baseline's name and version.")
+    min_confidence = models.FloatField(default=0.5, help_text="Boxes below this confidence are not proposed.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "label"], name="one_proposal_set_per_label")]
+
+
+class Proposal(models.Model):
+    proposal_set = models.ForeignKey(ProposalSet, on_delete=models.CASCADE, related_name="proposals")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    marks = models.JSONField(help_text="The label's marks, each with its proposal id.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["proposal_set", "case"], name="one_proposal_per_case")]

@@ -13,4 +13,5 @@ urlpatterns = [
     path("<int:pk>/adjudication/", views.adjudication, name="adjudication"),
     path("<int:pk>/adjudication/<str:case_id>/", views.adjudicate_case, name="adjudicate_case"),
     path("<int:pk>/agreement/", views.agreement, name="agreement"),
+    path("<int:pk>/truth/", views.truth, name="truth"),
 ]

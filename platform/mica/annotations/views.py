@@ -14,8 +14,9 @@ from mica.datasets.case_views import organized_dataset
 from . import access
 from .agreement import agreement_summary
 from .api import AssignmentSerializer, LabelSerializer
-from .forms import LabelForm, ProjectForm
-from .models import consensus_table
+from .forms import HandoverForm, LabelForm, ProjectForm, ProposalForm, SplitForm
+from .models import CaseSplit, TruthHandover, consensus_table
+from .proposals import load_proposals, proposal_changes
 
 
 @login_required
@@ -109,6 +110,7 @@ def read(request, pk):
     }
     return render(request, "annotations/read.html", {
         "assignment": assignment, "project": project, "state": state,
+        "has_masks": project.labels.filter(kind="masks").exists(),
     })
 
 
@@ -146,4 +148,46 @@ def adjudicate_case(request, pk, case_id):
 @login_required
 def agreement(request, pk):
     project = access.organized_project(request.user, pk)
-    return render(request, "annotations/agreement.html", {"project": project, "summary": agreement_summary(project)})
+    form = ProposalForm(request.POST or None, request.FILES or None, project=project)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            proposal_set = load_proposals(project, data["label"], data["file"], user=request.user, name=data["name"],
+                                          min_confidence=data["min_confidence"])
+        except ValidationError as error:
+            messages.error(request, "; ".join(error.messages))
+        else:
+            messages.success(request, f"Proposals of {proposal_set.name} loaded for {proposal_set.proposals.count()} cases.")
+            return redirect("annotations:agreement", project.pk)
+    return render(request, "annotations/agreement.html", {
+        "project": project, "summary": agreement_summary(project), "proposals": proposal_changes(project),
+        "proposal_form": form})
+
+
+@login_required
+def truth(request, pk):
+    """The organizer's hand-over: split the cases into training and test, then hand a label's
+    consensus to a test set as a new truth version (or a new test set)."""
+    project = access.organized_project(request.user, pk)
+    split = getattr(project, "split", None)
+    split_form = SplitForm(request.POST if "split" in request.POST else None, project=project)
+    handover_form = HandoverForm(request.POST if "hand_over" in request.POST else None, project=project)
+    if request.method == "POST":
+        try:
+            if "split" in request.POST and split_form.is_valid():
+                split = CaseSplit.make(project, user=request.user, **split_form.cleaned_data)
+                messages.success(request, "Cases split: {train} for training, {test} for testing.".format(**split.counts()))
+                return redirect("annotations:truth", project.pk)
+            if "hand_over" in request.POST and handover_form.is_valid():
+                handover = TruthHandover.hand_over(project, user=request.user, **handover_form.cleaned_data)
+                version = handover.version
+                messages.success(request, f"{version.test_set.name}: truth version {version.number} stored "
+                                          f"({handover.n_cases} cases); every accepted submission is being re-scored.")
+                return redirect("annotations:truth", project.pk)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+    return render(request, "annotations/truth.html", {
+        "project": project, "split": split, "split_form": split_form, "handover_form": handover_form,
+        "handovers": project.handovers.select_related("label", "version__test_set", "created_by"),
+        "n_read": project.fully_read_count(), "n_cases": project.dataset.cases.count(),
+    })

@@ -7,7 +7,6 @@ serializer, form or template can show one by accident.
 import math
 import secrets
 from datetime import timezone as dt_timezone
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import Permission
@@ -19,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import evaluator
-from mica.core.storage import private_storage
+from mica.core.storage import local_path, private_storage
 from mica.core.validators import ReservedSlugValidator
 
 
@@ -511,7 +510,8 @@ class TruthVersion(models.Model):
         version = cls(test_set=test_set, number=number, note=note, created_by=user)
         version.file.save("truth", uploaded_file, save=False)
         try:
-            version.info = evaluator.describe_truth(challenge.task_type, version.path)
+            with local_path(version.file) as path:
+                version.info = evaluator.describe_truth(challenge.task_type, path)
             if test_set.cases.exists():
                 known, found = set(test_set.case_ids()), set(version.info["case_ids"])
                 if known != found:
@@ -533,10 +533,6 @@ class TruthVersion(models.Model):
             version.file.delete(save=False)
             raise
         return version
-
-    @property
-    def path(self):
-        return Path(self.file.path)
 
     @property
     def predictions_header(self):
@@ -685,8 +681,12 @@ class Phase(models.Model):
         now = now or timezone.now()
         if not self.has_ended(now):
             raise ValidationError("The private leaderboard can be revealed only after the phase has ended.")
-        self.private_revealed_at = now
-        self.save(update_fields=["private_revealed_at"])
+        from mica.notifications.events import private_revealed
+
+        with transaction.atomic():
+            self.private_revealed_at = now
+            self.save(update_fields=["private_revealed_at"])
+            private_revealed(self)
 
     # -- submission rules -------------------------------------------------------------------
     def counting_submissions(self, team):

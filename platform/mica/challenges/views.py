@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 
 from mica.core.csv_export import csv_response
+from mica.notifications.events import registration_approved
 from mica.submissions.models import Submission
 
 from . import access
@@ -170,8 +171,10 @@ def approve_participant(request, slug, user_pk):
     challenge = access.organized_challenge(request.user, slug)
     role = get_object_or_404(ChallengeRole, challenge=challenge, user_id=user_pk, role=Role.PARTICIPANT)
     if request.POST.get("decision") == "approve":
-        role.approved_at = timezone.now()
-        role.save(update_fields=["approved_at"])
+        with transaction.atomic():
+            role.approved_at = timezone.now()
+            role.save(update_fields=["approved_at"])
+            registration_approved(role)
     else:
         role.delete()
     return redirect("challenges:dashboard", slug)

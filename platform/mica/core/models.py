@@ -134,7 +134,8 @@ class LeasedWork(StatusMachine):
                 return False
             if row.attempts >= settings.MICA_MAX_ATTEMPTS:
                 self.refresh_from_db()
-                self.move(self.FAILED, self.too_many_attempts_reason())
+                if self.move(self.FAILED, self.too_many_attempts_reason()):
+                    self.tell_watchers(self.status_reason)
                 return False
             type(self).objects.filter(pk=self.pk).update(
                 status=self.RUNNING, status_reason=reason, status_changed_at=now, attempts=F("attempts") + 1,
@@ -146,7 +147,20 @@ class LeasedWork(StatusMachine):
         return True
 
     def too_many_attempts_reason(self):
-        return f"It stopped its worker {self.attempts} times; the organizers have been told."
+        told = "; the organizers have been told." if self.watchers() else "."
+        return f"It stopped its worker {self.attempts} times{told}"
+
+    def watchers(self):
+        """Who is told when this work fails for a reason of the site's own (a worker that keeps
+        dying, an internal error): nobody here; work of a challenge names its organizers."""
+        return []
+
+    def tell_watchers(self, reason):
+        """Notifies the watchers (an outbox row each, in the caller's transaction)."""
+        from mica.notifications.models import Kind, notify  # the apps build on core, not the reverse
+
+        notify(self.watchers(), Kind.WORK_FAILED, f"{self._meta.verbose_name.capitalize()} {self.pk} failed",
+               reason, url=self.get_absolute_url() if hasattr(self, "get_absolute_url") else "")
 
     @contextmanager
     def lease_held(self):
@@ -193,7 +207,9 @@ class LeasedWork(StatusMachine):
         rows = cls.objects.all()
         for row in rows.filter(status=cls.RUNNING, lease_expires_at__lt=now):
             if row.attempts >= settings.MICA_MAX_ATTEMPTS:
-                row.move(cls.FAILED, row.too_many_attempts_reason())
+                with transaction.atomic():
+                    if row.move(cls.FAILED, row.too_many_attempts_reason()):
+                        row.tell_watchers(row.status_reason)
             else:
                 row.dispatch()  # the next worker's claim takes the expired lease over
         limit = now - timedelta(seconds=settings.MICA_WORK_TIME_LIMIT)

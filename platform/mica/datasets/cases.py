@@ -2,9 +2,9 @@
 
 A case is an instance, a series or a study, as its dataset says, named by its anonymized UID.
 At ingest the anonymizer's UID map (original UID → new UID) and each file's path inside the
-upload are written to a CSV in private storage, one per upload: it re-identifies, so it is never
-in the database, never on a page, and only organizers can download it. The anonymizer's report
-does not carry accession numbers or original patient IDs, so those cannot be mapped.
+upload, with the accession number and original patient ID the anonymizer's private report
+carries, are written to a CSV in private storage, one per upload: it re-identifies, so it is
+never in the database, never on a page, and only organizers can download it.
 """
 
 import csv
@@ -12,20 +12,25 @@ import io
 
 from django.db import transaction
 
+import anonymizer
 from mica.core.csv_export import csv_text
 from mica.core.storage import private_storage
 
 from .models import Case, CaseLevel, Instance
 
-IDENTIFIER_COLUMNS = ["file_in_upload", "original_study_uid", "original_series_uid", "original_sop_instance_uid",
-                      "instance_uid"]
+IDENTIFIER_COLUMNS = ["file_in_upload", "accession_number", "original_patient_id", "issuer_of_patient_id",
+                      "original_study_uid", "original_series_uid", "original_sop_instance_uid", "instance_uid"]
 # The keys a label file may use in its first column, and the identifier-map column each matches.
 LABEL_KEYS = {
     "file_in_upload": "file_in_upload",
+    "accession_number": "accession_number",
+    "original_patient_id": "original_patient_id",
     "original_study_uid": "original_study_uid",
     "original_series_uid": "original_series_uid",
     "original_sop_instance_uid": "original_sop_instance_uid",
 }
+
+
 def index_cases(dataset):
     """Creates a Case for every instance, series or study (as the dataset says) that has none."""
     known = set(dataset.cases.values_list("case_id", flat=True))
@@ -64,11 +69,18 @@ def record_original_identifiers(upload, report):
     rows = []
     for outcome in report.anonymized:
         if outcome.kind == "dicom":
-            rows.append([outcome.private_source, original_of.get(outcome.study_uid, ""),
-                         original_of.get(outcome.series_uid, ""), original_of.get(outcome.sop_instance_uid, ""),
+            # From the anonymizer's private report; the UID map stands in for the UIDs when a file
+            # had to be re-run alone (its worker process died) and so lost its original identifiers.
+            original = outcome.original or anonymizer.OriginalIdentifiers()
+            rows.append([outcome.private_source, original.accession_number or "", original.patient_id or "",
+                         original.issuer_of_patient_id or "",
+                         original.study_uid or original_of.get(outcome.study_uid, ""),
+                         original.series_uid or original_of.get(outcome.series_uid, ""),
+                         original.sop_instance_uid or original_of.get(outcome.sop_instance_uid, ""),
                          outcome.sop_instance_uid])
         else:
-            rows.append([outcome.private_source, "", "", "", outcome.output.rsplit("/", 1)[-1].rsplit(".", 1)[0]])
+            rows.append([outcome.private_source, "", "", "", "", "", "",
+                         outcome.output.rsplit("/", 1)[-1].rsplit(".", 1)[0]])
     path = identifier_map_path(upload)
     if private_storage().exists(path):
         private_storage().delete(path)
@@ -86,8 +98,8 @@ def identifier_rows(dataset):
         with private_storage().open(path, "rb") as handle:
             for row in csv.DictReader(io.StringIO(handle.read().decode())):
                 case_id = case_of_instance.get(row["instance_uid"])
-                if case_id is not None:
-                    rows.append({**row, "case_id": case_id})
+                if case_id is not None:  # a map written before a column existed has it empty
+                    rows.append({**{column: row.get(column) or "" for column in IDENTIFIER_COLUMNS}, "case_id": case_id})
     return rows
 
 

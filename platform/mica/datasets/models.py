@@ -149,6 +149,11 @@ class Upload(LeasedWork):
     def too_many_attempts_reason(self):
         return f"Anonymizing it stopped its worker {self.attempts} times; the organizers have been told."
 
+    def watchers(self):
+        from mica.notifications.models import organizers_of
+
+        return organizers_of(self.dataset.challenge)
+
     def record_progress(self, done, total):
         type(self).objects.filter(pk=self.pk).update(files_done=done, files_total=total)
 

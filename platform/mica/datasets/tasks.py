@@ -13,6 +13,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 import anonymizer
+from mica.core.storage import local_path
 from mica.core.tasks import mica_task
 
 from .cases import record_original_identifiers
@@ -32,9 +33,9 @@ def ingest_upload(upload_pk):
 
     work_dir = Path(tempfile.mkdtemp(prefix="ingest-", dir=_scratch_dir()))
     try:
-        with upload.lease_held():
+        with upload.lease_held(), local_path(upload.file) as original:
             report = anonymizer.anonymize_tree(
-                upload.file.path, work_dir / "out", key=bytes(upload.dataset.anonymization_key),
+                original, work_dir / "out", key=bytes(upload.dataset.anonymization_key),
                 progress=_throttled_progress(upload), keep_uid_map=True,
                 max_files=upload.dataset.max_files_per_upload, max_decoded_pixels=upload.dataset.max_decoded_pixels,
             )

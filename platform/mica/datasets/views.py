@@ -13,6 +13,7 @@ from rest_framework.generics import get_object_or_404  # a malformed id is a 404
 import anonymizer
 import anonymizer.keys
 from mica.challenges.access import organized_challenge
+from mica.core.storage import download_response, local_path
 
 from .forms import DatasetEditForm, DatasetForm, UploadForm
 from .models import Dataset, Instance, Upload
@@ -126,9 +127,9 @@ def download_as_dicom(request, pk, uid):
     instance = get_object_or_404(Instance, dataset=dataset, uid=uid, kind="png")
     key = bytes(dataset.anonymization_key)
     # Keyed UIDs: the same image gets the same UIDs on every download.
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, local_path(instance.file) as png_path:
         dicom_path = anonymizer.png_to_dicom(
-            instance.file.path,
+            png_path,
             Path(folder) / f"{uid}.dcm",
             patient_pseudonym=anonymizer.keys.patient_pseudonym(key, f"png:{uid}"),
             study_uid=anonymizer.keys.keyed_uid(key, f"png-study:{uid}"),
@@ -145,4 +146,4 @@ def download_as_dicom(request, pk, uid):
 def download(request, pk, uid):
     dataset = _viewable_dataset(request, pk)
     instance = get_object_or_404(Instance, dataset=dataset, uid=uid)
-    return FileResponse(instance.file.open("rb"), as_attachment=True, filename=instance.file.name.rsplit("/", 1)[-1])
+    return download_response(instance.file, instance.file.name.rsplit("/", 1)[-1])

@@ -13,8 +13,9 @@ from django.db import models, transaction
 from django.utils import timezone
 
 import evaluator
-from mica.challenges.models import Split
+from mica.challenges.models import Phase, Split
 from mica.core.models import LeasedWork, leased_work_moves
+from mica.core.storage import local_path
 
 
 class Evaluation(LeasedWork):
@@ -60,7 +61,7 @@ class Evaluation(LeasedWork):
         container (mica.algorithms) is scored by it, sandboxed, on the ``metrics`` queue."""
         from .tasks import run_evaluation
 
-        if hasattr(self.submission.phase, "metric_container"):
+        if Phase.objects.filter(submissions=self.submission_id, metric_container__isnull=False).exists():
             from mica.algorithms.tasks import score_with_metric_container
 
             return score_with_metric_container
@@ -83,16 +84,25 @@ class Evaluation(LeasedWork):
 
     def record_move(self, from_status, to_status, reason):
         EvaluationEvent.objects.create(evaluation=self, from_status=from_status, to_status=to_status, reason=reason)
+        from mica.notifications.events import evaluation_moved
+
+        evaluation_moved(self, to_status)
+
+    def watchers(self):
+        from mica.notifications.models import organizers_of
+
+        return organizers_of(self.submission.phase.challenge)
 
     def compute(self):
         """Runs the evaluator on this part of the test set; the submission's file is the very
         file the team uploaded."""
         submission = self.submission
         phase = submission.phase
-        return evaluator.score(
-            phase.challenge.task_type, self.truth_version.path, submission.file.path, phase.metric_options,
-            case_ids=self.truth_version.test_set.case_ids(self.split), name=submission.original_filename,
-        )
+        with local_path(self.truth_version.file) as truth, local_path(submission.file) as predictions:
+            return evaluator.score(
+                phase.challenge.task_type, truth, predictions, phase.metric_options,
+                case_ids=self.truth_version.test_set.case_ids(self.split), name=submission.original_filename,
+            )
 
     def record_result(self, result):
         from mica.leaderboards.models import leaderboards_changed

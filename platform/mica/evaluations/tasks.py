@@ -2,6 +2,8 @@
 
 import logging
 
+from django.db import transaction
+
 import evaluator
 from mica.core.tasks import mica_task
 
@@ -25,7 +27,9 @@ def run_evaluation(evaluation_pk):
         evaluation.fail(f"The file is not valid: {invalid}")
     except Exception:
         logger.exception("evaluation %s failed", evaluation.pk)
-        evaluation.fail("Scoring failed with an internal error; the organizers have been told.")
+        with transaction.atomic():
+            if evaluation.fail("Scoring failed with an internal error; the organizers have been told."):
+                evaluation.tell_watchers(evaluation.status_reason)
     else:
         evaluation.record_result(result)
 

@@ -3,6 +3,7 @@ from django.shortcuts import render
 
 from mica.challenges import access
 from mica.challenges.models import Split
+from mica.forum.models import writeup_links
 from mica.sites.transfer import site_columns
 
 from .models import LeaderboardSnapshot
@@ -25,6 +26,7 @@ def _render(request, phase, split):
         "private_visible": phase.private_visible_to(request.user),
         "metric_names": phase.metrics[1:],
         "site_columns": site_columns(phase),
+        "writeups": writeup_links(challenge),
     })
 
 

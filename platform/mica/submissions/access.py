@@ -23,7 +23,7 @@ def readable_submissions(user):
 
     if not user.is_authenticated:
         return Submission.objects.none()
-    submissions = Submission.objects.select_related("phase__challenge", "team")
+    submissions = Submission.objects.with_team_view()
     if user.is_staff:
         return submissions
     organized = Q(phase__challenge__roles__user=user, phase__challenge__roles__role=Role.ORGANIZER,

@@ -57,7 +57,11 @@ class SubmissionSerializer(serializers.ModelSerializer):
         return self._view(submission)["metrics"]
 
     def get_evaluations(self, submission) -> list[dict] | None:
-        if not submission.phase.challenge.is_organizer(self.context["request"].user):
+        organizes = self.context.setdefault("organizes", {})  # one role lookup per challenge, not per row
+        challenge = submission.phase.challenge
+        if challenge.pk not in organizes:
+            organizes[challenge.pk] = challenge.is_organizer(self.context["request"].user)
+        if not organizes[challenge.pk]:
             return None
         return EvaluationSerializer(submission.evaluations.select_related("truth_version"), many=True).data
 

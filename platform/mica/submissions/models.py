@@ -18,7 +18,7 @@ from django.utils import timezone
 
 import evaluator
 from mica.core.models import LeasedWork, leased_work_moves
-from mica.core.storage import private_storage
+from mica.core.storage import local_path, private_storage
 from mica.leaderboards.models import leaderboards_changed
 
 
@@ -39,6 +39,18 @@ class SubmissionQuerySet(models.QuerySet):
         return self.filter(
             Q(status__in=Submission.VALIDATION_UNFINISHED) | (Q(status=Submission.Status.ACCEPTED) & models.Exists(busy))
         )
+
+    def with_team_view(self):
+        """Ready for :meth:`Submission.team_view` with a fixed number of queries, however many
+        rows: each row's phase and team joined, and its public evaluation on its test set's
+        latest truth fetched in one more query for all rows."""
+        from mica.challenges.models import TruthVersion
+        from mica.evaluations.models import Evaluation
+
+        latest = TruthVersion.objects.filter(test_set=models.OuterRef("submission__phase__test_set")).order_by("-number")
+        current_public = Evaluation.objects.filter(split="public", truth_version=models.Subquery(latest.values("pk")[:1]))
+        return self.select_related("phase__challenge", "phase__test_set", "team").prefetch_related(
+            models.Prefetch("evaluations", queryset=current_public, to_attr="current_public_evaluations"))
 
     def passed(self):
         """Accepted submissions with a successful public evaluation (a sanity check passed)."""
@@ -79,7 +91,10 @@ class Submission(LeasedWork):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["phase", "team", "created_at"])]
+        indexes = [
+            models.Index(fields=["phase", "team", "created_at"]),
+            models.Index(fields=["status", "lease_expires_at"]),  # the sweep's lookups of unfinished work
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(is_baseline=True) | Q(team__isnull=False), name="a_team_or_a_baseline")
         ]
@@ -181,8 +196,9 @@ class Submission(LeasedWork):
         """Every problem of the stored file, each naming the participant's file and its place."""
         version = self.phase.test_set.latest_version
         try:
-            evaluator.validate(self.phase.challenge.task_type, self.file.path, truth_info=version.info,
-                               options=self.phase.metric_options, name=self.original_filename)
+            with local_path(self.file) as path:
+                evaluator.validate(self.phase.challenge.task_type, path, truth_info=version.info,
+                                   options=self.phase.metric_options, name=self.original_filename)
         except evaluator.SubmissionInvalid as invalid:
             return [str(problem) for problem in invalid.problems] or [str(invalid)]
         except ValueError as error:
@@ -197,6 +213,14 @@ class Submission(LeasedWork):
 
     def record_move(self, from_status, to_status, reason):
         SubmissionEvent.objects.create(submission=self, from_status=from_status, to_status=to_status, reason=reason)
+        from mica.notifications.events import submission_moved
+
+        submission_moved(self, to_status, reason)
+
+    def watchers(self):
+        from mica.notifications.models import organizers_of
+
+        return organizers_of(self.phase.challenge)
 
     def can_be_read_by(self, user):
         if self.phase.challenge.is_organizer(user):
@@ -245,6 +269,8 @@ class Submission(LeasedWork):
     # -- what a team sees: the public part only --------------------------------------------
     def public_evaluation(self):
         """The evaluation on the public part against the test set's latest truth, if any."""
+        if hasattr(self, "current_public_evaluations"):  # fetched for many rows at once (with_team_view)
+            return next(iter(self.current_public_evaluations), None)
         return self.evaluations.filter(split="public", truth_version=self.phase.test_set.latest_version).first()
 
     def team_view(self):

@@ -21,7 +21,10 @@ def validate_submission(submission_pk):
             problems = submission.problems_in()
     except Exception:
         logger.exception("validating submission %s failed", submission.pk)
-        submission.finish(Submission.Status.FAILED, "Validation failed with an internal error; the organizers have been told.")
+        with transaction.atomic():
+            if submission.finish(Submission.Status.FAILED,
+                                 "Validation failed with an internal error; the organizers have been told."):
+                submission.tell_watchers(submission.status_reason)
         return
     if problems:
         submission.finish(Submission.Status.INVALID, "The file is not valid.", problems=problems)

@@ -1,11 +1,12 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from mica.challenges import access as challenge_access
+from mica.core.storage import download_response
 
 from .access import submission_for
 from .forms import BaselineForm, SubmissionForm
@@ -27,7 +28,7 @@ def create(request, phase_pk):
                 form.add_error("predictions", message)
         else:
             return redirect(submission)
-    submissions = list(Submission.objects.filter(phase=phase, team=team).prefetch_related("evaluations")) if team else []
+    submissions = list(Submission.objects.filter(phase=phase, team=team).with_team_view()) if team else []
     context = {
         "phase": phase,
         "challenge": challenge,
@@ -76,7 +77,7 @@ def download(request, uuid):
     submission = submission_for(request.user, uuid)
     if not submission.file:  # a container's run has not written its predictions yet
         raise Http404("No predictions yet.")
-    return FileResponse(submission.file.open("rb"), as_attachment=True, filename=submission.original_filename)
+    return download_response(submission.file, submission.original_filename)
 
 
 @login_required

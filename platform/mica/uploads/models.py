@@ -1,12 +1,15 @@
 """Resumable uploads (the tus 1.0 protocol): a large file arrives in chunks, survives a dropped
 connection, and is handed whole to the feature it was sent for (mica.uploads.purposes).
 
-The bytes are appended to one file in private storage (`tus/<uuid>`), so the private storage
-must be a file system shared by the web processes (the `mica-data` volume).
+Each chunk received is stored through the storage API as a part, `tus/<uuid>/<offset>`, so
+that any web process (on any host) can take the next chunk; the parts are joined into one local
+file when the feature takes the upload over.
 """
 
 import os
+import tempfile
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,6 +18,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from mica.core.storage import private_storage
+
+from .files import COPY_BYTES
 
 
 class ResumableUpload(models.Model):
@@ -44,12 +49,12 @@ class ResumableUpload(models.Model):
         return f"{self.filename or self.uuid} ({self.offset}/{self.length} bytes)"
 
     @property
-    def name(self):
+    def folder(self):
         return f"tus/{self.uuid}"
 
-    @property
-    def path(self):
-        return private_storage().path(self.name)
+    def part_name(self, offset):
+        # Zero-padded, so that the names sort as the offsets do.
+        return f"{self.folder}/{offset:020d}"
 
     @classmethod
     def open_bytes_of(cls, user):
@@ -58,12 +63,8 @@ class ResumableUpload(models.Model):
 
     @classmethod
     def start(cls, *, owner, purpose, target, filename, length):
-        upload = cls.objects.create(owner=owner, purpose=purpose, target=target, filename=filename[:255],
-                                    length=length, expires_at=timezone.now() + cls.lifetime())
-        os.makedirs(os.path.dirname(upload.path), exist_ok=True)
-        with open(upload.path, "xb"):
-            pass
-        return upload
+        return cls.objects.create(owner=owner, purpose=purpose, target=target, filename=filename[:255],
+                                  length=length, expires_at=timezone.now() + cls.lifetime())
 
     @staticmethod
     def lifetime():
@@ -73,12 +74,38 @@ class ResumableUpload(models.Model):
     def is_complete(self):
         return self.offset == self.length
 
-    def delete_file(self):
-        if private_storage().exists(self.name):
-            private_storage().delete(self.name)
+    def parts(self):
+        storage = private_storage()
+        return sorted(storage.listdir(self.folder)[1]) if storage.exists(self.folder) else []
+
+    @contextmanager
+    def joined(self):
+        """The whole file, joined from its parts into a local temporary file, for the block; the
+        block may move the file away (mica.uploads.files.store)."""
+        storage = private_storage()
+        handle, path = tempfile.mkstemp(prefix="mica-upload-")
+        try:
+            with os.fdopen(handle, "wb") as joined:
+                for part in self.parts():
+                    with storage.open(f"{self.folder}/{part}", "rb") as source:
+                        while block := source.read(COPY_BYTES):
+                            joined.write(block)
+            yield path
+        finally:
+            if os.path.exists(path):
+                os.remove(path)
+
+    def delete_parts(self):
+        storage = private_storage()
+        for part in self.parts():
+            storage.delete(f"{self.folder}/{part}")
+        try:
+            os.rmdir(storage.path(self.folder))  # a file-system storage keeps empty folders
+        except (NotImplementedError, OSError):
+            pass
 
     def discard(self):
-        self.delete_file()
+        self.delete_parts()
         self.delete()
 
     @classmethod

@@ -17,8 +17,9 @@ class Purpose:
     # admit(user, target: dict) -> the largest size in bytes this user may send for this
     # target; raises ValidationError (a bad target) or PermissionDenied (not theirs to send).
     admit: Callable
-    # receive(upload) -> the URL of what the file became; takes the file over (moves or
-    # deletes it) or raises ValidationError naming what is wrong with it.
+    # receive(upload) -> the URL of what the file became, or ValidationError naming what is
+    # wrong with it. `with upload.joined() as path:` gives the whole file as a local path, which
+    # receive may move into storage (mica.uploads.files.store); the parts are removed after.
     receive: Callable
 
 

@@ -10,6 +10,8 @@ Authentication is the API's: a token, or the session (with its CSRF token).
 import base64
 import binascii
 import hashlib
+import os
+import tempfile
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,11 +20,13 @@ from django.db import transaction
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import http_date
 from drf_spectacular.utils import extend_schema
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
+from .files import store
 from .models import ResumableUpload
 from .purposes import PURPOSES
 
@@ -44,18 +48,16 @@ def tus_response(status, **headers):
     return response
 
 
-def problem(status, message, **extra):
+def problem(status, message, problems=None):
     """A refusal the client can show: JSON {"detail", "problems"}, with the tus headers."""
-    response = JsonResponse({"detail": message, "problems": extra.get("problems", [message])}, status=status)
+    response = JsonResponse({"detail": message, "problems": problems or [message]}, status=status)
     response["Tus-Resumable"] = VERSION
     response["Cache-Control"] = "no-store"
     return response
 
 
-def http_date(moment):
-    from django.utils.http import http_date as format_date
-
-    return format_date(moment.timestamp())
+def expires_header(moment):
+    return http_date(moment.timestamp())
 
 
 def parse_metadata(header):
@@ -79,6 +81,10 @@ def whole_number(request, header):
     return int(value)
 
 
+class VersionMismatch(Exception):
+    pass
+
+
 class TusView(APIView):
     permission_classes = [IsAuthenticated]
     parser_classes = []  # the body is raw bytes, read as a stream
@@ -96,10 +102,6 @@ class TusView(APIView):
     def options(self, request, *args, **kwargs):
         return tus_response(204, Tus_Version=VERSION, Tus_Extension=EXTENSIONS,
                             Tus_Max_Size=settings.MICA_UPLOAD_MAX_BYTES, Tus_Checksum_Algorithm=",".join(CHECKSUMS))
-
-
-class VersionMismatch(Exception):
-    pass
 
 
 @extend_schema(exclude=True)
@@ -134,7 +136,7 @@ class CreateUpload(TusView):
             upload = ResumableUpload.start(owner=request.user, purpose=purpose.name, target=metadata,
                                            filename=filename, length=length)
         location = request.build_absolute_uri(reverse("uploads:upload", args=[upload.uuid]))
-        return tus_response(201, Location=location, Upload_Offset=0, Upload_Expires=http_date(upload.expires_at))
+        return tus_response(201, Location=location, Upload_Offset=0, Upload_Expires=expires_header(upload.expires_at))
 
 
 @extend_schema(exclude=True)
@@ -146,7 +148,7 @@ class UploadResource(TusView):
     def head(self, request, uuid):
         upload = self.upload(request, uuid)
         headers = {"Upload_Offset": upload.offset, "Upload_Length": upload.length,
-                   "Upload_Expires": http_date(upload.expires_at)}
+                   "Upload_Expires": expires_header(upload.expires_at)}
         if upload.result_url:
             headers["Mica_Result_Url"] = upload.result_url
         return tus_response(200, **headers)
@@ -186,7 +188,7 @@ class UploadResource(TusView):
             upload.save(update_fields=["offset", "expires_at"])
         if upload.is_complete:
             return self.hand_over(upload)
-        return tus_response(204, Upload_Offset=upload.offset, Upload_Expires=http_date(upload.expires_at))
+        return tus_response(204, Upload_Offset=upload.offset, Upload_Expires=expires_header(upload.expires_at))
 
     @staticmethod
     def checksum_of(header):
@@ -202,26 +204,32 @@ class UploadResource(TusView):
 
     @staticmethod
     def append(request, upload, checksum):
-        """Writes the body at the upload's offset, never past its length. A connection that
-        drops mid-chunk keeps what arrived (without a checksum), so the client resumes there."""
+        """Stores the body as the part at the upload's offset, never past its length. A
+        connection that drops mid-chunk keeps what arrived (without a checksum), so the client
+        resumes there; a chunk whose checksum does not match is not kept."""
         digest = CHECKSUMS[checksum[0]]() if checksum else None
         room = upload.length - upload.offset
         written = 0
-        with open(upload.path, "r+b") as file:
-            file.seek(upload.offset)
-            try:
-                while written < room:
-                    block = request.read(min(READ_BYTES, room - written))
-                    if not block:
-                        break
-                    file.write(block)
-                    written += len(block)
-                    if digest:
-                        digest.update(block)
-            except OSError:  # the client went away: keep the bytes that came
-                if checksum:
-                    written = 0
-            file.truncate(upload.offset + written)
+        handle, path = tempfile.mkstemp(prefix="mica-chunk-")
+        try:
+            with os.fdopen(handle, "wb") as chunk:
+                try:
+                    while written < room:
+                        block = request.read(min(READ_BYTES, room - written))
+                        if not block:
+                            break
+                        chunk.write(block)
+                        written += len(block)
+                        if digest:
+                            digest.update(block)
+                except OSError:  # the client went away: keep the bytes that came
+                    if checksum:
+                        written = 0
+            if written and not (checksum and digest.digest() != checksum[1]):
+                store(path, upload.part_name(upload.offset))
+        finally:
+            if os.path.exists(path):
+                os.remove(path)
         return written, digest
 
     @staticmethod
@@ -230,8 +238,9 @@ class UploadResource(TusView):
             url = PURPOSES[upload.purpose].receive(upload)
         except (ValidationError, PermissionDenied) as error:
             messages = error.messages if isinstance(error, ValidationError) else [str(error)]
-            upload.delete_file()
             ResumableUpload.objects.filter(pk=upload.pk).update(state=ResumableUpload.State.REFUSED, problems=messages)
             return problem(422, " ".join(messages), problems=messages)
+        finally:
+            upload.delete_parts()
         ResumableUpload.objects.filter(pk=upload.pk).update(state=ResumableUpload.State.RECEIVED, result_url=url)
         return tus_response(204, Upload_Offset=upload.offset, Mica_Result_Url=url)

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('challenges', '0002_container_settings'),
-        ('submissions', '0002_container_submissions'),
+        ('submissions', '0003_container_submissions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

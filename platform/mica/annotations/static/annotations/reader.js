@@ -75,7 +75,8 @@ function answerField(label, value, onChange) {
     input.addEventListener("input", onChange);
     wrapper.append(input);
   } else {
-    wrapper.insertAdjacentHTML("beforeend", `<p class="muted">Draw on the image (${label.kind === "boxes" ? "b" : "p"}).</p>`);
+    const how = { boxes: "b: drag a box", points: "p: click", masks: "m: paint, f: fill an outline, e: erase, [ ]: brush size" }[label.kind];
+    wrapper.insertAdjacentHTML("beforeend", `<p class="muted">Draw on the image (${how}).</p>`);
   }
   return wrapper;
 }
@@ -99,9 +100,10 @@ function collect(form, labels, marks) {
 
 window.MicaReader = async function (state, Viewer) {
   const assignment = state.assignment;
-  const markLabels = state.labels.filter((label) => label.kind === "boxes" || label.kind === "points");
+  const markLabels = state.labels.filter((label) => ["boxes", "points", "masks"].includes(label.kind));
   const marks = {};
-  for (const label of markLabels) marks[label.key] = assignment.answers[label.key] || [];
+  // A label not answered yet starts from the model's proposals, if the organizer loaded some.
+  for (const label of markLabels) marks[label.key] = assignment.answers[label.key] ?? (assignment.proposals || {})[label.key] ?? [];
   const form = document.getElementById("answers");
   const save = new Autosave(state.answersUrl, document.getElementById("save-state"));
   const changed = () => save.schedule({ answers: collect(form, state.labels, marks) });
@@ -109,6 +111,7 @@ window.MicaReader = async function (state, Viewer) {
   const viewer = new Viewer(document.getElementById("viewer"), { root: assignment.dicomweb_root, images: assignment.images, markLabels, marks, onChange: changed });
   document.querySelectorAll("[data-preset]").forEach((b) => b.addEventListener("click", () => { viewer.setPreset(b.dataset.preset); viewer.canvas.focus(); }));
   document.querySelectorAll("[data-tool]").forEach((b) => b.addEventListener("click", () => { viewer.useTool(b.dataset.tool); viewer.canvas.focus(); }));
+  document.querySelectorAll("[data-mask-mode]").forEach((b) => b.addEventListener("click", () => { viewer.setMaskMode(b.dataset.maskMode); viewer.canvas.focus(); }));
   const next = async () => {
     save.pending = { answers: collect(form, state.labels, marks), submit: true };
     if (await save.flush()) window.location = state.nextUrl;
@@ -122,7 +125,8 @@ window.MicaReader = async function (state, Viewer) {
 };
 
 window.MicaAdjudicator = async function (state, Viewer) {
-  const markLabels = state.labels.filter((label) => label.kind === "boxes" || label.kind === "points");
+  // Masks are decided in the viewer too (the readers' masks are taken with the buttons, not overlaid).
+  const markLabels = state.labels.filter((label) => ["boxes", "points", "masks"].includes(label.kind));
   // Every reader's marks are drawn in the decision viewer in their colour; their answers side by side here.
   const panels = document.getElementById("reader-panels");
   for (const [position, [name, answers]] of Object.entries(state.readers).entries()) {
@@ -136,7 +140,8 @@ window.MicaAdjudicator = async function (state, Viewer) {
     for (const label of state.labels) {
       const item = document.createElement("li");
       const value = answers[label.key];
-      const shown = markLabels.includes(label) ? `${(value || []).length} ${label.kind === "boxes" ? "box(es)" : "point(s)"}` : (value == null ? "–" : JSON.stringify(value));
+      const unit = { boxes: "box(es)", points: "point(s)", masks: "painted frame(s)" }[label.kind];
+      const shown = markLabels.includes(label) ? `${(value || []).length} ${unit}` : (value == null ? "–" : JSON.stringify(value));
       item.textContent = `${label.title}: ${shown}`;
       summary.append(item);
     }

@@ -1,0 +1,286 @@
+"""Compare stored results of several submissions on one test set: rankings, tests, stability.
+
+:func:`compare` works from what :func:`evaluator.score` returned (JSON round-tripped, as the
+site stores it): the per-case rows carry every per-case metric, and classification rows the
+label(s) and score(s) the AUC needs, so no file is read again.
+
+References
+----------
+Wiesenfarth M. et al. (2021). Methods and open-source toolkit for analyzing and visualizing
+challenge results (challengeR). Scientific Reports 11.
+DeLong E.R. et al. (1988). Biometrics 44.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from . import statistics as S
+from ._device import pick_device
+
+__all__ = ["compare"]
+
+#: Per-case value of a case missing from a result, where the evaluator's failure value does not
+#: depend on the case (otherwise the worst value any compared result has for that case is used).
+FAILURE = {"dice": 0.0, "iou": 0.0, "nsd": 0.0, "map": 0.0,
+           "log_loss": -math.log(float(np.finfo(np.float64).eps))}
+#: What a null per-case value is worth when teams are compared case by case (rank-then-aggregate,
+#: the paired tests): detection's mAP is null on an image with neither truth nor predictions,
+#: which the team got right. The mean and median leave such cases out, as RSNA's mAP does.
+NULL_IN_CASEWISE = {"map": 1.0}
+
+
+def compare(task, results, *, metric, higher_is_better, method, ties="min", alpha=0.05, n_resamples=1000,
+            seed=0, groups=None) -> dict:
+    """Rank submissions on one metric, test every pair, and measure how stable the ranking is.
+
+    Parameters
+    ----------
+    task : the task the results were scored for (one of :data:`evaluator.TASKS`)
+    results : {name: result} as :func:`evaluator.score` returned them (JSON round-tripped is fine)
+    metric : a metric with per-case values (``dice``, ``dice/2``, ``hd95``, ``log_loss``, ``mae``,
+        ``map``, ...), or a classification ``auc`` (binary), ``auc/<label>`` or (multi-label,
+        not with ``method="significance"``) the macro ``auc``
+    higher_is_better : bool
+    method : ``"mean"``, ``"median"`` (aggregate, then rank), ``"rank_then_aggregate"`` (rank in
+        each case, mean rank) or ``"significance"`` (significant one-sided wins, Holm-adjusted;
+        Wilcoxon signed-rank on per-case values, DeLong for the AUC). For the AUC, which is not a
+        mean of per-case values, ``"mean"`` ranks by the AUC itself; ``"median"`` and
+        ``"rank_then_aggregate"`` do not apply.
+    ties : ``"min"``, ``"average"`` or ``"max"`` (R's ``ties.method``)
+    alpha : level of the tests (a win or a band break when the adjusted p ≤ alpha)
+    n_resamples, seed : the bootstrap of the cases behind ``stability``
+    groups : {case_id: patient}, optional: the bootstrap resamples whole patients
+
+    A case that a result lacks counts as a failure: its per-case value is the metric's failure
+    value (Dice, IoU, NSD, mAP 0; the log loss of a probability of 0 for a positive), else the
+    worst value any compared result has for that case; for the AUC the stand-in score of a
+    missing case (below every positive, above every negative).
+
+    Returns
+    -------
+    dict, JSON-safe (NaN is None); every list is in the order of ``names`` (best first)::
+
+        {"metric", "method", "ties", "alpha", "names", "ranks", "values" (the aggregate: mean,
+         median, mean rank, share of significant wins, or AUC), "bands" (0 for the first team; a
+         team whose difference from the team above is not significant shares its band),
+         "pairwise": {"test": "wilcoxon" | "delong" | None (macro AUC: no test), "p_values": [[...]] (row better than
+         column, one-sided, Holm over all ordered pairs), "significant": [[bool]]},
+         "stability": {"rank_counts": [[...]] (name × rank 1..K), "kendall_tau": {"median",
+         "low", "high"} (2.5 and 97.5 percentiles), "n_resamples"},
+         "robustness": {method: [rank per name]} for every method that applies}
+    """
+    from .api import TASKS
+
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    if method not in S.RANKING_METHODS:
+        raise ValueError(f"method must be one of {', '.join(S.RANKING_METHODS)}, got {method!r}")
+    S._check_ties(ties)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    if not isinstance(results, dict) or not results:
+        raise ValueError("results must be a non-empty {name: result} dict")
+    names = [str(n) for n in results]
+    rows = [_rows(name, r) for name, r in results.items()]
+    cases = list(dict.fromkeys(c for by_case in rows for c in by_case))
+    patient = None
+    if groups is not None:
+        lacking = sum(c not in groups for c in cases)
+        if lacking:
+            raise ValueError(f"groups gives no patient for {lacking} of the {len(cases)} cases")
+        patient = [str(groups[c]) for c in cases]
+    per_case = any(metric in row for by_case in rows for row in by_case.values())
+    if per_case:
+        x = _matrix(metric, rows, cases, names, higher_is_better)
+        null = NULL_IN_CASEWISE.get(metric.split("/")[0])
+        casewise = x if null is None else np.where(np.isnan(x), null, x)
+        data = _PerCase(x, casewise, higher_is_better, ties, alpha)
+    elif task == "classification" and (metric == "auc" or metric.startswith("auc/")):
+        data = _Auc(metric, rows, cases, names, higher_is_better, ties, alpha)
+    else:
+        raise ValueError(f"metric {metric!r} has no per-case values in these results; compare ranks metrics "
+                         "with per-case values, and the AUC of classification")
+    if method not in data.methods:
+        raise ValueError(f"method {method!r} does not apply to {metric!r}: it needs per-case values")
+    ranks, values = data.rank(method)
+    order = sorted(range(len(names)), key=lambda t: (ranks[t], t))
+    p = data.pairwise()
+    significant = (p <= alpha) & ~np.eye(len(names), dtype=bool)
+    bands, band = [], 0
+    for q, t in enumerate(order):
+        if q and significant[order[q - 1], t]:
+            band += 1
+        bands.append(band)
+    boot = data.bootstrap_ranks(method, n_resamples, seed, patient)
+    counts, taus = S.stability_summary(ranks, boot)
+    lo, med, hi = (np.nanquantile(taus, [0.025, 0.5, 0.975]) if np.isfinite(taus).any() else [np.nan] * 3)
+    idx = np.asarray(order)
+    return {
+        "metric": metric, "method": method, "ties": ties, "alpha": alpha,
+        "names": [names[t] for t in order],
+        "ranks": _json(ranks[idx]),
+        "values": _json(np.asarray(values, dtype=np.float64)[idx]),
+        "bands": bands,
+        "pairwise": {"test": data.test, "p_values": _json(p[np.ix_(idx, idx)]),
+                     "significant": significant[np.ix_(idx, idx)].tolist()},
+        "stability": {"rank_counts": counts[idx].tolist(),
+                      "kendall_tau": {"median": _json(med), "low": _json(lo), "high": _json(hi)},
+                      "n_resamples": int(n_resamples)},
+        "robustness": {m: _json(data.rank(m)[0][idx]) for m in data.methods},
+    }
+
+
+def _json(x):
+    a = np.asarray(x)
+    if a.ndim == 0:
+        v = a.item()
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+    return [_json(v) for v in a]
+
+
+def _rows(name, result):
+    if not isinstance(result, dict) or not isinstance(result.get("per_case"), list):
+        raise ValueError(f"result {name!r} is not what evaluator.score returned (no per_case rows)")
+    out = {}
+    for i, row in enumerate(result["per_case"]):
+        if not isinstance(row, dict) or "case_id" not in row:
+            raise ValueError(f"result {name!r}, per_case row {i + 1}: no case_id")
+        out[str(row["case_id"])] = row
+    return out
+
+
+def _number(value, where):
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}: expected a number or null, found a {type(value).__name__}")
+    return float(value)
+
+
+def _matrix(metric, rows, cases, names, higher_is_better):
+    """(teams, cases) per-case values; a case a result lacks takes the failure value."""
+    x = np.full((len(rows), len(cases)), np.nan)
+    absent = np.zeros_like(x, dtype=bool)
+    for t, by_case in enumerate(rows):
+        for c, case in enumerate(cases):
+            row = by_case.get(case)
+            if row is None:
+                absent[t, c] = True
+            elif metric not in row:
+                raise ValueError(f"result {names[t]!r}, case row {c + 1}: no {metric!r} value")
+            else:
+                x[t, c] = _number(row[metric], f"result {names[t]!r}, case row {c + 1}, {metric!r}")
+    if absent.any():
+        failure = FAILURE.get(metric.split("/")[0])
+        if failure is None:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a case nobody has a value for stays NaN
+                worst = np.nanmin(x, 0) if higher_is_better else np.nanmax(x, 0)
+            x = np.where(absent, worst[None, :], x)
+        else:
+            x[absent] = failure
+    return x
+
+
+class _PerCase:
+    methods = S.RANKING_METHODS
+    test = "wilcoxon"
+
+    def __init__(self, x, casewise, higher_is_better, ties, alpha):
+        self.x, self.casewise, self.hib, self.ties, self.alpha = x, casewise, higher_is_better, ties, alpha
+
+    def _values(self, method):
+        return self.x if method in ("mean", "median") else self.casewise
+
+    def rank(self, method):
+        return S.rank_by(self._values(method), method, higher_is_better=self.hib, ties=self.ties, alpha=self.alpha)
+
+    def pairwise(self):
+        return S.holm_offdiagonal(S.pairwise_wilcoxon(self.casewise, higher_is_better=self.hib))
+
+    def bootstrap_ranks(self, method, n_resamples, seed, patient):
+        return S._bootstrap_ranks(self._values(method), method, self.hib, self.ties, self.alpha, n_resamples, seed,
+                                  patient, pick_device())
+
+
+class _Auc:
+    """The AUC from the stored labels and scores, with DeLong's paired test."""
+
+    methods = ("mean", "significance")
+    test = "delong"
+
+    def __init__(self, metric, rows, cases, names, higher_is_better, ties, alpha):
+        if not higher_is_better:
+            raise ValueError("the AUC is higher-is-better")
+        suffixes = [metric[len("auc"):]] if metric != "auc" else None
+        if suffixes is None:
+            first = next(row for by_case in rows for row in by_case.values())
+            suffixes = [""] if "label" in first else [k[len("label"):] for k in first if k.startswith("label/")]
+            if len(suffixes) > 1:
+                self.methods, self.test = ("mean",), None  # no paired test of a macro AUC
+        self.y, self.s = [], []
+        for suffix in suffixes:
+            y = np.full(len(cases), np.nan)
+            s = np.full((len(rows), len(cases)), np.nan)
+            for t, by_case in enumerate(rows):
+                for c, case in enumerate(cases):
+                    row = by_case.get(case)
+                    if row is None:
+                        continue
+                    if "label" + suffix not in row or "score" + suffix not in row:
+                        raise ValueError(f"result {names[t]!r}, case row {c + 1}: no 'label{suffix}'/'score{suffix}' "
+                                         "(results scored before issue 13 lack them: score them again)")
+                    y[c] = _number(row["label" + suffix], f"result {names[t]!r}, case row {c + 1}, 'label{suffix}'")
+                    s[t, c] = _number(row["score" + suffix], f"result {names[t]!r}, case row {c + 1}, 'score{suffix}'")
+            # a case a result lacks: the stand-in score of a missing case (evaluator.tasks.classification)
+            s = np.where(np.isnan(s), np.where(y == 1, -1.0, 2.0)[None, :], s)
+            self.y.append(y)
+            self.s.append(s)
+        self.ties, self.alpha = ties, alpha
+        self.strata = ["".join(str(int(y[c])) for y in self.y) for c in range(len(cases))]
+
+    def _auc(self, weights):
+        """(teams, R) macro AUC for each row of case weights."""
+        out = 0
+        for y, s in zip(self.y, self.s):
+            out = out + torch.stack([S.weighted_binary_metrics(y, s[t], weights)["auc"] for t in range(len(s))])
+        return (out / len(self.y)).cpu().numpy()
+
+    def _delong_p(self, y, s):
+        auc, z, _ = S.pairwise_delong_test(y, s)
+        return 0.5 * np.vectorize(math.erfc)(z / math.sqrt(2))  # one-sided: row better than column
+
+    def pairwise(self):
+        p = self._delong_p(self.y[0], self.s[0]) if len(self.y) == 1 else np.full((len(self.s[0]),) * 2, np.nan)
+        return S.holm_offdiagonal(p) if len(self.y) == 1 else p
+
+    def rank(self, method):
+        auc = self._auc(torch.ones(1, len(self.y[0]), dtype=torch.float64))[:, 0]
+        if method == "mean":
+            return S.rank(auc, higher_is_better=True, ties=self.ties), auc
+        out = S._significance_from_p(self.pairwise(), self.alpha, self.ties)
+        return out["ranks"], out["scores"]
+
+    def bootstrap_ranks(self, method, n_resamples, seed, patient):
+        n = len(self.y[0])
+        W = (S.resample_weights(n, n_resamples, seed, groups=patient) if patient is not None
+             else S.resample_weights(n, n_resamples, seed, strata=self.strata))
+        if method == "mean":
+            auc = self._auc(W)
+            return S.rank(np.where(np.isnan(auc), -np.inf, auc), higher_is_better=True, ties=self.ties, axis=0)
+        out = []
+        for w in W:
+            i = np.repeat(np.arange(n), w.to(torch.int64).numpy())
+            y = self.y[0][i]
+            try:
+                p = S.holm_offdiagonal(self._delong_p(y, self.s[0][:, i]))
+            except ValueError:  # a resample with fewer than 2 cases of a class: no test, no win
+                p = np.ones((len(self.s[0]),) * 2)
+            out.append(S._significance_from_p(p, self.alpha, self.ties)["ranks"])
+        return np.stack(out, axis=1)
