@@ -305,14 +305,14 @@ class SiteWorker:
 
 
 def site_result(result, metrics, case_order, share_per_case):
-    """What leaves the site from an evaluator result: the site's metrics, their intervals
-    (each metric's ``<name>_ci`` where the evaluator gives one), the case counts, and per-case
-    values only when allowed, as bare numbers in the site's case order."""
-    values = result["metrics"]
+    """What leaves the site from an evaluator result: the site's metrics, their 95% intervals
+    as ``[low, high]`` (the evaluator's own: DeLong for AUC, a bootstrap otherwise), the case
+    counts, and per-case values only when allowed, as bare numbers in the site's case order."""
+    values, intervals = result["metrics"], result.get("intervals") or {}
     body = {"status": "succeeded", "n_cases": result["n_cases"], "missing_cases": result.get("missing_cases", 0),
             "metrics": {name: values.get(name) for name in metrics},
-            "intervals": {name: list(values[f"{name}_ci"]) for name in metrics
-                          if isinstance(values.get(f"{name}_ci"), (list, tuple)) and None not in values[f"{name}_ci"]}}
+            "intervals": {name: [intervals[name]["low"], intervals[name]["high"]] for name in metrics
+                          if name in intervals and None not in (intervals[name]["low"], intervals[name]["high"])}}
     if share_per_case:
         per_case = {name: _per_case(result, name, case_order) for name in metrics}
         body["per_case"] = {name: v for name, v in per_case.items() if v is not None}

@@ -56,7 +56,10 @@ def test_the_input_holds_the_images_and_cases_json_but_not_the_truth(tmp_path):
 
 
 RESULT = {"n_cases": 3, "missing_cases": 1,
-          "metrics": {"auc": 0.7, "auc_ci": [0.6, 0.8], "log_loss": 0.5, "sensitivity": 0.9},
+          "metrics": {"auc": 0.7, "log_loss": 0.5, "sensitivity": 0.9},
+          "intervals": {"auc": {"low": 0.6, "high": 0.8, "level": 0.95, "method": "delong", "degenerate": False},
+                        "log_loss": {"low": None, "high": None, "level": 0.95, "method": "bootstrap",
+                                     "degenerate": False}},
           "per_case": [{"case_id": "C-2", "log_loss": 0.2}, {"case_id": "C-1", "log_loss": 0.1},
                        {"case_id": "C-3", "log_loss": 0.3}]}
 
@@ -64,7 +67,7 @@ RESULT = {"n_cases": 3, "missing_cases": 1,
 def test_a_result_body_carries_no_case_id():
     body = site_result(RESULT, ["auc", "log_loss"], ["C-1", "C-2", "C-3"], share_per_case=False)
     assert body == {"status": "succeeded", "n_cases": 3, "missing_cases": 1,
-                    "metrics": {"auc": 0.7, "log_loss": 0.5}, "intervals": {"auc": [0.6, 0.8]}}
+                    "metrics": {"auc": 0.7, "log_loss": 0.5}, "intervals": {"auc": [0.6, 0.8]}}  # no made-up bounds
     shared = site_result(RESULT, ["auc", "log_loss"], ["C-1", "C-2", "C-3"], share_per_case=True)
     assert shared["per_case"] == {"log_loss": [0.1, 0.2, 0.3]}  # the site's order, bare numbers
     assert "C-" not in json.dumps(shared)
