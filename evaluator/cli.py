@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import site_worker
 from .api import TASKS, describe_truth, score, validate
 from .problems import SubmissionInvalid
 
@@ -45,6 +46,7 @@ def _parser():
     g.add_argument("--case-ids", help="the case ids (the participant's check): the CSV the site serves "
                                       "(a 'case_id' header line, then one id per line), or one id per line")
     _container_parser(sub)
+    site_worker.add_parser(sub)
     return p
 
 
@@ -73,6 +75,8 @@ def _container_parser(sub):
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "site-worker":
+        return site_worker.main(args)
     options = dict(args.option)
     if args.command == "run-container":
         return run_container(args, options)

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "mica.bundles",
     "mica.uploads",
     "mica.algorithms",
+    "mica.sites",
 ]
 
 MIDDLEWARE = [

@@ -24,6 +24,7 @@ urlpatterns = [
     path("bundles/", include("mica.bundles.urls")),
     path("uploads/", include("mica.uploads.urls")),
     path("algorithms/", include("mica.algorithms.urls")),
+    path("sites/", include("mica.sites.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -5,6 +5,7 @@ from django.shortcuts import redirect, render
 
 from mica.challenges import access as challenge_access
 from mica.evaluations.models import Evaluation
+from mica.sites.transfer import algorithm_site_rows
 
 from .access import organized_algorithm, organized_phases, run_for
 from .forms import RerunForm
@@ -59,9 +60,10 @@ def transferability(request, pk):
     metrics, table = transferability_table(algorithm)
     pending = algorithm.runs.filter(status__in=InferenceRun.UNFINISHED).count() + Evaluation.objects.filter(
         submission__inference_run__algorithm=algorithm, status__in=Evaluation.UNFINISHED).count()
+    site_metrics, site_rows = algorithm_site_rows(algorithm)
     return render(request, "algorithms/transferability.html", {
         "algorithm": algorithm, "challenge": algorithm.challenge, "metrics": metrics, "rows": table,
-        "pending": pending})
+        "pending": pending, "site_metrics": site_metrics, "site_rows": site_rows})
 
 
 def transferability_table(algorithm):

@@ -13,6 +13,7 @@ from mica.challenges.models import Split
 from mica.core.csv_export import csv_response
 from mica.core.storage import download_response
 from mica.forum.models import writeup_links
+from mica.sites.transfer import site_columns
 
 from .models import LeaderboardSnapshot, PhaseReport
 from .report import report_split
@@ -61,6 +62,7 @@ def _render(request, phase, split):
         "version": version, "rescore_progress": rescore.progress() if rescore and is_organizer else None,
         "private_visible": phase.private_visible_to(request.user),
         "metric_names": phase.metrics[1:],
+        "site_columns": site_columns(phase),
         "writeups": writeup_links(challenge),
         "banded": any(row.band for row in rows),
     })
