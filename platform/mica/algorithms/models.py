@@ -17,7 +17,7 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from mica.core.models import LeasedWork, leased_work_moves
+from mica.core.models import LeasedWork, StatusEvent, leased_work_moves
 from mica.core.storage import private_storage
 from mica.uploads.files import store
 
@@ -242,15 +242,10 @@ def _log_text(log):
     return log if len(log) <= limit else log[:limit] + "\n[… cut]"
 
 
-class InferenceRunEvent(models.Model):
+class InferenceRunEvent(StatusEvent):
     run = models.ForeignKey(InferenceRun, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=10, choices=InferenceRun.Status.choices, blank=True)
     to_status = models.CharField(max_length=10, choices=InferenceRun.Status.choices)
-    reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at", "pk"]
 
 
 class MetricContainer(models.Model):

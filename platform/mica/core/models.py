@@ -56,6 +56,19 @@ class StatusMachine(models.Model):
         """Called inside the move's transaction; a model that keeps a history writes it here."""
 
 
+class StatusEvent(models.Model):
+    """One recorded move of a StatusMachine row, with its reason (the row's history, shown to
+    whoever may see the row). Subclasses add the row's foreign key and ``from_status`` /
+    ``to_status`` with the row's choices."""
+
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["created_at", "pk"]
+
+
 def leased_work_moves(waiting, running, failed, *successes, cancelled=None):
     """The legal moves of leased work, the same for every kind: waiting → running; running →
     running (another worker took over an expired lease) or a success; failing (and cancelling,

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 import evaluator
 from mica.challenges.models import Phase, Split
-from mica.core.models import LeasedWork, leased_work_moves
+from mica.core.models import LeasedWork, StatusEvent, leased_work_moves
 from mica.core.storage import local_path
 
 
@@ -136,15 +136,10 @@ class Evaluation(LeasedWork):
         return self.move(self.Status.CANCELLED, reason, completed_at=timezone.now(), lease_expires_at=None)
 
 
-class EvaluationEvent(models.Model):
+class EvaluationEvent(StatusEvent):
     evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=10, choices=Evaluation.Status.choices, blank=True)
     to_status = models.CharField(max_length=10, choices=Evaluation.Status.choices)
-    reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at", "pk"]
 
 
 class Rescore(LeasedWork):

@@ -19,7 +19,7 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from mica.core.models import LeasedWork, leased_work_moves
+from mica.core.models import LeasedWork, StatusEvent, leased_work_moves
 
 TOKEN_PREFIX = "mica-site-"
 
@@ -324,15 +324,10 @@ def archive_sha256(image):
     return digest.hexdigest()
 
 
-class SiteJobEvent(models.Model):
+class SiteJobEvent(StatusEvent):
     job = models.ForeignKey(SiteJob, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=10, choices=SiteJob.Status.choices, blank=True)
     to_status = models.CharField(max_length=10, choices=SiteJob.Status.choices)
-    reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at", "pk"]
 
 
 class SiteAuditEntry(models.Model):

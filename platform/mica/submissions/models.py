@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import evaluator
-from mica.core.models import LeasedWork, leased_work_moves
+from mica.core.models import LeasedWork, StatusEvent, leased_work_moves
 from mica.core.storage import local_path, private_storage
 from mica.leaderboards.models import leaderboards_changed
 
@@ -296,12 +296,7 @@ class Submission(LeasedWork):
         return view
 
 
-class SubmissionEvent(models.Model):
+class SubmissionEvent(StatusEvent):
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=12, choices=Submission.Status.choices, blank=True)
     to_status = models.CharField(max_length=12, choices=Submission.Status.choices)
-    reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at", "pk"]
