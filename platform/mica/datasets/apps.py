@@ -6,4 +6,9 @@ class DatasetsConfig(AppConfig):
     label = "datasets"
 
     def ready(self):
+        from mica.uploads.purposes import register
+
         from . import pull  # noqa: F401  (registers the pull task: Celery only finds tasks.py on its own)
+        from .resumable import admit_archive, receive_archive
+
+        register("dataset-archive", admit=admit_archive, receive=receive_archive)
