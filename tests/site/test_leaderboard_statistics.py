@@ -95,9 +95,9 @@ def test_intervals_resample_patients_when_the_test_set_knows_them(phase, team, p
     public = submission.public_evaluation()
     assert public.patient_groups() == patients
     n_resamples = settings.MICA_INTERVAL_RESAMPLES
-    by_patient = evaluator.score("classification", public.truth_version.path, submission.file.path,
+    by_patient = evaluator.score("classification", public.truth_version.file.path, submission.file.path,
                                  case_ids=case_ids, groups=patients, n_resamples=n_resamples)
-    by_case = evaluator.score("classification", public.truth_version.path, submission.file.path,
+    by_case = evaluator.score("classification", public.truth_version.file.path, submission.file.path,
                               case_ids=case_ids, n_resamples=n_resamples)
     assert public.intervals["auc"] == by_patient["intervals"]["auc"]
     assert public.intervals["auc"] != by_case["intervals"]["auc"]
