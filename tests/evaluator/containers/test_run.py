@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -42,17 +43,23 @@ def folders(tmp_path):
     return input_dir, output_dir
 
 
-def _sandbox_processes(marker):
-    """Host processes whose command line holds ``marker`` (the sandbox's leftovers)."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if marker in Path(f"/proc/{entry.name}/cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
+def _sandbox_processes(marker, settle_seconds=10):
+    """Host processes whose command line holds ``marker`` (the sandbox's leftovers), once the
+    kernel has had up to ``settle_seconds`` to tear the sandbox's PID namespace down (a fork
+    bomb's hundreds of processes take a while to reap on a loaded machine)."""
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        found = []
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    if marker in Path(f"/proc/{entry.name}/cmdline").read_bytes():
+                        found.append(int(entry.name))
+                except OSError:
+                    pass
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("behaviour_fmt", ["docker", "oci"])
