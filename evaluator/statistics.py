@@ -302,8 +302,9 @@ def weighted_binary_metrics(y_true, y_score, weights, *, threshold=0.5, target_s
     pos_cases, neg_cases = order[is_pos], order[~is_pos]
     # Only the tie groups holding a positive add to the AUC and the AP, and the operating point
     # is always at one of them (the sensitivity grows nowhere else), or at the first group when
-    # the target is reached at once or never. ``last``: each such group's last positive (index
-    # among the positives); negatives strictly above the group and through its end.
+    # the target is reached at once or never. Of each such group: its last sorted position
+    # (g_end), first position (g_start), and its last and first positive (g_last, g_first:
+    # indices among the positives; a first group without positives has g_last -1).
     k = torch.arange(len(positive_at), device=device)
     last_of_group = torch.ones_like(k, dtype=torch.bool)
     last_of_group[:-1] = end[positive_at[:-1]] != end[positive_at[1:]]
@@ -320,32 +321,53 @@ def weighted_binary_metrics(y_true, y_score, weights, *, threshold=0.5, target_s
     neg_before = g_start - g_first                                        # negatives at positions < its start
     n_pos_above = int((s[pos_cases] >= threshold).sum())                  # the positives called positive: a prefix
     n_neg_above = int((s[neg_cases] >= threshold).sum())
-    chunk = max(1, _BINARY_CHUNK_NUMBERS.get(device.type, 2 ** 24) // max(W.shape[1], 1))
-    parts = [_binary_chunk(W[i:i + chunk], pos_cases, neg_cases, g_last, neg_through, neg_before,
-                           n_pos_above, n_neg_above, ss[g_end], target_sensitivity)
-             for i in range(0, W.shape[0], chunk)]
+    chunk = max(1, min(W.shape[0], _BINARY_CHUNK_NUMBERS.get(device.type, 2 ** 24) // max(W.shape[1], 1)))
+    # Reused buffers for the cumulative weights: fresh large tensors per chunk cost more in page
+    # faults than the sums themselves. Column j holds the weight of the first j positives
+    # (negatives): column 0 is gathered from any case, then set to 0 before the sum. ``gather``
+    # is twice as fast as ``index_select`` on columns.
+    first_case = order[:1]
+    pos_index = torch.cat([first_case, pos_cases]).expand(chunk, -1)
+    neg_index = torch.cat([first_case, neg_cases]).expand(chunk, -1)
+    cum_pos = torch.empty(pos_index.shape, dtype=W.dtype, device=device)
+    cum_neg = torch.empty(neg_index.shape, dtype=W.dtype, device=device)
+    # read: all of them, those called positive (a prefix), and at the groups
+    read_pos = torch.cat([torch.tensor([len(pos_cases), n_pos_above], device=device), g_last + 1])
+    read_neg = torch.cat([torch.tensor([len(neg_cases), n_neg_above], device=device), neg_through, neg_before])
+    parts = []
+    for i in range(0, max(W.shape[0], 1), chunk):                        # once for no rows
+        w = W[i:i + chunk]
+        r = w.shape[0]
+        at_pos = _cumulative_at(w, pos_index[:r], cum_pos[:r], read_pos)
+        at_neg = _cumulative_at(w, neg_index[:r], cum_neg[:r], read_neg)
+        parts.append(_binary_chunk(at_pos, at_neg, ss[g_end], target_sensitivity))
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
 
 
-def _binary_chunk(W, pos_cases, neg_cases, g_last, neg_through, neg_before, n_pos_above, n_neg_above,
-                  g_score, target_sensitivity):
-    zero = torch.zeros(W.shape[0], 1, dtype=W.dtype, device=W.device)
-    # [:, j]: the weight of the first j positives (negatives) in descending score order
-    tp = torch.cat([zero, torch.cumsum(torch.index_select(W, 1, pos_cases), 1)], 1)
-    fp = torch.cat([zero, torch.cumsum(torch.index_select(W, 1, neg_cases), 1)], 1)
-    P, N = tp[:, -1], fp[:, -1]
-    tp_g = torch.index_select(tp, 1, g_last + 1)                         # through each group's end
-    fp_g = torch.index_select(fp, 1, neg_through)
-    fp_above = torch.index_select(fp, 1, neg_before)
-    in_group = torch.diff(tp_g, dim=1, prepend=zero)                       # each group's positive weight
+def _cumulative_at(w, index, buffer, at):
+    """Each row's cumulative weight of the cases ``index[:, 1:]`` (in that order), read at
+    ``at`` (0: none of them)."""
+    torch.gather(w, 1, index, out=buffer)
+    buffer[:, 0] = 0
+    buffer.cumsum_(1)
+    return torch.gather(buffer, 1, at.expand(buffer.shape[0], -1))
+
+
+def _binary_chunk(at_pos, at_neg, g_score, target_sensitivity):
+    """The metrics of :func:`weighted_binary_metrics` from the cumulative weights it reads."""
+    G = at_pos.shape[1] - 2
+    P, tp_above, tp_g = at_pos[:, 0], at_pos[:, 1], at_pos[:, 2:]         # tp_g: through each group's end
+    N, fp_above_threshold = at_neg[:, 0], at_neg[:, 1]
+    fp_g, fp_above = at_neg[:, 2:2 + G], at_neg[:, 2 + G:]               # through its end, above its start
+    in_group = torch.diff(tp_g, dim=1, prepend=torch.zeros_like(tp_g[:, :1]))  # each group's positive weight
     nan = torch.full_like(P, float("nan"))
     auc = (in_group * ((N[:, None] - fp_g) + 0.5 * (fp_g - fp_above))).sum(1) / (P * N)
     called = tp_g + fp_g                                                  # > 0 wherever in_group > 0
-    ap = (in_group * tp_g / torch.where(called > 0, called, torch.ones_like(called))).sum(1) / P
+    ap = (in_group * tp_g / called.masked_fill_(called == 0, 1)).sum(1) / P
     out = {"auc": torch.where((P > 0) & (N > 0), auc, nan),
            "average_precision": torch.where(P > 0, ap, nan),
-           "sensitivity": torch.where(P > 0, tp[:, n_pos_above] / P, nan),
-           "specificity": torch.where(N > 0, (N - fp[:, n_neg_above]) / N, nan)}
+           "sensitivity": torch.where(P > 0, tp_above / P, nan),
+           "specificity": torch.where(N > 0, (N - fp_above_threshold) / N, nan)}
     if target_sensitivity is not None:
         tpr = tp_g / torch.where(P > 0, P, torch.ones_like(P))[:, None]
         reach = tpr >= float(target_sensitivity) - 1e-12
