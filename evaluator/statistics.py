@@ -64,8 +64,13 @@ def bootstrap_indices(n: int, n_resamples: int, seed: int) -> torch.Tensor:
 
 def _counts(idx: torch.Tensor, n: int, device) -> torch.Tensor:
     w = torch.zeros(idx.shape[0], n, dtype=torch.float64, device=device)
-    w.scatter_add_(1, idx.to(device), torch.ones(idx.shape, dtype=torch.float64, device=device))
-    return w
+    return _add_counts(w, idx.to(device))
+
+
+def _add_counts(w: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """Add 1 to ``w[r, c]`` for every ``c`` of ``columns[r]`` (a one broadcast, not a tensor of ones)."""
+    one = torch.ones(1, 1, dtype=w.dtype, device=w.device)
+    return w.scatter_add_(1, columns, one.expand(columns.shape))
 
 
 def _percentile(reps: torch.Tensor, alpha: float):
@@ -265,7 +270,7 @@ def resample_weights(n, n_resamples, seed, *, strata=None, groups=None):
     w = torch.zeros(int(n_resamples), n, dtype=torch.float64)
     for k, value in enumerate(np.unique(st)):
         members = torch.as_tensor(np.flatnonzero(st == value))
-        w[:, members] = _counts(bootstrap_indices(len(members), n_resamples, seed + k), len(members), "cpu")
+        _add_counts(w, members[bootstrap_indices(len(members), n_resamples, seed + k)])
     return w
 
 
