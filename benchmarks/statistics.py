@@ -20,11 +20,12 @@ printed) and scaled linearly, which is fair because their cost is linear in both
 is the median of ``--repeat`` runs. The load average is printed before and after: on a shared
 machine (this one has 2 cores) the figures mean little without it.
 
-Figures (2 cores shared by 8 engineers, load average 10-13 throughout, ``--threads 1``,
-1,000 × 10,000 × 2,000, median of 3): intervals of a per-case mean 14.6 s against 1,858 s
-(127×); one submission's classification intervals 7.3 s against 32 s (4.4×); rank stability
-with the mean 20.0 s against 841 s (42×), with rank-then-aggregate 60.3 s against 14,571 s
-(242×). The table is in evaluator/README.md.
+Figures (2 cores shared by 8 engineers, load average 3.7-4.8 throughout, ``--threads 1``,
+1,000 × 10,000 × 2,000, median of 3): intervals of a per-case mean 1.5 s against 234 s (154×);
+one submission's classification intervals 0.23 s against 8.9 s (38×; 2.1 s, 4.4×, before
+``weighted_binary_metrics`` read its cumulative sums only at the tie groups, in cache-sized
+chunks); rank stability with the mean 4.9 s against 182 s (37×), with rank-then-aggregate
+8.6 s against 4,082 s (474×). The table is in evaluator/README.md.
 """
 
 from __future__ import annotations

@@ -322,7 +322,7 @@ def weighted_binary_metrics(y_true, y_score, weights, *, threshold=0.5, target_s
         g_start = torch.cat([start.new_zeros(1), g_start])
         g_last = torch.cat([g_last.new_full((1,), -1), g_last])
         g_first = torch.cat([g_first.new_zeros(1), g_first])
-    neg_through = g_end + 1 - (g_last + 1)                                # negatives at positions ≤ the group's end
+    neg_through = g_end - g_last                    # negatives at positions ≤ the group's end (g_end + 1 positions)
     neg_before = g_start - g_first                                        # negatives at positions < its start
     n_pos_above = int((s[pos_cases] >= threshold).sum())                  # the positives called positive: a prefix
     n_neg_above = int((s[neg_cases] >= threshold).sum())
@@ -336,16 +336,16 @@ def weighted_binary_metrics(y_true, y_score, weights, *, threshold=0.5, target_s
     neg_index = torch.cat([first_case, neg_cases]).expand(chunk, -1)
     cum_pos = torch.empty(pos_index.shape, dtype=W.dtype, device=device)
     cum_neg = torch.empty(neg_index.shape, dtype=W.dtype, device=device)
-    # read: all of them, those called positive (a prefix), and at the groups
+    # read: the total, the weight called positive (score ≥ threshold: a prefix), and at the groups
     read_pos = torch.cat([torch.tensor([len(pos_cases), n_pos_above], device=device), g_last + 1])
     read_neg = torch.cat([torch.tensor([len(neg_cases), n_neg_above], device=device), neg_through, neg_before])
-    parts = []
+    g_score, parts = ss[g_end], []
     for i in range(0, max(W.shape[0], 1), chunk):                        # once for no rows
         w = W[i:i + chunk]
         r = w.shape[0]
         at_pos = _cumulative_at(w, pos_index[:r], cum_pos[:r], read_pos)
         at_neg = _cumulative_at(w, neg_index[:r], cum_neg[:r], read_neg)
-        parts.append(_binary_chunk(at_pos, at_neg, ss[g_end], target_sensitivity))
+        parts.append(_binary_chunk(at_pos, at_neg, g_score, target_sensitivity))
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
 
 
