@@ -64,8 +64,13 @@ def bootstrap_indices(n: int, n_resamples: int, seed: int) -> torch.Tensor:
 
 def _counts(idx: torch.Tensor, n: int, device) -> torch.Tensor:
     w = torch.zeros(idx.shape[0], n, dtype=torch.float64, device=device)
-    w.scatter_add_(1, idx.to(device), torch.ones(idx.shape, dtype=torch.float64, device=device))
-    return w
+    return _add_counts(w, idx.to(device))
+
+
+def _add_counts(w: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """Add 1 to ``w[r, c]`` for every ``c`` of ``columns[r]`` (a one broadcast, not a tensor of ones)."""
+    one = torch.ones(1, 1, dtype=w.dtype, device=w.device)
+    return w.scatter_add_(1, columns, one.expand(columns.shape))
 
 
 def _percentile(reps: torch.Tensor, alpha: float):
@@ -265,8 +270,13 @@ def resample_weights(n, n_resamples, seed, *, strata=None, groups=None):
     w = torch.zeros(int(n_resamples), n, dtype=torch.float64)
     for k, value in enumerate(np.unique(st)):
         members = torch.as_tensor(np.flatnonzero(st == value))
-        w[:, members] = _counts(bootstrap_indices(len(members), n_resamples, seed + k), len(members), "cpu")
+        _add_counts(w, members[bootstrap_indices(len(members), n_resamples, seed + k)])
     return w
+
+
+#: Rows of case weights :func:`weighted_binary_metrics` handles at a time, as a count of numbers:
+#: on the CPU small enough that a chunk's sorted copies and cumulative sums stay in cache.
+_BINARY_CHUNK_NUMBERS = {"cpu": 2 ** 18, "cuda": 2 ** 24}
 
 
 def weighted_binary_metrics(y_true, y_score, weights, *, threshold=0.5, target_sensitivity=None, device=None):
@@ -277,8 +287,10 @@ def weighted_binary_metrics(y_true, y_score, weights, *, threshold=0.5, target_s
     (step-wise, as scikit-learn), ``sensitivity``/``specificity`` (positive when score ≥
     ``threshold``) and, with ``target_sensitivity``, ``operating_threshold``,
     ``operating_sensitivity``, ``operating_specificity`` (see
-    :func:`evaluator.classification.operating_point`). One sort, then cumulative sums:
-    O(R·n). A row without positives or negatives gives NaN where the metric is undefined.
+    :func:`evaluator.classification.operating_point`). One sort of the scores, then per row
+    the cumulative weights of the positives and of the negatives in descending score order,
+    read at the tie groups that hold a positive: O(R·n), in chunks of rows. A row without
+    positives or negatives gives NaN where the metric is undefined.
     Returns ``{name: (R,) float64 tensor}``.
     """
     device = pick_device() if device is None else torch.device(device)
@@ -290,44 +302,85 @@ def weighted_binary_metrics(y_true, y_score, weights, *, threshold=0.5, target_s
     order = torch.argsort(-s, stable=True)
     ys, ss = y[order], s[order]
     start, end = _tie_groups(-ss)
-    # Cumulative weights over the cases sorted by descending score (all, and positives only: the
-    # AUC and AP sum over positives, so only their columns are gathered). index_select is far
-    # faster than W[:, idx] on the CPU.
-    Wo = torch.index_select(W, 1, order)
-    zero = torch.zeros(W.shape[0], 1, dtype=W.dtype, device=device)
-    cum_all = torch.cat([zero, torch.cumsum(Wo, 1)], 1)                  # [:, j]: weight of positions < j
-    positive_at = torch.nonzero(ys == 1)[:, 0]
-    cum_pos = torch.cat([zero, torch.cumsum(torch.index_select(Wo, 1, positive_at), 1)], 1)
-    n_pos_before = torch.cat([torch.zeros(1, dtype=torch.int64, device=device),
-                              torch.cumsum((ys == 1).to(torch.int64), 0)])  # positives at positions < j
-    wp = torch.index_select(Wo, 1, positive_at)
-    upto_end = end[positive_at] + 1                                       # through the end of its tie group
-    before = start[positive_at]                                          # above its tie group
-    tps_end = torch.index_select(cum_pos, 1, n_pos_before[upto_end])
-    fps_end = torch.index_select(cum_all, 1, upto_end) - tps_end
-    fps_before = torch.index_select(cum_all, 1, before) - torch.index_select(cum_pos, 1, n_pos_before[before])
-    P = cum_pos[:, -1]
-    N = cum_all[:, -1] - P
+    is_pos = ys == 1
+    positive_at = torch.nonzero(is_pos)[:, 0]                           # sorted positions of the positives
+    pos_cases, neg_cases = order[is_pos], order[~is_pos]
+    # Only the tie groups holding a positive add to the AUC and the AP, and the operating point
+    # is always at one of them (the sensitivity grows nowhere else), or at the first group when
+    # the target is reached at once or never. Of each such group: its last sorted position
+    # (g_end), first position (g_start), and its last and first positive (g_last, g_first:
+    # indices among the positives; a first group without positives has g_last -1).
+    k = torch.arange(len(positive_at), device=device)
+    last_of_group = torch.ones_like(k, dtype=torch.bool)
+    last_of_group[:-1] = end[positive_at[:-1]] != end[positive_at[1:]]
+    g_end = end[positive_at][last_of_group]
+    g_last = k[last_of_group]
+    g_start = start[g_end]
+    g_first = torch.cat([g_last.new_zeros(1), g_last[:-1] + 1])[: len(g_last)]
+    if len(g_end) == 0 or int(g_start[0]) != 0:                           # the first group, without positives
+        g_end = torch.cat([end[:1], g_end])
+        g_start = torch.cat([start.new_zeros(1), g_start])
+        g_last = torch.cat([g_last.new_full((1,), -1), g_last])
+        g_first = torch.cat([g_first.new_zeros(1), g_first])
+    neg_through = g_end - g_last                    # negatives at positions ≤ the group's end (g_end + 1 positions)
+    neg_before = g_start - g_first                                        # negatives at positions < its start
+    n_pos_above = int((s[pos_cases] >= threshold).sum())                  # the positives called positive: a prefix
+    n_neg_above = int((s[neg_cases] >= threshold).sum())
+    chunk = max(1, min(W.shape[0], _BINARY_CHUNK_NUMBERS.get(device.type, 2 ** 24) // max(W.shape[1], 1)))
+    # Reused buffers for the cumulative weights: fresh large tensors per chunk cost more in page
+    # faults than the sums themselves. Column j holds the weight of the first j positives
+    # (negatives): column 0 is gathered from any case, then set to 0 before the sum. ``gather``
+    # is twice as fast as ``index_select`` on columns.
+    first_case = order[:1]
+    pos_index = torch.cat([first_case, pos_cases]).expand(chunk, -1)
+    neg_index = torch.cat([first_case, neg_cases]).expand(chunk, -1)
+    cum_pos = torch.empty(pos_index.shape, dtype=W.dtype, device=device)
+    cum_neg = torch.empty(neg_index.shape, dtype=W.dtype, device=device)
+    # read: the total, the weight called positive (score ≥ threshold: a prefix), and at the groups
+    read_pos = torch.cat([torch.tensor([len(pos_cases), n_pos_above], device=device), g_last + 1])
+    read_neg = torch.cat([torch.tensor([len(neg_cases), n_neg_above], device=device), neg_through, neg_before])
+    g_score, parts = ss[g_end], []
+    for i in range(0, max(W.shape[0], 1), chunk):                        # once for no rows
+        w = W[i:i + chunk]
+        r = w.shape[0]
+        at_pos = _cumulative_at(w, pos_index[:r], cum_pos[:r], read_pos)
+        at_neg = _cumulative_at(w, neg_index[:r], cum_neg[:r], read_neg)
+        parts.append(_binary_chunk(at_pos, at_neg, g_score, target_sensitivity))
+    return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
+
+
+def _cumulative_at(w, index, buffer, at):
+    """Each row's cumulative weight of the cases ``index[:, 1:]`` (in that order), read at
+    ``at`` (0: none of them)."""
+    torch.gather(w, 1, index, out=buffer)
+    buffer[:, 0] = 0
+    buffer.cumsum_(1)
+    return torch.gather(buffer, 1, at.expand(buffer.shape[0], -1))
+
+
+def _binary_chunk(at_pos, at_neg, g_score, target_sensitivity):
+    """The metrics of :func:`weighted_binary_metrics` from the cumulative weights it reads."""
+    G = at_pos.shape[1] - 2
+    P, tp_above, tp_g = at_pos[:, 0], at_pos[:, 1], at_pos[:, 2:]         # tp_g: through each group's end
+    N, fp_above_threshold = at_neg[:, 0], at_neg[:, 1]
+    fp_g, fp_above = at_neg[:, 2:2 + G], at_neg[:, 2 + G:]               # through its end, above its start
+    in_group = torch.diff(tp_g, dim=1, prepend=torch.zeros_like(tp_g[:, :1]))  # each group's positive weight
     nan = torch.full_like(P, float("nan"))
-    auc = (wp * ((N[:, None] - fps_end) + 0.5 * (fps_end - fps_before))).sum(1) / (P * N)
-    called = tps_end + fps_end                                            # > 0 wherever wp > 0
-    ap = (wp * tps_end / torch.where(called > 0, called, torch.ones_like(called))).sum(1) / P
-    above = (s >= threshold).to(W.dtype)
+    auc = (in_group * ((N[:, None] - fp_g) + 0.5 * (fp_g - fp_above))).sum(1) / (P * N)
+    called = tp_g + fp_g                                                  # > 0 wherever in_group > 0
+    ap = (in_group * tp_g / called.masked_fill_(called == 0, 1)).sum(1) / P
     out = {"auc": torch.where((P > 0) & (N > 0), auc, nan),
            "average_precision": torch.where(P > 0, ap, nan),
-           "sensitivity": torch.where(P > 0, (W @ (y * above)) / P, nan),
-           "specificity": torch.where(N > 0, (W @ ((1 - y) * (1 - above))) / N, nan)}
+           "sensitivity": torch.where(P > 0, tp_above / P, nan),
+           "specificity": torch.where(N > 0, (N - fp_above_threshold) / N, nan)}
     if target_sensitivity is not None:
-        upto = end + 1
-        tp_at = torch.index_select(cum_pos, 1, n_pos_before[upto])      # at each position's group end
-        fp_at = torch.index_select(cum_all, 1, upto) - tp_at
-        tpr = tp_at / torch.where(P > 0, P, torch.ones_like(P))[:, None]
+        tpr = tp_g / torch.where(P > 0, P, torch.ones_like(P))[:, None]
         reach = tpr >= float(target_sensitivity) - 1e-12
         first = torch.argmax(reach.to(torch.int8), dim=1)
         defined = (P > 0) & (N > 0)
-        out["operating_threshold"] = torch.where(defined, ss[first], nan)
+        out["operating_threshold"] = torch.where(defined, g_score[first], nan)
         out["operating_sensitivity"] = torch.where(defined, tpr.gather(1, first[:, None])[:, 0], nan)
-        out["operating_specificity"] = torch.where(defined, 1 - fp_at.gather(1, first[:, None])[:, 0] / N, nan)
+        out["operating_specificity"] = torch.where(defined, 1 - fp_g.gather(1, first[:, None])[:, 0] / N, nan)
     return out
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from scipy import stats
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from evaluator import classification as C, statistics as S
 
@@ -56,6 +56,26 @@ def test_stratified_auc_bootstrap_matches_a_loop_with_sklearn(rng):
         for t in range(2):
             assert reps[t, r] == pytest.approx(roc_auc_score(y[i], s[t, i]), abs=1e-12)
     assert lo[0] == pytest.approx(np.quantile(reps[0], 0.025))
+
+
+@pytest.mark.parametrize("target", [0.3, 0.8, 1.0])
+def test_weighted_binary_metrics_equal_each_resample_scored_on_its_own(rng, monkeypatch, target):
+    # heavy ties, the highest scores all negative (the first tie group has no positive), and
+    # chunks of 7 rows, so every replicate's metrics come from the group reads of its own chunk
+    monkeypatch.setitem(S._BINARY_CHUNK_NUMBERS, "cpu", 7 * 90)
+    y = rng.integers(0, 2, 90)
+    s = np.round(rng.random(90) * 0.8 + 0.2 * y, 1)
+    s[np.flatnonzero(y == 0)[:3]] = 1.5
+    W = S.resample_weights(90, 40, 3, strata=y)
+    got = S.weighted_binary_metrics(y, s, W, threshold=0.6, target_sensitivity=target)
+    for r, w in enumerate(W.numpy().astype(int)):
+        i = np.repeat(np.arange(90), w)
+        want = {"auc": roc_auc_score(y[i], s[i]), "average_precision": average_precision_score(y[i], s[i]),
+                "sensitivity": (s[i] >= 0.6)[y[i] == 1].mean(), "specificity": (s[i] < 0.6)[y[i] == 0].mean()}
+        want.update(zip(("operating_threshold", "operating_sensitivity", "operating_specificity"),
+                        C.operating_point(y[i], s[i], target_sensitivity=target)))
+        for k, v in want.items():
+            assert float(got[k][r]) == pytest.approx(v, abs=1e-12), (k, r)
 
 
 def test_generic_bootstrap_uses_the_same_resamples(rng):
