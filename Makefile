@@ -46,7 +46,7 @@ test: venv services viewer
 # The tests that talk to the broker, again on RabbitMQ (real consumer acknowledgements).
 test-rabbitmq: venv
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(RABBITMQ_BROKER_URL) SECRET_KEY=mica-tests \
-	  $(BIN)/pytest tests/site/test_worker.py tests/site/test_evaluations.py tests/site/test_object_storage.py
+	  $(BIN)/pytest tests/site/test_worker.py tests/site/test_evaluations.py
 
 clean:
 	rm -rf $(VENV) var viewer/node_modules $(dir $(VIEWER_BUNDLE))
