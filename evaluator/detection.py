@@ -13,7 +13,7 @@ import torch
 from ._device import pick_device
 
 __all__ = ["RSNA_IOU_THRESHOLDS", "FROC_FP_RATES", "FROC_RULES", "box_iou", "rsna_map", "rsna_map_per_image",
-           "froc_events", "froc_curve", "froc_read", "froc_score", "froc_scores_weighted"]
+           "froc_events", "froc_curve", "froc_curve_of", "froc_read", "froc_score", "froc_scores_weighted", "froc_curve_points"]
 
 #: IoU thresholds of the RSNA pneumonia challenge: 0.40, 0.45, ..., 0.75.
 RSNA_IOU_THRESHOLDS = tuple(round(0.4 + 0.05 * i, 2) for i in range(8))
@@ -232,8 +232,12 @@ def froc_curve(truth, predictions, *, iou_threshold=None):
 
     Hits as :func:`froc_events`; several hits on one lesion count once, at the highest confidence.
     """
-    fpi, sens = _weighted_curves(froc_events(truth, predictions, iou_threshold=iou_threshold),
-                                 np.ones(len(truth)), "cpu")
+    return froc_curve_of(froc_events(truth, predictions, iou_threshold=iou_threshold))
+
+
+def froc_curve_of(events):
+    """:func:`froc_curve` of :func:`froc_events`' ``events``."""
+    fpi, sens = _weighted_curves(events, np.ones(events[-1]), "cpu")
     return fpi[0].numpy(), sens[0].numpy()
 
 
@@ -251,3 +255,18 @@ def froc_scores_weighted(events, weights, fp_rates, rule, device):
     """(R, rates) sensitivities of the FROC of every row of image ``weights`` (bootstrap counts)."""
     fpi, sens = _weighted_curves(events, weights, device)
     return froc_read(fpi, sens, fp_rates, rule)
+
+
+def froc_curve_points(fpi, fp_rates, *, max_points=200):
+    """The indices of the points of a FROC curve (``fpi``: its nondecreasing false positives per
+    image) to keep when it is stored small: about ``max_points`` evenly spread along the curve,
+    plus every point either rule of :func:`froc_read` uses at ``fp_rates`` (the last point with fp ≤ rate, the
+    first above it, the nearest one) and the curve's ends, so the kept curve reads the same
+    sensitivities as the whole one."""
+    fpi, n = np.asarray(fpi, dtype=np.float64), len(fpi)
+    needed = {0, n - 1}
+    for rate in fp_rates:
+        left = int(np.searchsorted(fpi, rate, side="right")) - 1
+        needed.update({max(left, 0), min(left + 1, n - 1), int(np.abs(fpi - rate).argmin())})
+    spread = np.linspace(0, n - 1, max(max_points - len(needed), 2)).round().astype(int)
+    return np.unique(np.r_[sorted(needed), spread])

@@ -13,7 +13,9 @@ width and height ≥ 0; empty for no boxes). An image without a row has no boxes
 Metrics: ``map`` (RSNA mean over images of TP/(TP+FP+FN) averaged over IoU 0.40–0.75,
 images with neither truth nor predictions left out), ``froc`` (the competition performance
 metric: mean sensitivity at 1/8..8 false positives per image, read off the curve by
-``froc_rule``) and ``froc_sensitivity`` (the seven sensitivities).
+``froc_rule``) and ``froc_sensitivity`` (the seven sensitivities). When the truth has boxes the
+result also has ``froc_curve``: ``{"fp_per_image", "sensitivity", "fp_rates", "rule"}``, the
+curve's points (at most about 200, keeping every point the rule reads at the rates).
 
 Options
 -------
@@ -157,12 +159,16 @@ def score(truth, predictions, options=None, case_ids=None, name=None):
     rates, rule = tuple(options["froc_fp_rates"]), options["froc_rule"]
     if rule not in D.FROC_RULES:
         raise ValueError(f"froc_rule must be one of {', '.join(D.FROC_RULES)}, got {rule!r}")
-    events = None
+    events = curve = None
     if sum(len(b) for b in boxes):
         froc, sens = D.froc_score(boxes, plist, fp_rates=rates, iou_threshold=options["froc_iou"], rule=rule)
         metrics["froc"] = clean(froc)
         metrics["froc_sensitivity"] = clean(sens)
         events = D.froc_events(boxes, plist, iou_threshold=options["froc_iou"])
+        fpi, sens = D.froc_curve_of(events)
+        kept = D.froc_curve_points(fpi, rates)
+        curve = {"fp_per_image": clean(fpi[kept]), "sensitivity": clean(sens[kept]), "fp_rates": list(rates),
+                 "rule": rule}
     else:
         metrics["froc"] = None
 
@@ -173,5 +179,8 @@ def score(truth, predictions, options=None, case_ids=None, name=None):
 
     per_case = [{"case_id": i, "missing": i not in preds, "n_predictions": int(len(p)), "map": clean(s)}
                 for i, p, s in zip(ids, plist, per_image)]
-    return {"task": "detection", "n_cases": len(ids), "missing_cases": sum(i not in preds for i in ids),
-            "metrics": metrics, "per_case": per_case, "_intervals": {"replicate": replicate}}
+    result = {"task": "detection", "n_cases": len(ids), "missing_cases": sum(i not in preds for i in ids),
+              "metrics": metrics, "per_case": per_case, "_intervals": {"replicate": replicate}}
+    if curve is not None:
+        result["froc_curve"] = curve
+    return result

@@ -1,7 +1,10 @@
 """RSNA mAP against a straightforward loop written here, FROC on hand-checked data, the formats."""
 
+import json
+
 import numpy as np
 import pytest
+import torch
 
 import evaluator
 from evaluator import SubmissionInvalid, detection as D
@@ -122,3 +125,53 @@ def test_the_task_scores_rsna_files(write):
 def test_the_task_validates(write, text, msg):
     with pytest.raises(SubmissionInvalid, match=msg):
         evaluator.validate("detection", write("p.csv", text), truth=write("t.csv", TRUTH))
+
+
+def _many_boxes_files(write, n_images=300, seed=3):
+    """A truth with a box on most images and predictions with several thousand confidences: a
+    curve far longer than what a result stores."""
+    rng = np.random.default_rng(seed)
+    truth, pred = ["patientId,x,y,width,height,Target"], ["patientId,PredictionString"]
+    for i in range(n_images):
+        if i % 4:
+            truth.append(f"img{i},100,100,50,50,1")
+        else:
+            truth.append(f"img{i},,,,,0")
+        boxes = [f"{rng.uniform():.6f} {rng.uniform(0, 160):.1f} {rng.uniform(0, 160):.1f} 40 40"
+                 for _ in range(rng.integers(0, 25))]
+        pred.append(f"img{i},{' '.join(boxes)}")
+    return write("t.csv", "\n".join(truth) + "\n"), write("p.csv", "\n".join(pred) + "\n")
+
+
+@pytest.mark.parametrize("options", [{}, {"froc_rule": "nearest"}, {"froc_iou": 0.1},
+                                     {"froc_fp_rates": [0.05, 0.3, 3, 50]}])
+def test_the_result_keeps_a_small_froc_curve_that_reads_the_same_sensitivities(write, options):
+    truth, pred = _many_boxes_files(write)
+    r = evaluator.score("detection", truth, pred, options, n_resamples=20)
+    curve = r["froc_curve"]
+    json.dumps(curve, allow_nan=False)
+    assert len(curve["fp_per_image"]) == len(curve["sensitivity"]) <= 200
+    full_fpi, _ = D.froc_curve(*_arrays(truth, pred), iou_threshold=options.get("froc_iou"))
+    assert len(full_fpi) > 1000  # the curve was really cut down
+    assert curve["rule"] == options.get("froc_rule", "interpolated")
+    assert curve["fp_rates"] == list(options.get("froc_fp_rates", D.FROC_FP_RATES))
+    assert curve["fp_per_image"][0] == 0 and curve["sensitivity"][0] == 0
+    assert curve["fp_per_image"][-1] == pytest.approx(full_fpi[-1])
+    read = D.froc_read(torch.tensor([curve["fp_per_image"]], dtype=torch.float64),
+                       torch.tensor([curve["sensitivity"]], dtype=torch.float64),
+                       curve["fp_rates"], curve["rule"])[0].tolist()
+    assert read == r["metrics"]["froc_sensitivity"]
+
+
+def _arrays(truth, pred):
+    from evaluator.tasks import detection as task
+
+    ids, boxes = task.read_truth(truth)
+    preds = task.read_predictions(pred, ids, task.DEFAULTS)
+    return boxes, [preds.get(i, np.zeros((0, 5))) for i in ids]
+
+
+def test_no_froc_curve_without_truth_boxes(write):
+    truth = write("t.csv", "patientId,x,y,width,height,Target\np1,,,,,0\n")
+    r = evaluator.score("detection", truth, write("p.csv", "patientId,PredictionString\np1,0.5 1 1 2 2\n"))
+    assert r["metrics"]["froc"] is None and "froc_curve" not in r
