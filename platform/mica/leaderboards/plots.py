@@ -20,7 +20,7 @@ INK, MUTED, LINE, ACCENT, BAD, GOOD = "#1d2733", "#5b6b7c", "#d9e0e7", "#0b6e99"
 PALETTE = [ACCENT, BAD, GOOD, "#c77c02", "#6a3d9a", "#1b9e9e", "#d45087", MUTED, "#8c564b", "#2f4b7c"]
 TOP = 20
 # The order pages and the report show plots in: the raw data, then the statistics.
-ORDER = ["history", "roc", "cases", "podium", "heatmap", "blob", "significance", "robustness"]
+ORDER = ["history", "roc", "froc", "cases", "podium", "heatmap", "blob", "significance", "robustness"]
 STYLE = {
     "svg.fonttype": "none",  # text stays text: searchable, and smaller
     "svg.hashsalt": "mica",  # the same data gives the same file
@@ -94,6 +94,34 @@ def roc_curves(curves, *, top=5):
     summary = (f"ROC curves of the top {len(shown)} teams; AUC from {shown[-1][3]:.3f} ({shown[-1][0]}) "
                f"to {shown[0][3]:.3f} ({shown[0][0]}){left_out(len(shown), len(curves))}." if shown else "No ROC curve.")
     return plot(fig, title="ROC curves", columns=["team", "auc", "sensitivity at 10% FPR", "sensitivity at 20% FPR"],
+                rows=rows, summary=summary)
+
+
+def froc_curves(curves, *, fp_rates, top=5):
+    """curves: [(team, fp_per_image, sensitivity, froc, sensitivities at fp_rates)] best first;
+    x on a log scale (a curve's (0, 0) start is left off it), the read-out rates marked."""
+    shown = curves[:top]
+    with matplotlib.rc_context(STYLE):
+        fig = figure(5.6, 4.2)
+        ax = fig.subplots()
+        for rate in fp_rates:
+            ax.axvline(rate, color=LINE, linestyle="--", linewidth=1)
+        for i, (team, fpi, sens, froc, at) in enumerate(shown):
+            fpi, sens = np.asarray(fpi, dtype=float), np.asarray(sens, dtype=float)
+            drawn = fpi > 0
+            ax.plot(fpi[drawn], sens[drawn], color=colour(i), linewidth=1.6, label=f"{label(team)} ({froc:.3f})")
+            ax.scatter(fp_rates, at, color=colour(i), s=12, zorder=3)  # what the score averages
+        ax.set_xscale("log")
+        ax.set_xticks(fp_rates, [f"{rate:g}" for rate in fp_rates])
+        ax.set(xlabel="False positives per image (read-out rates dashed)", ylabel="Sensitivity", ylim=(0, 1.01),
+               xlim=(min(fp_rates) / 2, max(fp_rates) * 2))
+        if shown:
+            ax.legend(loc="lower right", title="Team (FROC score)", fontsize=8)
+    rows = [[team, _number(froc), *[_number(value) for value in at]] for team, _, _, froc, at in shown]
+    summary = (f"FROC curves of the top {len(shown)} teams; FROC score (mean sensitivity at {len(fp_rates)} rates) "
+               f"from {shown[-1][3]:.3f} ({shown[-1][0]}) to {shown[0][3]:.3f} ({shown[0][0]})"
+               f"{left_out(len(shown), len(curves))}." if shown else "No FROC curve.")
+    return plot(fig, title="FROC curves", columns=["team", "froc", *[f"sensitivity at {rate:g} FP/image" for rate in fp_rates]],
                 rows=rows, summary=summary)
 
 

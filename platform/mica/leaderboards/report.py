@@ -42,7 +42,7 @@ def build_content(phase):
     rows = ranked_rows(phase, rows, comparison)
     names = [row.team for row in rows if not row.is_baseline and row.team in results]
     drawn = leaderboard_plots(phase, split, names, results) if names else {}
-    notes += missing_plots(phase)
+    notes += missing_plots(phase, results)
     metric = distribution_metric(phase, results[names[0]]) if names else None
     if metric and len(names) >= 2:
         _, values = case_matrix(results, names, metric)

@@ -111,7 +111,7 @@ def _whole(rank):
 def board_statistics(phase, split, rows):
     """(rows re-ranked and banded, {"comparison", "notes"}): the ranking's statistics."""
     results = counted_results(phase, split, rows)
-    notes, comparison = missing_plots(phase), None
+    notes, comparison = missing_plots(phase, results), None
     try:
         comparison = compare(phase, results, patient_groups(phase, split))
     except ValueError as error:  # e.g. a median of the AUC, which has no per-case values
@@ -132,20 +132,31 @@ def board_plots(phase, split, rows, statistics):
     return drawn
 
 
-def missing_plots(phase):
+def missing_plots(phase, results):
     """Why a board lacks a plot its task could have (shown under the plots)."""
-    if phase.challenge.task_type == "detection":
-        return ["No FROC curves: the stored detection results keep per-case values, not each detection's score."]
-    return []
+    if phase.challenge.task_type != "detection":
+        return []
+    without = [result for result in results.values() if "froc_curve" not in result]
+    if not without:
+        return []
+    if all(result["metrics"].get("froc") is None for result in without):
+        return ["No FROC curves: the truth of this part has no boxes."]
+    return [f"No FROC curve for {len(without)} of the {len(results)} teams: their results were scored before "
+            "results kept the curve; a rescore of the test set adds it."]
 
 
 def leaderboard_plots(phase, split, names, results):
-    """ROC curves (classification, binary), per-case distributions and the board's history."""
+    """ROC curves (classification, binary) or FROC curves (detection), per-case distributions and
+    the board's history."""
     drawn = {"history": history_plot(phase, split)}
     if phase.challenge.task_type == "classification":
         curves = roc_curves(names[:ROC_TEAMS], results)
         if curves:
             drawn["roc"] = plots.roc_curves(curves)
+    if phase.challenge.task_type == "detection":
+        curves = froc_curves(names[:ROC_TEAMS], results)
+        if curves:
+            drawn["froc"] = plots.froc_curves(curves, fp_rates=results[curves[0][0]]["froc_curve"]["fp_rates"])
     metric = distribution_metric(phase, results[names[0]])
     if metric:
         values = {name: [value for _, value in per_case_values(results[name], metric)] for name in names}
@@ -178,6 +189,14 @@ def roc_curves(names, results):
         fpr, tpr, _ = roc_curve(labels, scores)
         curves.append((name, fpr.tolist(), tpr.tolist(), float(roc_auc_score(labels, scores))))
     return curves
+
+
+def froc_curves(names, results):
+    """[(team, fp_per_image, sensitivity, froc, sensitivities at the rates)] of the teams whose
+    results keep their FROC curve (see evaluator/README.md, detection)."""
+    return [(name, curve["fp_per_image"], curve["sensitivity"], results[name]["metrics"]["froc"],
+             results[name]["metrics"]["froc_sensitivity"])
+            for name in names if (curve := results[name].get("froc_curve"))]
 
 
 def history_plot(phase, split):

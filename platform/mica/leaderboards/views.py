@@ -20,9 +20,9 @@ from .report import report_split
 from .statistics import counted_results, per_case_metrics, per_case_values
 
 ROWS_PER_PAGE = 100
-# Plots drawn from each case's value: a team's own ROC curve or per-case dots would tell it the
-# labels of the hidden cases, so only organizers see them until the phase has ended.
-CASE_LEVEL_PLOTS = {"roc", "cases"}
+# Plots drawn from each case's value: a team's own ROC or FROC curve or per-case dots would tell
+# it the truth of the hidden cases, so only organizers see them until the phase has ended.
+CASE_LEVEL_PLOTS = {"roc", "froc", "cases"}
 SIGNIFICANCE_TEAMS = 15  # the matrix of the top teams; the blob plot and its table say the rest
 
 
