@@ -116,7 +116,7 @@ def froc_curves(curves, *, fp_rates, top=5):
         ax.set(xlabel="False positives per image (read-out rates dashed)", ylabel="Sensitivity", ylim=(0, 1.01),
                xlim=(min(fp_rates) / 2, max(fp_rates) * 2))
         if shown:
-            ax.legend(loc="lower right", title="Team (FROC score)", fontsize=8)
+            ax.legend(loc="upper left", title="Team (FROC score)", fontsize=8)  # the curves rise to the right
     rows = [[team, _number(froc), *[_number(value) for value in at]] for team, _, _, froc, at in shown]
     summary = (f"FROC curves of the top {len(shown)} teams; FROC score (mean sensitivity at {len(fp_rates)} rates) "
                f"from {shown[-1][3]:.3f} ({shown[-1][0]}) to {shown[0][3]:.3f} ({shown[0][0]})"
