@@ -295,6 +295,11 @@ def run(n_workers, web, challenge, test_set, tokens, case_ids, labels, logs):
         "real_hour_drain_after_deadline_s": real_drain,
         "samples": samples,
     }
+    # What the drain limit left is cancelled and its messages dropped, so the next worker count
+    # starts from an empty queue.
+    Evaluation.objects.filter(submission__phase=phase, status__in=Evaluation.UNFINISHED).update(
+        status=Evaluation.Status.CANCELLED, status_reason="The benchmark stopped waiting.")
+    subprocess.run(["redis-cli", "-p", str(args.redis_port), "flushall"], capture_output=True)
     connection.close()
     return result
 
@@ -344,8 +349,8 @@ def main():
                 print(f"  {key.replace('_', ' ')}: {result[key]}")
             print(f"  throughput at capacity: {result['throughput_evaluations_per_s']:.2f} evaluations/s")
             print(f"  queue empty {result['drained_after_compressed_deadline_s']} s after the compressed deadline")
-            print(f"  lost or stuck (unfinished when the script stopped waiting, or never queued): "
-                  f"{result['lost_or_stuck']}, failed: {result['failed']}")
+            print(f"  unfinished when the script stopped waiting ({args.drain_limit:.0f} s after the deadline) "
+                  f"or never queued: {result['lost_or_stuck']}, failed: {result['failed']}")
             drain = result["real_hour_drain_after_deadline_s"]
             print(f"  the real hour: queue empty {drain:.0f} s after the deadline "
                   f"({'within' if drain <= DRAIN_GOAL else 'NOT within'} 15 minutes)")
