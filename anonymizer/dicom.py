@@ -21,7 +21,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.datadict import DicomDictionary, keyword_for_tag
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element, write_sequence
+from pydicom.filewriter import EXPLICIT_VR_LENGTH_32, write_data_element, write_sequence
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
@@ -242,6 +242,7 @@ class DatasetAnonymizer:
         # endian), when its sequences may be stored already encoded (see walk_top_level_sequence).
         self.root: Dataset | None = None
         self.write_encoding: tuple[bool, bool] | None = None
+        self.settled: dict | bool | None = None  # see settle
 
     # --- values -----------------------------------------------------------------------------
 
@@ -349,7 +350,83 @@ class DatasetAnonymizer:
             if PUBLIC_VR.get(number):  # the dictionary fixes the VR, so the choice holds in every file
                 self.plan[number] = planned
         handler, vr = planned
+        if handler in SETTLED_HANDLERS and dataset is self.root and self.settle(dataset, tag, vr, handler):
+            return
         handler(self, dataset, tag, vr)
+
+    def settle(self, dataset: Dataset, tag: int, vr: str, handler) -> bool:
+        """Apply a handler whose outcome depends on the element alone, once per distinct
+        element of this process, and store its outcome as pydicom will write it; False if
+        the handler is to be applied as usual.
+
+        The slices of a series repeat most of their elements: the same study and series
+        UIDs, dates, device names, codes, references to the study (sequences). Decoding,
+        cleaning and encoding them again in every file was most of Mica's time beyond
+        pydicom's read and write. The second time an element is met, the handler runs and
+        its outcome (removed, or the element encoded exactly as the file's writer will: same
+        byte order, VR encoding and character sets) is kept with the actions and UID map
+        entries it made, keyed on everything it depends on; later files holding the same
+        bytes get that outcome without decoding anything. Elements met once (references to
+        the previous slice, instance UIDs) are never encoded twice.
+        """
+        raw = dataset.get_item(tag)
+        if not isinstance(raw, RawDataElement) or tag <= TAG_SPECIFIC_CHARACTER_SET:
+            return False  # elements before the character set could be written in another one
+        if raw.value is not None and len(raw.value) > MAX_SETTLED_BYTES:
+            return False
+        if self.settled is None:
+            self.settled = self.settled_outcomes(dataset)
+        if self.settled is False:
+            return False
+        cache_key = (tag, vr, handler, raw.VR, raw.length, raw.value, raw.is_implicit_VR, raw.is_little_endian)
+        if len(self.settled) >= MAX_SETTLED:
+            self.settled.clear()
+        settled = self.settled.get(cache_key)
+        if settled is None:
+            if cache_key not in self.settled:
+                self.settled[cache_key] = None  # met once: applied as usual
+                return False
+            actions, uid_map = self.actions, self.uid_map
+            self.actions, self.uid_map = Counter(), {}
+            try:
+                handler(self, dataset, tag, vr)
+                handler_actions, handler_uid_map = self.actions, self.uid_map
+            finally:
+                self.actions, self.uid_map = actions, uid_map
+            outcome = dataset.get_item(tag)
+            if outcome is not None and not isinstance(outcome, RawDataElement):
+                outcome = encoded_element(outcome, self.write_encoding, dataset.get("SpecificCharacterSet", default_encoding))
+                if outcome is None:  # not writable: the file's writer will say so
+                    self.actions.update(handler_actions)
+                    self.uid_map.update(handler_uid_map)
+                    return True
+            settled = (outcome, handler_actions, handler_uid_map)
+            self.settled[cache_key] = settled
+        outcome, handler_actions, handler_uid_map = settled
+        self.actions.update(handler_actions)
+        self.uid_map.update(handler_uid_map)
+        if outcome is None:
+            del dataset[tag]
+        else:
+            dataset[tag] = outcome
+        return True
+
+    def settled_outcomes(self, dataset: Dataset) -> dict | bool:
+        """The outcomes kept for files like this one (same key, date shift, profile, sensitive
+        words, encoding and character sets), or False when its elements are not to be settled."""
+        if self.write_encoding is None or dataset.original_encoding != self.write_encoding:
+            return False  # the writer decodes and converts every element of such a dataset
+        if dataset.original_character_set != dataset._character_set:
+            return False  # likewise
+        tags = list(dataset.keys())
+        if tags != sorted(tags):
+            return False  # the character set could change after elements were settled
+        character_sets = dataset.get("SpecificCharacterSet", default_encoding)
+        context = (str(character_sets), self.write_encoding, self.key, self.profile, self.keep_uid_map,
+                   self.shift, self.sensitive_words)
+        if len(SETTLED) >= MAX_SETTLED_CONTEXTS:
+            SETTLED.clear()
+        return SETTLED.setdefault(context, {})
 
     # --- what happens to one element (chosen by choose_handler) -------------------------------
 
@@ -413,63 +490,8 @@ class DatasetAnonymizer:
         self.actions["D"] += 1
 
     def walk_sequence(self, dataset: Dataset, tag: int, vr: str) -> None:
-        if dataset is self.root and self.walk_top_level_sequence(dataset, tag):
-            return
         for item in dataset[tag].value:
             self.clean(item)
-
-    def walk_top_level_sequence(self, dataset: Dataset, tag: int) -> bool:
-        """Walk a top-level sequence and store it as pydicom will write it; False if not done.
-
-        The slices of a series carry the same sequences (procedure and anatomy codes,
-        references to the study): decoding them, walking their items and encoding them
-        again took a third of Mica's time beyond pydicom's read and write. The cleaned
-        sequence is encoded once, exactly as the file's writer will (same byte order, VR
-        encoding and character sets), and kept with what the walk did, keyed on everything
-        the walk depends on: later files holding the same bytes get the stored element and
-        the same actions and UID map entries without decoding anything.
-        """
-        raw = dataset.get_item(tag)
-        if not isinstance(raw, RawDataElement) or self.write_encoding is None:
-            return False
-        if dataset.original_encoding != self.write_encoding:
-            return False  # the writer decodes and converts every element of such a dataset
-        character_sets = dataset.get("SpecificCharacterSet", default_encoding)
-        if dataset.original_character_set != dataset._character_set:
-            return False  # likewise
-        cache_key = (
-            tag, raw.VR, raw.length, raw.value, raw.is_implicit_VR, raw.is_little_endian,
-            str(character_sets), self.write_encoding, self.key, self.profile, self.keep_uid_map,
-            self.shift, self.sensitive_words,
-        )
-        if len(WALKED_SEQUENCES) >= MAX_CACHED_SEQUENCES:
-            WALKED_SEQUENCES.clear()
-        cached = WALKED_SEQUENCES.get(cache_key)
-        if cached is None:
-            if cache_key not in WALKED_SEQUENCES:
-                # Met once: walked as usual. Sequences that differ in every file (references
-                # to the previous slice) are never encoded twice.
-                if len(raw.value or b"") <= MAX_CACHED_SEQUENCE_BYTES:
-                    WALKED_SEQUENCES[cache_key] = None
-                return False
-            actions, uid_map = self.actions, self.uid_map
-            self.actions, self.uid_map = Counter(), {}
-            try:
-                for item in dataset[tag].value:
-                    self.clean(item)
-                walk_actions, walk_uid_map = self.actions, self.uid_map
-            finally:
-                self.actions, self.uid_map = actions, uid_map
-            encoded = encoded_sequence(dataset[tag], self.write_encoding, character_sets)
-            cached = (encoded, walk_actions, walk_uid_map)
-            if encoded is not None:
-                WALKED_SEQUENCES[cache_key] = cached
-        encoded, walk_actions, walk_uid_map = cached
-        self.actions.update(walk_actions)
-        self.uid_map.update(walk_uid_map)
-        if encoded is not None:
-            dataset[tag] = encoded
-        return True
 
     def replace_uids(self, dataset: Dataset, tag: int, vr: str) -> None:
         values = text_values(dataset, tag)
@@ -547,17 +569,18 @@ class DatasetAnonymizer:
         pass
 
 
-# Walked top-level sequences of the files met so far, in this process (see
-# DatasetAnonymizer.walk_top_level_sequence): key -> (encoded element, actions, UID map), or
-# None for a sequence met once.
-WALKED_SEQUENCES: dict[tuple, tuple] = {}
-MAX_CACHED_SEQUENCES = 1024
-MAX_CACHED_SEQUENCE_BYTES = 64 * 1024
+# Outcomes of elements met so far in this process (see DatasetAnonymizer.settle): key ->
+# (element as it will be written or None when removed, actions, UID map), or None for an
+# element met once.
+SETTLED: dict[tuple, dict[tuple, tuple | None]] = {}  # by file context (see settled_outcomes)
+MAX_SETTLED_CONTEXTS = 256
+MAX_SETTLED = 4096
+MAX_SETTLED_BYTES = 16 * 1024
 
 
-def encoded_sequence(element: DataElement, encoding: tuple[bool, bool], character_sets) -> RawDataElement | None:
-    """The sequence as a raw element that pydicom writes into exactly the bytes it would
-    write for `element` (None when it cannot be written: the file's writer then says so)."""
+def encoded_element(element: DataElement, encoding: tuple[bool, bool], character_sets) -> RawDataElement | None:
+    """The element as a raw one that pydicom writes into exactly the bytes it would write
+    for `element` (None when it cannot be written, or not so)."""
     implicit, little = encoding
     buffer = DicomBytesIO()
     buffer.is_implicit_VR, buffer.is_little_endian = implicit, little
@@ -566,13 +589,19 @@ def encoded_sequence(element: DataElement, encoding: tuple[bool, bool], characte
     except Exception:
         return None
     written = buffer.getvalue()
-    header = 8 if implicit else 12  # tag, (VR, reserved,) 32-bit length
-    undefined = element.is_undefined_length
+    if implicit:
+        header = 8  # tag, 32-bit length
+    else:
+        header = 12 if written[4:6].decode("latin-1") in EXPLICIT_VR_LENGTH_32 else 8
+    undefined = element.is_undefined_length and element.VR == "SQ"
     value = written[header:len(written) - 8] if undefined else written[header:]
-    raw = RawDataElement(element.tag, "SQ", 0xFFFFFFFF if undefined else len(value), value, 0, implicit, little)
+    raw = RawDataElement(element.tag, element.VR, 0xFFFFFFFF if undefined else len(value), value, 0, implicit, little)
     check = DicomBytesIO()
     check.is_implicit_VR, check.is_little_endian = implicit, little
-    write_data_element(check, raw, character_sets)
+    try:
+        write_data_element(check, raw, character_sets)
+    except Exception:
+        return None
     return raw if check.getvalue() == written else None
 
 
@@ -601,6 +630,21 @@ KEEP_HANDLERS = {
     "code": DatasetAnonymizer.check_code,
     "meaning": DatasetAnonymizer.check_code_meaning,
 }
+
+
+# Handlers whose outcome depends on the element alone (and the file's key, date shift,
+# profile and sensitive words), never on other elements: DatasetAnonymizer.settle keeps it.
+SETTLED_HANDLERS = frozenset({
+    DatasetAnonymizer.walk_sequence,
+    DatasetAnonymizer.shift_dates,
+    DatasetAnonymizer.replace_uids,
+    DatasetAnonymizer.replace_instance_uids,
+    DatasetAnonymizer.clean_device_text,
+    DatasetAnonymizer.clean_label,
+    DatasetAnonymizer.clean_descriptor,
+    DatasetAnonymizer.check_code,
+    DatasetAnonymizer.keep_capped_age,
+})
 
 
 def choose_handler(profile: Profile, tag: int, vr: str):
