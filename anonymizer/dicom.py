@@ -655,6 +655,7 @@ SETTLED_HANDLERS = frozenset({
     DatasetAnonymizer.clean_descriptor,
     DatasetAnonymizer.check_code,
     DatasetAnonymizer.keep_capped_age,
+    DatasetAnonymizer.empty_sequence,
 })
 
 
