@@ -8,6 +8,7 @@ with a reason that names the tag or the problem; the caller writes nothing for t
 from __future__ import annotations
 
 import datetime
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -242,7 +243,7 @@ class DatasetAnonymizer:
         # endian), when its sequences may be stored already encoded (see walk_top_level_sequence).
         self.root: Dataset | None = None
         self.write_encoding: tuple[bool, bool] | None = None
-        self.settled: dict | bool | None = None  # see settle
+        self.settled: int | bool | None = None  # see settle
         self.character_set_final = False  # (0008,0005) of the top level cleaned
 
     # --- values -----------------------------------------------------------------------------
@@ -383,16 +384,17 @@ class DatasetAnonymizer:
         if self.settled is None:
             if not self.character_set_final and TAG_SPECIFIC_CHARACTER_SET in dataset:
                 return False  # not cleaned yet (elements out of order): it could still change
-            self.settled = self.settled_outcomes(dataset)
+            self.settled = self.settled_context(dataset)
         if self.settled is False:
             return False
-        cache_key = (tag, vr, handler, raw.VR, raw.length, raw.value, raw.is_implicit_VR, raw.is_little_endian)
-        if len(self.settled) >= MAX_SETTLED:
-            self.settled.clear()
-        settled = self.settled.get(cache_key)
+        cache_key = (self.settled, tag, vr, handler, raw.VR, raw.length, raw.value, raw.is_implicit_VR,
+                     raw.is_little_endian)
+        if len(SETTLED) >= MAX_SETTLED:
+            SETTLED.clear()
+        settled = SETTLED.get(cache_key)
         if settled is None:
-            if cache_key not in self.settled:
-                self.settled[cache_key] = None  # met once: applied as usual
+            if cache_key not in SETTLED:
+                SETTLED[cache_key] = None  # met once: applied as usual
                 return False
             actions, uid_map = self.actions, self.uid_map
             self.actions, self.uid_map = Counter(), {}
@@ -409,7 +411,7 @@ class DatasetAnonymizer:
                     self.uid_map.update(handler_uid_map)
                     return True
             settled = (outcome, handler_actions, handler_uid_map)
-            self.settled[cache_key] = settled
+            SETTLED[cache_key] = settled
         outcome, handler_actions, handler_uid_map = settled
         actions = self.actions
         for action, count in handler_actions.items():
@@ -425,8 +427,8 @@ class DatasetAnonymizer:
             dataset._dict[tag] = outcome
         return True
 
-    def settled_outcomes(self, dataset: Dataset) -> dict | bool:
-        """The outcomes kept for files like this one (same key, date shift, profile, sensitive
+    def settled_context(self, dataset: Dataset) -> int | bool:
+        """The number of the files like this one (same key, date shift, profile, sensitive
         words, encoding and character sets), or False when its elements are not to be settled."""
         if self.write_encoding is None or dataset.original_encoding != self.write_encoding:
             return False  # the writer decodes and converts every element of such a dataset
@@ -435,9 +437,11 @@ class DatasetAnonymizer:
         character_sets = dataset.get("SpecificCharacterSet", default_encoding)
         context = (str(character_sets), self.write_encoding, self.key, self.profile, self.keep_uid_map,
                    self.shift, self.sensitive_words)
-        if len(SETTLED) >= MAX_SETTLED_CONTEXTS:
-            SETTLED.clear()
-        return SETTLED.setdefault(context, {})
+        if context not in SETTLED_CONTEXTS:
+            if len(SETTLED_CONTEXTS) >= MAX_SETTLED:
+                SETTLED_CONTEXTS.clear()  # numbers are never reused: what was settled stays apart
+            SETTLED_CONTEXTS[context] = next(CONTEXT_NUMBERS)
+        return SETTLED_CONTEXTS[context]
 
     # --- what happens to one element (chosen by choose_handler) -------------------------------
 
@@ -582,11 +586,13 @@ class DatasetAnonymizer:
 
 # Outcomes of elements met so far in this process (see DatasetAnonymizer.settle): key ->
 # (element as it will be written or None when removed, actions, UID map), or None for an
-# element met once.
-SETTLED: dict[tuple, dict[tuple, tuple | None]] = {}  # by file context (see settled_outcomes)
-MAX_SETTLED_CONTEXTS = 256
+# element met once. Keys start with the number of their file context (settled_context).
+# Bounded: at most MAX_SETTLED elements of at most MAX_SETTLED_BYTES, a few MiB.
+SETTLED: dict[tuple, tuple | None] = {}
+SETTLED_CONTEXTS: dict[tuple, int] = {}
+CONTEXT_NUMBERS = itertools.count()
 MAX_SETTLED = 4096
-MAX_SETTLED_BYTES = 16 * 1024
+MAX_SETTLED_BYTES = 1024
 
 
 def encoded_element(element: DataElement, encoding: tuple[bool, bool], character_sets) -> RawDataElement | None:
