@@ -282,7 +282,8 @@ def prepare_for_ocr(image):
     from PIL import Image
     from scipy import ndimage
 
-    gray = np.asarray(image.convert("L"), dtype=np.int16)
+    # 8 bits are enough: the top-hat is the image less its opening, never below it.
+    gray = np.asarray(image.convert("L"), dtype=np.uint8)
     size = (TEXT_STROKE_WINDOW, TEXT_STROKE_WINDOW)
     strokes = ndimage.white_tophat(gray, size=size) >= TEXT_CONTRAST
     labels, count = ndimage.label(strokes, structure=np.ones((3, 3), dtype=bool))

@@ -446,7 +446,8 @@ class DatasetAnonymizer:
     # --- what happens to one element (chosen by choose_handler) -------------------------------
 
     def pseudonymize(self, dataset: Dataset, tag: int, vr: str) -> None:
-        put(dataset, tag, vr, keys.patient_pseudonym(self.key, patient_identity(dataset)))
+        if dataset is not self.root:  # the top level's are written by finish(), the same value
+            put(dataset, tag, vr, keys.patient_pseudonym(self.key, patient_identity(dataset)))
         self.actions["pseudonym"] += 1
 
     def drop_method_record(self, dataset: Dataset, tag: int, vr: str) -> None:
@@ -662,6 +663,8 @@ SETTLED_HANDLERS = frozenset({
     DatasetAnonymizer.check_code,
     DatasetAnonymizer.keep_capped_age,
     DatasetAnonymizer.empty_sequence,
+    DatasetAnonymizer.empty_text,
+    DatasetAnonymizer.dummy_text,
 })
 
 
