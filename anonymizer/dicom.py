@@ -240,7 +240,7 @@ class DatasetAnonymizer:
         self.plan = plan_for(profile)
         self.sensitive_words: tuple[str, ...] = ()
         # The top-level dataset and the encoding it will be written in (implicit VR, little
-        # endian), when its sequences may be stored already encoded (see walk_top_level_sequence).
+        # endian), when its elements may be stored already encoded (see settle).
         self.root: Dataset | None = None
         self.write_encoding: tuple[bool, bool] | None = None
         self.settled: int | bool | None = None  # see settle
