@@ -282,7 +282,8 @@ def prepare_for_ocr(image):
     from PIL import Image
     from scipy import ndimage
 
-    gray = np.asarray(image.convert("L"), dtype=np.int16)
+    # 8 bits are enough: the top-hat is the image less its opening, never below it.
+    gray = np.asarray(image.convert("L"), dtype=np.uint8)
     size = (TEXT_STROKE_WINDOW, TEXT_STROKE_WINDOW)
     strokes = ndimage.white_tophat(gray, size=size) >= TEXT_CONTRAST
     labels, count = ndimage.label(strokes, structure=np.ones((3, 3), dtype=bool))
@@ -295,8 +296,11 @@ def prepare_for_ocr(image):
     # clusters; only a cluster of LINE_MIN_GLYPHS strokes or more is kept (isolated edges of
     # the anatomy are not).
     lines, line_count = ndimage.label(ndimage.maximum_filter(strokes.view(np.uint8), size=(3, LETTER_GAP)))
-    glyph_ids, first_pixel = np.unique(np.where(strokes, labels, 0).ravel(), return_index=True)
-    line_of_glyph = lines.ravel()[first_pixel[glyph_ids > 0]]  # a glyph lies in one line
+    # The first pixel of each glyph (in label order), found among the stroke pixels only: a
+    # few hundred to sort rather than the whole image.
+    stroke_pixels = np.flatnonzero(strokes)
+    _, first = np.unique(labels.ravel()[stroke_pixels], return_index=True)
+    line_of_glyph = lines.ravel()[stroke_pixels[first]]  # a glyph lies in one line
     glyphs_per_line = np.bincount(line_of_glyph, minlength=line_count + 1)
     strokes &= (glyphs_per_line >= LINE_MIN_GLYPHS)[lines]
     rows, columns = np.nonzero(strokes)

@@ -8,6 +8,7 @@ with a reason that names the tag or the problem; the caller writes nothing for t
 from __future__ import annotations
 
 import datetime
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.datadict import DicomDictionary, keyword_for_tag
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_sequence
+from pydicom.filewriter import EXPLICIT_VR_LENGTH_32, write_data_element, write_sequence
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
@@ -238,6 +239,12 @@ class DatasetAnonymizer:
         self.uid_map: dict[str, str] = {}
         self.plan = plan_for(profile)
         self.sensitive_words: tuple[str, ...] = ()
+        # The top-level dataset and the encoding it will be written in (implicit VR, little
+        # endian), when its elements may be stored already encoded (see settle).
+        self.root: Dataset | None = None
+        self.write_encoding: tuple[bool, bool] | None = None
+        self.settled: int | bool | None = None  # see settle
+        self.character_set_final = False  # (0008,0005) of the top level cleaned
 
     # --- values -----------------------------------------------------------------------------
 
@@ -345,12 +352,102 @@ class DatasetAnonymizer:
             if PUBLIC_VR.get(number):  # the dictionary fixes the VR, so the choice holds in every file
                 self.plan[number] = planned
         handler, vr = planned
+        if dataset is self.root:
+            if handler in SETTLED_HANDLERS and self.settle(dataset, tag, vr, handler):
+                return
+            handler(self, dataset, tag, vr)
+            if number == TAG_SPECIFIC_CHARACTER_SET:
+                self.character_set_final = True  # kept, or removed, it changes no more
+            return
         handler(self, dataset, tag, vr)
+
+    def settle(self, dataset: Dataset, tag: int, vr: str, handler) -> bool:
+        """Apply a handler whose outcome depends on the element alone, once per distinct
+        element of this process, and store its outcome as pydicom will write it; False if
+        the handler is to be applied as usual.
+
+        The slices of a series repeat most of their elements: the same study and series
+        UIDs, dates, device names, codes, references to the study (sequences). Decoding,
+        cleaning and encoding them again in every file was most of Mica's time beyond
+        pydicom's read and write. The second time an element is met, the handler runs and
+        its outcome (removed, or the element encoded exactly as the file's writer will: same
+        byte order, VR encoding and character sets) is kept with the actions and UID map
+        entries it made, keyed on everything it depends on; later files holding the same
+        bytes get that outcome without decoding anything. Elements met once (references to
+        the previous slice, instance UIDs) are never encoded twice.
+        """
+        raw = dataset.get_item(tag)
+        if not isinstance(raw, RawDataElement):
+            return False
+        if raw.value is not None and len(raw.value) > MAX_SETTLED_BYTES:
+            return False
+        if self.settled is None:
+            if not self.character_set_final and TAG_SPECIFIC_CHARACTER_SET in dataset:
+                return False  # not cleaned yet (elements out of order): it could still change
+            self.settled = self.settled_context(dataset)
+        if self.settled is False:
+            return False
+        cache_key = (self.settled, tag, vr, handler, raw.VR, raw.length, raw.value, raw.is_implicit_VR,
+                     raw.is_little_endian)
+        if len(SETTLED) >= MAX_SETTLED:
+            SETTLED.clear()
+        settled = SETTLED.get(cache_key)
+        if settled is None:
+            if cache_key not in SETTLED:
+                SETTLED[cache_key] = None  # met once: applied as usual
+                return False
+            actions, uid_map = self.actions, self.uid_map
+            self.actions, self.uid_map = Counter(), {}
+            try:
+                handler(self, dataset, tag, vr)
+                handler_actions, handler_uid_map = self.actions, self.uid_map
+            finally:
+                self.actions, self.uid_map = actions, uid_map
+            outcome = dataset.get_item(tag)
+            if outcome is not None and not isinstance(outcome, RawDataElement):
+                outcome = encoded_element(outcome, self.write_encoding, dataset.get("SpecificCharacterSet", default_encoding))
+                if outcome is None:  # not writable: the file's writer will say so
+                    self.actions.update(handler_actions)
+                    self.uid_map.update(handler_uid_map)
+                    return True
+            settled = (outcome, handler_actions, handler_uid_map)
+            SETTLED[cache_key] = settled
+        outcome, handler_actions, handler_uid_map = settled
+        actions = self.actions
+        for action, count in handler_actions.items():
+            actions[action] += count
+        if handler_uid_map:
+            self.uid_map.update(handler_uid_map)
+        if outcome is None:
+            del dataset[tag]
+        else:
+            # What Dataset.__setitem__ comes to for a raw public element (no private creator
+            # to look up, no pixel array to reset), without its checks: a third of the time
+            # of a settled element.
+            dataset._dict[tag] = outcome
+        return True
+
+    def settled_context(self, dataset: Dataset) -> int | bool:
+        """The number of the files like this one (same key, date shift, profile, sensitive
+        words, encoding and character sets), or False when its elements are not to be settled."""
+        if self.write_encoding is None or dataset.original_encoding != self.write_encoding:
+            return False  # the writer decodes and converts every element of such a dataset
+        if dataset.original_character_set != dataset._character_set:
+            return False  # likewise
+        character_sets = dataset.get("SpecificCharacterSet", default_encoding)
+        context = (str(character_sets), self.write_encoding, self.key, self.profile, self.keep_uid_map,
+                   self.shift, self.sensitive_words)
+        if context not in SETTLED_CONTEXTS:
+            if len(SETTLED_CONTEXTS) >= MAX_SETTLED:
+                SETTLED_CONTEXTS.clear()  # numbers are never reused: what was settled stays apart
+            SETTLED_CONTEXTS[context] = next(CONTEXT_NUMBERS)
+        return SETTLED_CONTEXTS[context]
 
     # --- what happens to one element (chosen by choose_handler) -------------------------------
 
     def pseudonymize(self, dataset: Dataset, tag: int, vr: str) -> None:
-        put(dataset, tag, vr, keys.patient_pseudonym(self.key, patient_identity(dataset)))
+        if dataset is not self.root:  # the top level's are written by finish(), the same value
+            put(dataset, tag, vr, keys.patient_pseudonym(self.key, patient_identity(dataset)))
         self.actions["pseudonym"] += 1
 
     def drop_method_record(self, dataset: Dataset, tag: int, vr: str) -> None:
@@ -488,6 +585,44 @@ class DatasetAnonymizer:
         pass
 
 
+# Outcomes of elements met so far in this process (see DatasetAnonymizer.settle): key ->
+# (element as it will be written or None when removed, actions, UID map), or None for an
+# element met once. Keys start with the number of their file context (settled_context).
+# Bounded: at most MAX_SETTLED elements of at most MAX_SETTLED_BYTES, a few MiB.
+SETTLED: dict[tuple, tuple | None] = {}
+SETTLED_CONTEXTS: dict[tuple, int] = {}
+CONTEXT_NUMBERS = itertools.count()
+MAX_SETTLED = 4096
+MAX_SETTLED_BYTES = 1024
+
+
+def encoded_element(element: DataElement, encoding: tuple[bool, bool], character_sets) -> RawDataElement | None:
+    """The element as a raw one that pydicom writes into exactly the bytes it would write
+    for `element` (None when it cannot be written, or not so)."""
+    implicit, little = encoding
+    buffer = DicomBytesIO()
+    buffer.is_implicit_VR, buffer.is_little_endian = implicit, little
+    try:
+        write_data_element(buffer, element, character_sets)
+    except Exception:
+        return None
+    written = buffer.getvalue()
+    if implicit:
+        header = 8  # tag, 32-bit length
+    else:
+        header = 12 if written[4:6].decode("latin-1") in EXPLICIT_VR_LENGTH_32 else 8
+    undefined = element.is_undefined_length and element.VR == "SQ"
+    value = written[header:len(written) - 8] if undefined else written[header:]
+    raw = RawDataElement(element.tag, element.VR, 0xFFFFFFFF if undefined else len(value), value, 0, implicit, little)
+    check = DicomBytesIO()
+    check.is_implicit_VR, check.is_little_endian = implicit, little
+    try:
+        write_data_element(check, raw, character_sets)
+    except Exception:
+        return None
+    return raw if check.getvalue() == written else None
+
+
 # Written by finish() for the whole file; any copy in the source is stale.
 METHOD_RECORD_TAGS = frozenset({
     TAG_PATIENT_IDENTITY_REMOVED, TAG_DEIDENTIFICATION_METHOD,
@@ -513,6 +648,24 @@ KEEP_HANDLERS = {
     "code": DatasetAnonymizer.check_code,
     "meaning": DatasetAnonymizer.check_code_meaning,
 }
+
+
+# Handlers whose outcome depends on the element alone (and the file's key, date shift,
+# profile and sensitive words), never on other elements: DatasetAnonymizer.settle keeps it.
+SETTLED_HANDLERS = frozenset({
+    DatasetAnonymizer.walk_sequence,
+    DatasetAnonymizer.shift_dates,
+    DatasetAnonymizer.replace_uids,
+    DatasetAnonymizer.replace_instance_uids,
+    DatasetAnonymizer.clean_device_text,
+    DatasetAnonymizer.clean_label,
+    DatasetAnonymizer.clean_descriptor,
+    DatasetAnonymizer.check_code,
+    DatasetAnonymizer.keep_capped_age,
+    DatasetAnonymizer.empty_sequence,
+    DatasetAnonymizer.empty_text,
+    DatasetAnonymizer.dummy_text,
+})
 
 
 def choose_handler(profile: Profile, tag: int, vr: str):
@@ -857,6 +1010,7 @@ def _anonymize_dataset(
         key, profile, keep_uid_map=keep_uid_map, shift_days=keys.date_shift_days(key, identity)
     )
     cleaner.sensitive_words = sensitive_words(dataset)
+    cleaner.root, cleaner.write_encoding = dataset, (syntax.is_implicit_VR, syntax.is_little_endian)
     cleaner.clean(dataset)
     pseudonym = keys.patient_pseudonym(key, identity)
     finish(dataset, profile, pseudonym=pseudonym, cleaned_pixels=cleaned_pixels, syntax=syntax,
