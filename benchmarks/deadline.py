@@ -338,7 +338,7 @@ def main():
     print(f"load average before: {os.getloadavg()}, cores: {os.cpu_count()}")
     redis_server = Redis(args.redis_port)
     old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0)
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)  # a killed run's database goes
     logs = Path(tempfile.mkdtemp(prefix="mica-deadline-logs-"))
     web, results = None, []
     try:
