@@ -10,9 +10,11 @@ or DRF token; a token reaches only its own site's jobs.
 
 import json
 
-from django.http import FileResponse, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+
+from mica.core.storage import download_response
 
 from .models import SiteJob, SiteToken
 
@@ -91,7 +93,9 @@ def image(request, uuid):
             or job.claimed_by != request.headers.get("X-Mica-Lease"):
         return _error(409, "The image is served only under the job's live lease (header X-Mica-Lease).")
     stored = job.algorithm.image
-    response = FileResponse(stored.file.open("rb"), content_type="application/x-tar")
+    # Through the one way Mica serves stored files: on object storage a presigned redirect, so a
+    # multi-gigabyte image never passes through a web worker (the worker checks the sha256 itself).
+    response = download_response(stored.file, f"{stored.digest.replace(':', '-')}.tar", content_type="application/x-tar")
     response["X-Mica-Digest"] = stored.digest
     return response
 
