@@ -16,10 +16,12 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from . import burned_in, images, inputs, keys
 from .dicom import Quarantine, anonymize_dicom_file
+from .writer import write_file
 from .profile import Profile, get_profile
 from .report import FileOutcome, Report
 
@@ -358,11 +360,9 @@ def _process_dicom(source: str, path: Path, settings: Settings):
     )
     relative = output_path(result)
 
-    def write(handle):
-        result.dataset.save_as(handle, enforce_file_format=True)
-
     try:
-        _write_exclusive(Path(settings.out), relative, write, accept_identical=settings.after_crash)
+        _write_exclusive(Path(settings.out), relative, partial(write_file, dataset=result.dataset),
+                         accept_identical=settings.after_crash)
     except Quarantine as error:
         error.original = result.original
         raise
