@@ -5,7 +5,6 @@ A library with no web framework in it: functions take paths and bytes and return
 
 from . import synthetic
 from .dicom import Quarantine, anonymize_dataset, anonymize_dicom_file
-from .images import png_to_dicom
 from .keys import KeyFileError, key_fingerprint, load_key, new_key, new_key_file
 from .preview import render_preview
 from .profile import PROFILES, Profile, annex_e_table
@@ -28,7 +27,6 @@ __all__ = [
     "load_key",
     "new_key",
     "new_key_file",
-    "png_to_dicom",
     "render_preview",
     "synthetic",
 ]

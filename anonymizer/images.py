@@ -1,4 +1,4 @@
-"""PNG and JPEG: metadata removed byte by byte, pixels untouched; PNG to DICOM wrapping.
+"""PNG and JPEG: metadata removed byte by byte, pixels untouched.
 
 No re-encoding: a PNG keeps its IDAT chunks and a JPEG its entropy-coded scans exactly, so
 pixels and bit depth (16-bit PNG included) cannot change. Only an allow-list of chunks and
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -266,98 +264,3 @@ def check_decodes(data: bytes, kind: str) -> tuple[int, int, str]:
             return image.width, image.height, image.mode
     except Exception as error:
         raise ImageRejected(f"{kind.upper()} cannot be decoded ({type(error).__name__})") from None
-
-
-def png_to_dicom(
-    png_path,
-    dcm_path,
-    *,
-    patient_pseudonym: str,
-    study_uid: str | None = None,
-    series_uid: str | None = None,
-    sop_instance_uid: str | None = None,
-    modality: str = "OT",
-    burned_in_annotation: str | None = None,
-    patient_sex: str = "",
-    patient_age: str = "",
-    series_description: str = "",
-) -> Path:
-    """Wrap a PNG (8 or 16-bit greyscale, RGB) in a Secondary Capture Image, like RSNA did.
-
-    The pixels are copied exactly. UIDs not given are generated (`pydicom.uid.generate_uid`,
-    random 2.25 form). BurnedInAnnotation is written only when given: Mica cannot know.
-    """
-    import pydicom
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    from .dicom import MICA_IMPLEMENTATION_VERSION_NAME
-
-    with Image.open(png_path) as image:
-        image.load()
-        mode = image.mode
-        if mode in ("I;16", "I;16B", "I;16L"):
-            pixels = np.asarray(image).astype(np.uint16)
-            bits, samples, photometric = 16, 1, "MONOCHROME2"
-        elif mode == "I":
-            pixels = np.asarray(image)
-            if pixels.min() < 0 or pixels.max() > 65535:
-                raise ValueError(f"{png_path}: 32-bit PNG values do not fit 16 bits")
-            pixels = pixels.astype(np.uint16)
-            bits, samples, photometric = 16, 1, "MONOCHROME2"
-        elif mode == "L":
-            pixels = np.asarray(image)
-            bits, samples, photometric = 8, 1, "MONOCHROME2"
-        elif mode in ("RGB", "RGBA", "P", "LA"):
-            pixels = np.asarray(image.convert("RGB"))
-            bits, samples, photometric = 8, 3, "RGB"
-        else:
-            raise ValueError(f"{png_path}: PNG mode {mode} is not supported")
-
-    dataset = Dataset()
-    dataset.SpecificCharacterSet = "ISO_IR 192"
-    dataset.SOPClassUID = SecondaryCaptureImageStorage
-    dataset.SOPInstanceUID = sop_instance_uid or generate_uid()
-    dataset.StudyInstanceUID = study_uid or generate_uid()
-    dataset.SeriesInstanceUID = series_uid or generate_uid()
-    dataset.Modality = modality
-    dataset.ConversionType = "WSD"  # workstation: the image came from a file, not a device
-    dataset.PatientName = patient_pseudonym
-    dataset.PatientID = patient_pseudonym
-    dataset.PatientBirthDate = ""
-    dataset.PatientSex = patient_sex
-    if patient_age:
-        dataset.PatientAge = patient_age
-    dataset.PatientIdentityRemoved = "YES"
-    dataset.StudyDate = ""
-    dataset.StudyTime = ""
-    dataset.ReferringPhysicianName = ""
-    dataset.StudyID = ""
-    dataset.AccessionNumber = ""
-    dataset.SeriesNumber = 1
-    dataset.InstanceNumber = 1
-    if series_description:
-        dataset.SeriesDescription = series_description
-    if burned_in_annotation is not None:
-        dataset.BurnedInAnnotation = burned_in_annotation
-    dataset.SamplesPerPixel = samples
-    dataset.PhotometricInterpretation = photometric
-    if samples == 3:
-        dataset.PlanarConfiguration = 0
-    dataset.Rows, dataset.Columns = pixels.shape[0], pixels.shape[1]
-    dataset.BitsAllocated = bits
-    dataset.BitsStored = bits
-    dataset.HighBit = bits - 1
-    dataset.PixelRepresentation = 0
-    dataset.PixelData = np.ascontiguousarray(pixels).tobytes()
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = dataset.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
-    meta.ImplementationVersionName = MICA_IMPLEMENTATION_VERSION_NAME
-    dataset.file_meta = meta
-    dcm_path = Path(dcm_path)
-    dataset.save_as(dcm_path, enforce_file_format=True)
-    return dcm_path

@@ -163,6 +163,9 @@ def png_to_dicom(png, *, patient_id: str, study_uid: str | None = None, series_u
     dataset.PatientID = patient_id
     dataset.PatientBirthDate = ""
     dataset.PatientSex = ""
+    # The pixels come from an upload Mica anonymized (PS3.15 E.1.1 asks to say so).
+    dataset.PatientIdentityRemoved = "YES"
+    dataset.DeidentificationMethod = "Mica anonymizer"
     dataset.StudyInstanceUID = study_uid or _new_uid()
     dataset.StudyDate = ""
     dataset.StudyTime = ""

@@ -89,26 +89,3 @@ def test_picture_names_are_replaced_by_a_keyed_hash(tmp_path):
     assert outcome.kind == "png" and outcome.status == "anonymized"
     assert "NIGHTINGALE" not in outcome.output and len(outcome.output) == len("images/") + 32 + 4
     assert PNG_TEXT.encode() not in (tmp_path / "out" / outcome.output).read_bytes()
-
-
-def test_png_to_dicom_wraps_a_16_bit_png_exactly(tmp_path):
-    pixels = (np.arange(40 * 30, dtype=np.uint32).reshape(30, 40) * 53 % 65536).astype(np.uint16)
-    png = tmp_path / "image.png"
-    Image.fromarray(pixels).save(png)
-    path = anonymizer.png_to_dicom(png, tmp_path / "image.dcm", patient_pseudonym="MICA-0123456789AB",
-                                   patient_sex="F")
-    dataset = pydicom.dcmread(path)
-    assert dataset.SOPClassUID == pydicom.uid.SecondaryCaptureImageStorage
-    assert dataset.PatientID == "MICA-0123456789AB" and dataset.PatientIdentityRemoved == "YES"
-    assert (dataset.BitsAllocated, dataset.Rows, dataset.Columns) == (16, 30, 40)
-    assert np.array_equal(dataset.pixel_array, pixels)
-    assert "BurnedInAnnotation" not in dataset
-
-
-def test_png_to_dicom_wraps_rgb(tmp_path):
-    pixels = np.random.default_rng(4).integers(0, 255, size=(10, 12, 3), dtype=np.uint8)
-    png = tmp_path / "rgb.png"
-    Image.fromarray(pixels).save(png)
-    dataset = pydicom.dcmread(anonymizer.png_to_dicom(png, tmp_path / "rgb.dcm", patient_pseudonym="P"))
-    assert dataset.PhotometricInterpretation == "RGB"
-    assert np.array_equal(dataset.pixel_array, pixels)

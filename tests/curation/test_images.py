@@ -124,6 +124,7 @@ def test_a_png_becomes_a_valid_secondary_capture_and_back(tmp_path, array):
     dataset = pydicom.dcmread(io.BytesIO(data))
     assert dataset.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7" and dataset.ConversionType == "WSD"
     assert dataset.PatientID == "MICA-0A1B2C3D4E5F" and dataset.StudyInstanceUID == "2.25.1"
+    assert dataset.PatientIdentityRemoved == "YES" and "BurnedInAnnotation" not in dataset
     assert dataset.SOPInstanceUID.startswith("2.25.") and dataset.InstanceNumber == 3
     assert np.array_equal(dataset.pixel_array, array)
     _, back = pixels_of(dicom_to_png(data))

@@ -1,6 +1,3 @@
-import tempfile
-from pathlib import Path
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -12,8 +9,9 @@ from rest_framework.generics import get_object_or_404  # a malformed id is a 404
 
 import anonymizer
 import anonymizer.keys
+from curation.images import png_to_dicom
 from mica.challenges.access import organized_challenge
-from mica.core.storage import download_response, local_path
+from mica.core.storage import download_response
 
 from .forms import DatasetEditForm, DatasetForm, UploadForm
 from .models import Dataset, Instance, Upload
@@ -127,16 +125,14 @@ def download_as_dicom(request, pk, uid):
     instance = get_object_or_404(Instance, dataset=dataset, uid=uid, kind="png")
     key = bytes(dataset.anonymization_key)
     # Keyed UIDs: the same image gets the same UIDs on every download.
-    with tempfile.TemporaryDirectory() as folder, local_path(instance.file) as png_path:
-        dicom_path = anonymizer.png_to_dicom(
-            png_path,
-            Path(folder) / f"{uid}.dcm",
-            patient_pseudonym=anonymizer.keys.patient_pseudonym(key, f"png:{uid}"),
+    with instance.file.open("rb") as png:
+        content = png_to_dicom(
+            png,
+            patient_id=anonymizer.keys.patient_pseudonym(key, f"png:{uid}"),
             study_uid=anonymizer.keys.keyed_uid(key, f"png-study:{uid}"),
             series_uid=anonymizer.keys.keyed_uid(key, f"png-series:{uid}"),
             sop_instance_uid=anonymizer.keys.keyed_uid(key, f"png-instance:{uid}"),
         )
-        content = dicom_path.read_bytes()
     response = HttpResponse(content, content_type="application/dicom")
     response["Content-Disposition"] = f'attachment; filename="{uid}.dcm"'
     return response
