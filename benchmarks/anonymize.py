@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/anonymize.py                # 500 CT slices of 512x512, 16-bit
     .venv/bin/python benchmarks/anonymize.py --slices 2000 --repeat 7
     .venv/bin/python benchmarks/anonymize.py --quick        # 200 slices, for a smoke run
+    .venv/bin/python benchmarks/anonymize.py --instructions 100   # and instruction counts (valgrind)
 
 Every measurement runs in a fresh subprocess, so its peak RSS is its own. Each figure is the
 median of --repeat runs, taken in interleaved rounds (every tool once per round), and the
@@ -12,7 +13,11 @@ machine other work slows every tool, and the median with the load says how much.
   workers 1 with OCR off), for the floor (pydicom read + write of the same files,
   nothing changed), for deid (its default "dicom" recipe) and dicognito (its defaults);
 - Mica's peak RSS as the number of files grows (a quarter, half, all of the slices);
-- scaling from 1 to 2 workers.
+- scaling from 1 to 2 workers;
+- with --instructions N, the instructions the floor and Mica execute on N of the slices,
+  counted by valgrind's callgrind (the imports, counted alone, are subtracted): a figure that
+  the machine's load does not move, though it leaves out the kernel's time (file system
+  calls) and waiting on memory, which CPU time includes.
 deid and dicognito come from benchmarks/requirements-anonymize.txt; a tool that is not
 installed is reported as skipped.
 """
@@ -150,6 +155,7 @@ def child(arguments) -> None:
         run_deid(files, out)
     elif arguments.tool == "dicognito":
         run_dicognito(files, out)
+    # "imports": nothing more, the baseline of count_instructions
     seconds = time.perf_counter() - started
     cpu = cpu_seconds() - cpu_started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -205,6 +211,32 @@ def measure_once(tool: str, src: Path, scratch: Path, count: int, workers: int) 
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def count_instructions(src: Path, scratch: Path, count: int) -> None:
+    """Instructions executed by the floor and by Mica (OCR on, workers=1) on `count` slices,
+    each less those of the imports alone; the three run side by side under callgrind."""
+    if shutil.which("valgrind") is None:
+        print("\ninstruction counts skipped: valgrind is not installed")
+        return
+    runs = {}
+    for tool in ("imports", "floor", "mica"):
+        out = scratch / f"instructions-{tool}"
+        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
+                   "--child", tool, "--src", str(src), "--out", str(out), "--count", str(count)]
+        runs[tool] = (out, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    collected = {}
+    for tool, (out, process) in runs.items():
+        _, errors = process.communicate()
+        shutil.rmtree(out, ignore_errors=True)
+        counts = [line.split()[-1] for line in errors.splitlines() if "Collected :" in line]
+        if process.returncode != 0 or not counts:
+            print(f"\ninstruction counts failed ({tool}): {errors.strip().splitlines()[-1:]}")
+            return
+        collected[tool] = int(counts[-1])
+    floor, mica = (collected[tool] - collected["imports"] for tool in ("floor", "mica"))
+    print(f"\ninstructions on {count} slices (callgrind, imports subtracted): floor {floor / 1e9:.3f} G, "
+          f"Mica {mica / 1e9:.3f} G, Mica / floor {mica / floor:.2f}x")
+
+
 def installed(module: str) -> bool:
     import importlib.util
 
@@ -220,6 +252,9 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path,
                         help="where the tools write (default: /dev/shm when present, so that the figures "
                              "measure the tools rather than the disk; pass a disk folder to include it)")
+    parser.add_argument("--instructions", type=int, metavar="N",
+                        help="also count the instructions of the floor and Mica on N slices (needs valgrind; "
+                             "takes a few minutes for 100)")
     parser.add_argument("--child", dest="tool", help=argparse.SUPPRESS)
     parser.add_argument("--src", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -312,6 +347,8 @@ def main() -> None:
         result = measure("mica", src, scratch, count, 1, arguments.repeat)
         if result:
             print(f"{count:>6} {result['seconds']:>8.2f} {result['files'] / result['seconds']:>8.1f} {result['peak_mib']:>12.0f}")
+    if arguments.instructions:
+        count_instructions(src, scratch, min(arguments.instructions, slices))
     if not arguments.data_dir:
         shutil.rmtree(base, ignore_errors=True)
     if not arguments.out_dir:
