@@ -175,7 +175,7 @@ def _ended(exit_code):
 
 def _classify(exit_code, timed_out, oom, pids_hit, output_passed, limits: Limits, enforcement_note=""):
     if output_passed:
-        return "output", f"killed: {breach_reason(output_passed, limits)}"
+        return "output", f"{breach_reason(output_passed, limits)} and was stopped"
     if oom:
         return "memory", f"killed: it used more than the memory limit of {limits.memory_bytes} bytes"
     if pids_hit and (timed_out or exit_code != 0):

@@ -27,17 +27,21 @@ from pathlib import Path
 
 from .limits import Limits
 
-__all__ = ["OutputWatch", "over_cap", "breach_reason", "empty", "describe_cap"]
+__all__ = ["OutputWatch", "over_cap", "breach_reason", "empty", "describe_cap", "size_in_words"]
 
 MIB = 1024 * 1024
 
 
+def size_in_words(size: int) -> str:
+    """"64 MiB" where the size is whole MiB, else "67108865 bytes" (a cap is shown exactly)."""
+    return f"{size // MIB} MiB" if size % MIB == 0 else f"{size} bytes"
+
+
 def describe_cap(limits: Limits, which: str) -> str:
-    """The cap in words: "64 MiB" (bytes: in MiB where they are whole MiB) or "1000 files and folders"."""
+    """The cap in words: "64 MiB" or "1000 files and folders"."""
     if which == "files":
         return f"{limits.output_files} files and folders"
-    size = limits.output_bytes
-    return f"{size // MIB} MiB" if size % MIB == 0 else f"{size} bytes"
+    return size_in_words(limits.output_bytes)
 
 
 def over_cap(output_dir, limits: Limits) -> str | None:
