@@ -212,16 +212,16 @@ class Cgroup:
         cannot be frozen, cgroup.procs is read and killed until it stays empty (a race with a
         fork bomb that the loop usually wins)."""
         if not (self.version == 2 and _try_write(self.dirs[""] / "cgroup.kill", "1")):
-            frozen = self._freeze()
+            frozen = self.freeze()
             _kill(self.pids())
             if frozen:
-                self._thaw()
+                self.thaw()
         deadline = time.monotonic() + 5
         while (pids := self.pids()) and time.monotonic() < deadline:
             _kill(pids)
             time.sleep(0.02)
 
-    def _freeze(self):
+    def freeze(self):
         """Freeze the cgroup; whether it froze within two seconds."""
         if self.version == 2:
             state, write, frozen = self.dirs[""] / "cgroup.events", "1", "frozen 1"
@@ -243,7 +243,7 @@ class Cgroup:
             time.sleep(0.005)
         return False
 
-    def _thaw(self):
+    def thaw(self):
         if self.version == 2:
             _try_write(self.dirs[""] / "cgroup.freeze", "0")
         else:
