@@ -273,7 +273,8 @@ def _kill(pids):
 
 
 def _rmdir(path):
-    for _ in range(50):
+    """Remove a cgroup; the kernel refuses while its killed processes are still exiting."""
+    for _ in range(250):
         try:
             os.rmdir(path)
             return

@@ -59,12 +59,12 @@ def cgroup(request):
 
 def _start_inside(cgroup, marker):
     """A shell that joins the cgroup, starts SLEEPERS `sleep <marker>` and then spins; once all
-    are inside."""
+    are inside and sleeping."""
     script = ('for f in "$@"; do echo $$ > "$f" || exit 125; done; '
               f'i=0; while [ $i -lt {SLEEPERS} ]; do sleep {marker} & i=$((i+1)); done; while :; do :; done')
     shell = subprocess.Popen(["/bin/sh", "-c", script, "sh", *map(str, cgroup.procs_files)])
     deadline = time.monotonic() + 10
-    while len(cgroup.pids()) < SLEEPERS + 1:
+    while len(cgroup.pids()) < SLEEPERS + 1 or len(_running(marker)) < SLEEPERS:  # forked, then exec'd
         assert shell.poll() is None and time.monotonic() < deadline, "the processes did not join the cgroup"
         time.sleep(0.05)
     return shell
