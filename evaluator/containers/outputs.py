@@ -51,10 +51,9 @@ def over_cap(output_dir, limits: Limits) -> str | None:
     size = count = 0
     todo = [Path(output_dir)]
     while todo:
-        try:
-            entries = os.scandir(todo.pop())
-        except OSError:
-            continue  # a folder the container made unreadable: empty() still removes it
+        entries = _scandir(todo.pop())
+        if entries is None:
+            continue
         with entries:
             for entry in entries:
                 count += 1
@@ -71,6 +70,21 @@ def over_cap(output_dir, limits: Limits) -> str | None:
                     if size > limits.output_bytes:
                         return "bytes"
     return None
+
+
+def _scandir(folder):
+    """The folder's entries; a folder the container made unreadable (a worker that is not root
+    would not see what it hides) is made readable to the worker first. None if it is gone."""
+    try:
+        return os.scandir(folder)
+    except PermissionError:
+        try:
+            os.chmod(folder, 0o700, follow_symlinks=False)
+            return os.scandir(folder)
+        except (OSError, NotImplementedError):
+            return None
+    except OSError:
+        return None
 
 
 def breach_reason(which: str, limits: Limits) -> str:
