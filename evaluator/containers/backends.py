@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .image import Image
 from .limits import Cgroup, Limits, RunResult
-from .outputs import OutputWatch, breach_reason, empty, over_cap
+from .outputs import OutputWatch, breach_reason, empty, file_size_rlimit, over_cap
 
 __all__ = ["BACKENDS", "BwrapBackend", "EngineBackend", "run", "DEFAULT_PATH"]
 
@@ -320,15 +320,13 @@ OUTPUT_ENFORCEMENT = "RLIMIT_FSIZE (each file) and a watch of its size and file 
 
 
 def _file_size_wrapper(limits: Limits):
-    """No file may grow past the output cap: a write past ``output_bytes`` + 1 bytes fails
-    (SIGXFSZ), so a run that passes the cap with one file is over it by exactly one byte."""
-    return ["prlimit", f"--fsize={limits.output_bytes + 1}", "--core=0", "--"]
+    return ["prlimit", f"--fsize={file_size_rlimit(limits)}", "--core=0", "--"]
 
 
 def _rlimit_wrapper(limits: Limits):
     cpus = max(1, math.ceil(limits.cpus))
     wrapper = ["prlimit", f"--as={limits.memory_bytes}", f"--nproc={limits.pids}",
-               f"--fsize={limits.output_bytes + 1}", "--core=0", "--"]
+               f"--fsize={file_size_rlimit(limits)}", "--core=0", "--"]
     available = sorted(os.sched_getaffinity(0))
     return wrapper + ["taskset", "-c", ",".join(str(c) for c in available[:cpus]), "nice", "-n", "10"]
 
@@ -363,7 +361,7 @@ class EngineBackend:
             argv += ["--user", f"{os.getuid()}:{os.getgid()}"]
         argv += ["--memory", str(limits.memory_bytes), "--memory-swap", str(limits.memory_bytes),
                  "--cpus", f"{limits.cpus:g}", "--pids-limit", str(limits.pids),
-                 "--ulimit", "core=0", "--ulimit", f"fsize={limits.output_bytes + 1}",
+                 "--ulimit", "core=0", "--ulimit", f"fsize={file_size_rlimit(limits)}",
                  "--tmpfs", f"/tmp:rw,nosuid,nodev,size={limits.memory_bytes},mode=1777",
                  "-v", f"{Path(input_dir).resolve()}:/input:ro",
                  "-v", f"{Path(output_dir).resolve()}:/output:rw"]

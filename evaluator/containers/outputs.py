@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .limits import Limits
 
-__all__ = ["OutputWatch", "over_cap", "breach_reason", "empty", "describe_cap", "size_in_words"]
+__all__ = ["OutputWatch", "over_cap", "breach_reason", "empty", "describe_cap", "size_in_words", "file_size_rlimit"]
 
 MIB = 1024 * 1024
 
@@ -70,6 +70,12 @@ def over_cap(output_dir, limits: Limits) -> str | None:
                     if size > limits.output_bytes:
                         return "bytes"
     return None
+
+
+def file_size_rlimit(limits: Limits) -> int:
+    """RLIMIT_FSIZE for a run: a write past it fails (SIGXFSZ), so a run that passes the byte cap
+    with one file is over it by exactly one byte, and :func:`over_cap` sees it."""
+    return limits.output_bytes + 1
 
 
 def _scandir(folder):
