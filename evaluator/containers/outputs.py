@@ -3,8 +3,8 @@
 /output is a folder of the worker's disk bind-mounted into the sandbox, so a container could
 fill that disk. Three layers keep it to the caps:
 
-* the kernel's RLIMIT_FSIZE (``output_bytes`` + 1) stops any single file at the cap (prlimit
-  for bwrap, ``--ulimit fsize`` for docker/podman): one huge file cannot pass it at all;
+* the kernel's RLIMIT_FSIZE (``output_bytes`` + 1) stops any single file one byte past the cap
+  (prlimit for bwrap, ``--ulimit fsize`` for docker/podman): one huge file cannot fill the disk;
 * :class:`OutputWatch` measures /output from the host while the run goes on and stops the run
   as soon as a cap is passed (many files together pass it by at most what the container writes
   between two looks, a fraction of a second);
@@ -13,7 +13,9 @@ fill that disk. Three layers keep it to the caps:
 
 A size-limited tmpfs for /output (bwrap ``--size``, docker ``--mount type=tmpfs,tmpfs-size=``)
 would be the kernel's own cap, but it lives and dies with the sandbox (its files never reach the
-host) and its pages are charged to the run's memory limit; so it is not used.
+host) and its pages are charged to the run's memory limit; so it is not used. A loop-mounted
+filesystem of the cap's size (root and a loop device only) would cap the total in the kernel
+too, at the price of copying the outputs out after the run; not done yet.
 """
 
 from __future__ import annotations
