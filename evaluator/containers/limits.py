@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -272,16 +273,26 @@ def _kill(pids):
             pass
 
 
-def _rmdir(path):
-    """Remove a cgroup; the kernel refuses while its killed processes are still exiting."""
-    for _ in range(250):
+def _rmdir(path, seconds=5.0):
+    """Remove a cgroup. The kernel refuses while its killed processes are still exiting, which
+    a fork bomb's hundreds take a while to do on a loaded machine: after ``seconds`` a
+    background thread goes on trying for two minutes, so that the run ends without leaving it."""
+    if not _try_rmdir(path, seconds):
+        threading.Thread(target=_try_rmdir, args=(path, 120.0, 0.5), daemon=True).start()
+
+
+def _try_rmdir(path, seconds, pause=0.02):
+    deadline = time.monotonic() + seconds
+    while True:
         try:
             os.rmdir(path)
-            return
+            return True
         except FileNotFoundError:
-            return
+            return True
         except OSError:
-            time.sleep(0.02)
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(pause)
 
 
 def cgroup_support() -> str | None:
