@@ -18,22 +18,25 @@ on a busy machine.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import io
-import json
-import os
-import shutil
-import statistics
-import subprocess
 import sys
-import tarfile
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
+# Run as a script, this folder comes first on the path, and its statistics.py (a benchmark)
+# would shadow the standard library's module of that name.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tarfile  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 
 from evaluator.containers import BwrapBackend, Limits, cgroup_support, load_image  # noqa: E402
 

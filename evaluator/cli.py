@@ -71,6 +71,9 @@ def _container_parser(sub):
     r.add_argument("--pids", type=int, default=d.pids)
     r.add_argument("--gpu", action="store_true")
     r.add_argument("--log-bytes", type=int, default=d.log_bytes)
+    r.add_argument("--output-bytes", type=int, default=d.output_bytes, help="the most /output may hold")
+    r.add_argument("--output-files", type=int, default=d.output_files,
+                   help="the most files and folders /output may hold")
 
 
 def main(argv=None) -> int:
@@ -126,7 +129,8 @@ def run_container(args, options) -> int:
         return 2
     input_dir, output_dir = Path(args.input), Path(args.output)
     try:
-        limits = Limits(args.wall_seconds, args.memory_bytes, args.cpus, args.pids, args.gpu, args.log_bytes)
+        limits = Limits(args.wall_seconds, args.memory_bytes, args.cpus, args.pids, args.gpu, args.log_bytes,
+                        args.output_bytes, args.output_files)
         if not (input_dir / CASES_FILE).is_file():
             raise ValueError(f"{input_dir}/{CASES_FILE} is missing: list the cases as "
                              '{"cases": [{"case_id": "c1", "files": ["c1.png"]}, ...]} (see the README)')

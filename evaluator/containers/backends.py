@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .image import Image
 from .limits import Cgroup, Limits, RunResult
+from .outputs import OutputWatch, breach_reason, empty, file_size_rlimit, over_cap
 
 __all__ = ["BACKENDS", "BwrapBackend", "EngineBackend", "run", "DEFAULT_PATH"]
 
@@ -118,9 +119,10 @@ class _MemorySampler:
         return self.peak or None
 
 
-def _execute(argv, limits: Limits, *, on_timeout, env=None, sample_memory=False):
-    """Run ``argv`` in its own session, keep its logs' tails, kill it at the wall limit.
-    Returns (exit code or None, timed out, wall seconds, sampled peak memory or None, out, err)."""
+def _execute(argv, limits: Limits, output_dir, *, stop, env=None, sample_memory=False):
+    """Run ``argv`` in its own session, keep its logs' tails, ``stop(proc)`` it at the wall limit
+    or once ``output_dir`` passes an output cap. Returns (exit code or None, timed out, wall
+    seconds, sampled peak memory or None, out, err, the output cap passed or None)."""
     out, err = _TailBuffer(limits.log_bytes), _TailBuffer(limits.log_bytes)
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -130,11 +132,12 @@ def _execute(argv, limits: Limits, *, on_timeout, env=None, sample_memory=False)
     for t in pumps:
         t.start()
     sampler = _MemorySampler(proc.pid) if sample_memory else None
+    watch = OutputWatch(output_dir, limits, lambda: stop(proc))
     fired = threading.Event()
 
     def expire():
         fired.set()
-        on_timeout(proc)
+        stop(proc)
 
     timer = threading.Timer(limits.wall_seconds, expire)
     timer.daemon = True
@@ -143,6 +146,7 @@ def _execute(argv, limits: Limits, *, on_timeout, env=None, sample_memory=False)
     wall = time.monotonic() - start
     timer.cancel()
     timed_out = fired.is_set()
+    passed = watch.finish()
     peak = sampler.finish() if sampler is not None else None
     try:
         os.killpg(proc.pid, signal.SIGKILL)  # anything the session left behind
@@ -150,7 +154,7 @@ def _execute(argv, limits: Limits, *, on_timeout, env=None, sample_memory=False)
         pass
     for t in pumps:
         t.join(timeout=5)
-    return proc.returncode, timed_out, wall, peak, out.text(), err.text()
+    return proc.returncode, timed_out, wall, peak, out.text(), err.text(), passed
 
 
 def _kill_group(proc):
@@ -169,7 +173,9 @@ def _ended(exit_code):
     return f"exited with code {exit_code}"
 
 
-def _classify(exit_code, timed_out, oom, pids_hit, limits: Limits, enforcement_note=""):
+def _classify(exit_code, timed_out, oom, pids_hit, output_passed, limits: Limits, enforcement_note=""):
+    if output_passed:
+        return "output", f"{breach_reason(output_passed, limits)} and was stopped"
     if oom:
         return "memory", f"killed: it used more than the memory limit of {limits.memory_bytes} bytes"
     if pids_hit and (timed_out or exit_code != 0):
@@ -279,22 +285,23 @@ class BwrapBackend:
             if cgroup is not None:
                 cgroup.apply(limits)
                 enforcement = cgroup.describe()
-                # A shell joins the cgroup, then becomes bwrap: every sandboxed process is inside.
+                # A shell joins the cgroup, then becomes prlimit, then bwrap: every sandboxed process is inside.
                 files = [str(f) for f in cgroup.procs_files]
                 script = ('n=%d; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; '
                           'exec "$@"') % len(files)
-                wrapped = ["/bin/sh", "-c", script, "sh", *files, *argv]
+                wrapped = ["/bin/sh", "-c", script, "sh", *files, *_file_size_wrapper(limits), *argv]
             else:
                 wrapped, enforcement = _rlimit_wrapper(limits), _rlimit_description()
                 wrapped = wrapped + argv
+            enforcement += f"; /output: {OUTPUT_ENFORCEMENT}"
 
-            def on_timeout(proc):
+            def stop(proc):
                 if cgroup is not None:
                     cgroup.kill_all()
                 _kill_group(proc)
 
-            code, timed_out, wall, sampled, out, err = _execute(wrapped, limits, on_timeout=on_timeout,
-                                                                sample_memory=cgroup is None)
+            code, timed_out, wall, sampled, out, err, passed = _execute(wrapped, limits, output_dir, stop=stop,
+                                                                        sample_memory=cgroup is None)
             if cgroup is not None:
                 oom, pids_hit, peak = cgroup.oom_killed(), cgroup.pids_hit(), cgroup.peak_memory()
                 note = ""
@@ -302,16 +309,24 @@ class BwrapBackend:
                 oom, pids_hit, peak = False, False, sampled
                 note = (f"; under rlimits an allocation past {limits.memory_bytes} bytes or a fork past "
                         f"{limits.pids} processes fails inside the program instead of being reported")
-            status, reason = _classify(code, timed_out, oom, pids_hit, limits, note)
+            status, reason = _classify(code, timed_out, oom, pids_hit, passed, limits, note)
             return RunResult(code, status, reason, wall, peak, out, err, enforcement, self.name)
         finally:
             if cgroup is not None:
                 cgroup.remove()
 
 
+OUTPUT_ENFORCEMENT = "RLIMIT_FSIZE (each file) and a watch of its size and file count"
+
+
+def _file_size_wrapper(limits: Limits):
+    return ["prlimit", f"--fsize={file_size_rlimit(limits)}", "--core=0", "--"]
+
+
 def _rlimit_wrapper(limits: Limits):
     cpus = max(1, math.ceil(limits.cpus))
-    wrapper = ["prlimit", f"--as={limits.memory_bytes}", f"--nproc={limits.pids}", "--core=0", "--"]
+    wrapper = ["prlimit", f"--as={limits.memory_bytes}", f"--nproc={limits.pids}",
+               f"--fsize={file_size_rlimit(limits)}", "--core=0", "--"]
     available = sorted(os.sched_getaffinity(0))
     return wrapper + ["taskset", "-c", ",".join(str(c) for c in available[:cpus]), "nice", "-n", "10"]
 
@@ -346,7 +361,7 @@ class EngineBackend:
             argv += ["--user", f"{os.getuid()}:{os.getgid()}"]
         argv += ["--memory", str(limits.memory_bytes), "--memory-swap", str(limits.memory_bytes),
                  "--cpus", f"{limits.cpus:g}", "--pids-limit", str(limits.pids),
-                 "--ulimit", "core=0",
+                 "--ulimit", "core=0", "--ulimit", f"fsize={file_size_rlimit(limits)}",
                  "--tmpfs", f"/tmp:rw,nosuid,nodev,size={limits.memory_bytes},mode=1777",
                  "-v", f"{Path(input_dir).resolve()}:/input:ro",
                  "-v", f"{Path(output_dir).resolve()}:/output:rw"]
@@ -361,19 +376,20 @@ class EngineBackend:
                              0.0, None, "", "", backend=self.name)
         container = f"mica-{uuid.uuid4().hex[:16]}"
 
-        def on_timeout(proc):
+        def stop(proc):
             subprocess.run([self.name, "kill", container], capture_output=True)
             _kill_group(proc)
 
         try:
-            code, timed_out, wall, _, out, err = _execute(
-                self.run_argv(image, input_dir, output_dir, limits, container), limits,
-                on_timeout=on_timeout, env=dict(os.environ))
+            code, timed_out, wall, _, out, err, passed = _execute(
+                self.run_argv(image, input_dir, output_dir, limits, container), limits, output_dir,
+                stop=stop, env=dict(os.environ))
             state = subprocess.run([self.name, "inspect", "--format", "{{.State.OOMKilled}}", container],
                                    capture_output=True, text=True).stdout.strip()
-            status, reason = _classify(code, timed_out, state == "true", False, limits)
+            status, reason = _classify(code, timed_out, state == "true", False, passed, limits)
             return RunResult(code, status, reason, wall, None, out, err,
-                             f"{self.name}: --memory, --pids-limit, --cpus", self.name)
+                             f"{self.name}: --memory, --pids-limit, --cpus; /output: --ulimit fsize and a watch "
+                             "of its size and file count", self.name)
         finally:
             subprocess.run([self.name, "rm", "-f", container], capture_output=True)
 
@@ -405,13 +421,23 @@ def run(image: Image, input_dir, output_dir, *, limits: Limits, backend: str = "
     to /output lands in ``output_dir`` (which must exist). ``backend`` is a name in
     :data:`BACKENDS`. Returns a :class:`RunResult`; a run that fails, times out or is killed is
     a result, not an exception. A run that leaves a symlink, a hard link or a special file in
-    /output has ``failed`` (they are removed: only regular files and folders are kept)."""
+    /output has ``failed`` (they are removed: only regular files and folders are kept). A run
+    that wrote more to /output than ``limits.output_bytes`` or ``limits.output_files`` allow
+    ends with status ``output`` and ``output_dir`` emptied, whenever it was noticed (during the
+    run, which is then stopped, or after it)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     for what, path in (("input", input_dir), ("output", output_dir)):
         if not Path(path).is_dir():
             raise ValueError(f"the {what} folder {str(path)!r} does not exist")
     result = BACKENDS[backend].run(image, input_dir, output_dir, limits)
+    passed = over_cap(output_dir, limits)
+    if result.status == "output" or passed:
+        empty(output_dir)  # nothing partial is scored, and the worker's disk is given back
+        if result.status != "output":
+            result = dataclasses.replace(result, status="output",
+                                         reason=f"{breach_reason(passed, limits)} (and {result.reason})")
+        return result
     unsafe = _unsafe_outputs(Path(output_dir))
     if unsafe:
         shown = "; ".join(unsafe[:5]) + (f" and {len(unsafe) - 5} more" if len(unsafe) > 5 else "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,14 +19,17 @@ from pathlib import Path
 
 __all__ = ["Limits", "RunResult", "Cgroup", "cgroup_support", "STATUSES"]
 
-STATUSES = ("succeeded", "failed", "timeout", "memory", "pids")
+STATUSES = ("succeeded", "failed", "timeout", "memory", "pids", "output")
 
 
 @dataclass(frozen=True)
 class Limits:
     """What one run may use. ``cpus`` may be fractional (a share of CPU time under cgroups; under
     rlimits it is rounded up to whole CPUs by affinity). ``log_bytes`` caps each of stdout and
-    stderr as kept (the end is kept; the rest is counted and dropped)."""
+    stderr as kept (the end is kept; the rest is counted and dropped). ``output_bytes`` and
+    ``output_files`` cap what a run leaves in /output: its files' bytes, and its files and
+    folders (see :mod:`.outputs`); no single file the run writes anywhere may pass
+    ``output_bytes`` either (RLIMIT_FSIZE)."""
 
     wall_seconds: float = 3600.0
     memory_bytes: int = 4 * 1024**3
@@ -33,9 +37,11 @@ class Limits:
     pids: int = 256
     gpu: bool = False
     log_bytes: int = 64 * 1024
+    output_bytes: int = 2 * 1024**3
+    output_files: int = 50_000
 
     def __post_init__(self):
-        for name in ("wall_seconds", "memory_bytes", "cpus", "pids", "log_bytes"):
+        for name in ("wall_seconds", "memory_bytes", "cpus", "pids", "log_bytes", "output_bytes", "output_files"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0 \
                     or not math.isfinite(value):
@@ -46,7 +52,8 @@ class Limits:
 class RunResult:
     """How a run ended. ``status``: succeeded (exit 0), failed (another exit code), timeout
     (killed at ``wall_seconds``), memory (killed by the memory limit), pids (the process limit
-    was hit and the run did not succeed). ``reason`` says it in words, ``enforcement`` how the
+    was hit and the run did not succeed), output (it wrote more to /output than ``output_bytes``
+    or ``output_files`` allow; what it wrote is deleted). ``reason`` says it in words, ``enforcement`` how the
     limits were enforced. ``stdout``/``stderr`` are at most ``log_bytes`` each (their end) and
     start with a ``[mica: ... dropped]`` line when cut."""
 
@@ -82,9 +89,19 @@ def _v2_mount():
     return None
 
 
+def _v1_child(own, controller, name):
+    base = Path("/sys/fs/cgroup") / controller
+    if controller not in own or not (base / "tasks").exists():
+        raise OSError(f"no v1 {controller} hierarchy")
+    child = base / own[controller].lstrip("/") / name
+    child.mkdir()
+    return child
+
+
 class Cgroup:
-    """A fresh cgroup (v2, or one per v1 controller) that a run's processes join and that is
-    removed afterwards. Made with :meth:`create`; None when this host does not let us."""
+    """A fresh cgroup (v2, or one per v1 controller, plus the v1 freezer where there is one)
+    that a run's processes join and that is removed afterwards. Made with :meth:`create`; None
+    when this host does not let us."""
 
     V1_CONTROLLERS = ("memory", "pids", "cpu")
 
@@ -114,17 +131,16 @@ class Cgroup:
         dirs = {}
         try:
             for controller in cls.V1_CONTROLLERS:
-                base = Path("/sys/fs/cgroup") / controller
-                if controller not in own or not (base / "tasks").exists():
-                    raise OSError(f"no v1 {controller} hierarchy")
-                child = base / own[controller].lstrip("/") / name
-                child.mkdir()
-                dirs[controller] = child
-            return cls(1, dirs)
+                dirs[controller] = _v1_child(own, controller, name)
         except OSError:
             for d in dirs.values():
                 _rmdir(d)
             return None
+        try:
+            dirs["freezer"] = _v1_child(own, "freezer", name)
+        except OSError:
+            pass  # kill_all then kills without freezing first
+        return cls(1, dirs)
 
     @property
     def procs_files(self):
@@ -133,7 +149,8 @@ class Cgroup:
     def describe(self):
         if self.version == 2:
             return f"cgroup v2 ({self.dirs[''].parent}): memory.max, memory.swap.max, pids.max, cpu.max"
-        return "cgroup v1: memory.limit_in_bytes (+memsw), pids.max, cpu.cfs_quota_us"
+        return ("cgroup v1: memory.limit_in_bytes (+memsw), pids.max, cpu.cfs_quota_us"
+                + (", freezer.state" if "freezer" in self.dirs else ""))
 
     def apply(self, limits: Limits):
         period = 100_000
@@ -190,17 +207,48 @@ class Cgroup:
         return found
 
     def kill_all(self):
-        """SIGKILL everything in the cgroup (cgroup.kill on v2, else until cgroup.procs is empty)."""
-        if self.version == 2 and (self.dirs[""] / "cgroup.kill").exists():
-            _try_write(self.dirs[""] / "cgroup.kill", "1")
+        """SIGKILL everything in the cgroup. v2's cgroup.kill does it in one step. Otherwise the
+        cgroup is frozen first (v2 cgroup.freeze, the v1 freezer), so that nothing can fork
+        between reading cgroup.procs and the kills, and thawed for the kills to land; where it
+        cannot be frozen, cgroup.procs is read and killed until it stays empty (a race with a
+        fork bomb that the loop usually wins)."""
+        if not (self.version == 2 and _try_write(self.dirs[""] / "cgroup.kill", "1")):
+            frozen = self.freeze()
+            _kill(self.pids())
+            if frozen:
+                self.thaw()
         deadline = time.monotonic() + 5
         while (pids := self.pids()) and time.monotonic() < deadline:
-            for pid in pids:
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
+            _kill(pids)
             time.sleep(0.02)
+
+    def freeze(self):
+        """Freeze the cgroup; whether it froze within two seconds."""
+        if self.version == 2:
+            state, write, frozen = self.dirs[""] / "cgroup.events", "1", "frozen 1"
+            control = self.dirs[""] / "cgroup.freeze"
+        elif "freezer" in self.dirs:
+            state = control = self.dirs["freezer"] / "freezer.state"
+            write, frozen = "FROZEN", "FROZEN"
+        else:
+            return False
+        if not _try_write(control, write):
+            return False
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            try:
+                if frozen in state.read_text().splitlines():
+                    return True
+            except OSError:
+                return False
+            time.sleep(0.005)
+        return False
+
+    def thaw(self):
+        if self.version == 2:
+            _try_write(self.dirs[""] / "cgroup.freeze", "0")
+        else:
+            _try_write(self.dirs["freezer"] / "freezer.state", "THAWED")
 
     def remove(self):
         self.kill_all()
@@ -209,21 +257,42 @@ class Cgroup:
 
 
 def _try_write(path, text):
+    """Whether ``text`` could be written to ``path``."""
     try:
         Path(path).write_text(text)
     except OSError:
-        pass
+        return False
+    return True
 
 
-def _rmdir(path):
-    for _ in range(50):
+def _kill(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+
+
+def _rmdir(path, seconds=5.0):
+    """Remove a cgroup. The kernel refuses while its killed processes are still exiting, which
+    a fork bomb's hundreds take a while to do on a loaded machine: after ``seconds`` a
+    background thread goes on trying for two minutes, so that the run ends without leaving it."""
+    if not _try_rmdir(path, seconds):
+        threading.Thread(target=_try_rmdir, args=(path, 120.0, 0.5), daemon=True).start()
+
+
+def _try_rmdir(path, seconds, pause=0.02):
+    deadline = time.monotonic() + seconds
+    while True:
         try:
             os.rmdir(path)
-            return
+            return True
         except FileNotFoundError:
-            return
+            return True
         except OSError:
-            time.sleep(0.02)
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(pause)
 
 
 def cgroup_support() -> str | None:

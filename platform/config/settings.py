@@ -271,6 +271,10 @@ MICA_UPLOAD_CHUNK_BYTES = env_int("MICA_UPLOAD_CHUNK_BYTES", 8 * 1024**2, minimu
 # Teams' containers run in this sandbox (evaluator.containers); their logs are kept up to this size.
 MICA_CONTAINER_BACKEND = env_str("MICA_CONTAINER_BACKEND", "bwrap")
 MICA_CONTAINER_LOG_BYTES = env_int("MICA_CONTAINER_LOG_BYTES", 64 * 1024, minimum=0)
+# What one run may leave in /output: its files' bytes, and its files and folders (a run over a
+# cap fails and what it wrote is deleted; they keep a container from filling a worker's disk).
+MICA_CONTAINER_OUTPUT_BYTES = env_int("MICA_CONTAINER_OUTPUT_BYTES", 2 * 1024**3, minimum=1)
+MICA_CONTAINER_OUTPUT_FILES = env_int("MICA_CONTAINER_OUTPUT_FILES", 50_000, minimum=1)
 # Bootstrap resamples of each evaluation's 95% intervals, and of a leaderboard's rank stability
 # and pairwise tests (computed by workers, stored, never on a page view).
 MICA_INTERVAL_RESAMPLES = env_int("MICA_INTERVAL_RESAMPLES", 2000, minimum=100)

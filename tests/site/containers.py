@@ -59,6 +59,8 @@ CRASH = 'echo "model weights missing" >&2\nexit 3\n'
 HANG = "sleep 600\n"
 GREEDY = "awk 'BEGIN { s = \"x\"; while (1) s = s s }'\n"
 NO_OUTPUT = 'echo "forgot to write"\n'
+HUGE_OUTPUT = "head -c 50000000 /dev/zero > /output/predictions.csv\n"
+MANY_OUTPUTS = 'i=0; while [ $i -lt 5000 ]; do : > /output/p$i.csv; i=$((i+1)); done\n'
 
 # An organizer's metric container: the absolute error of each case's score against its label,
 # and their mean (null for a case without a prediction, which the mean leaves out).

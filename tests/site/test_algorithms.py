@@ -3,7 +3,7 @@ test set, and its outputs are validated and scored like an uploaded predictions 
 
 Bad inputs tried: a file that is no image archive, an image over the phase's size limit, a
 phase that takes no containers, a user with no team, a team over its daily limit; containers
-that crash, hang, eat memory or write nothing; a dead worker's run; a truth version of another
+that crash, hang, eat memory, write nothing or write too much; a dead worker's run; a truth version of another
 test set for a re-run."""
 
 import base64
@@ -28,7 +28,7 @@ from mica.submissions.models import Submission
 from mica.submissions.tasks import validate_submission
 
 from .conftest import PASSWORD, csv_bytes, make_user, run_evaluations, upload
-from .containers import CRASH, GREEDY, HANG, NO_OUTPUT, PREDICT, image_archive
+from .containers import CRASH, GREEDY, HANG, HUGE_OUTPUT, MANY_OUTPUTS, NO_OUTPUT, PREDICT, image_archive
 
 pytestmark = pytest.mark.django_db
 
@@ -143,6 +143,29 @@ def test_a_failing_container_ends_as_failed_with_its_reason(container_phase, tea
     assert not submission.evaluations.exists() and not submission.file
     if script is CRASH:
         assert run.exit_code == 3 and run.stderr == "model weights missing\n"
+
+
+@pytest.mark.parametrize("script, setting, value", [
+    (HUGE_OUTPUT, "MICA_CONTAINER_OUTPUT_BYTES", 1024**2),
+    (MANY_OUTPUTS, "MICA_CONTAINER_OUTPUT_FILES", 10),
+])
+def test_a_container_over_an_output_cap_fails_naming_the_cap_and_nothing_is_scored(
+        container_phase, team, participant, tmp_path, settings, script, setting, value):
+    setattr(settings, setting, value)
+    n_cases = container_phase.test_set.cases.count()
+    assert n_cases > 0
+    # The cap on files never falls below one file per case (and some more): a segmentation run's masks.
+    cap = "1 MiB" if script is HUGE_OUTPUT else f"{n_cases + 100} files and folders"
+    path, _ = image_archive(tmp_path / "big.tar", script)
+    assert send(api_client(participant), container_phase, path).status_code == 204
+    submission = Submission.objects.get()
+    run_inference(submission.inference_run.pk)
+    submission.refresh_from_db()
+    run = submission.inference_run
+    assert (run.status, run.outcome) == ("failed", "output")
+    assert run.status_reason.startswith(f"The container's outputs were deleted: it wrote more than {cap} to /output")
+    assert submission.status == Submission.Status.FAILED and not submission.file
+    assert not submission.evaluations.exists()
 
 
 def test_a_run_whose_worker_keeps_dying_is_failed_by_the_sweep(container_phase, team, participant, archive, settings):

@@ -1,6 +1,7 @@
 """A team sends a container from the submit page in Chromium: the progress bar moves, the
 connection drops mid-way and the upload resumes by itself; a reload resumes from the stored
-offset. The organizer's transferability page is then looked at. Screenshots go to
+offset. The organizer's transferability page is then looked at. A container that writes too
+much to /output: the form shows the caps, the run page says which was passed. Screenshots go to
 MICA_SCREENSHOTS (default: the test's tmp_path)."""
 
 import os
@@ -17,7 +18,7 @@ from mica.submissions.models import Submission
 from mica.uploads.models import ResumableUpload
 
 from .conftest import csv_bytes
-from .containers import PREDICT, image_archive
+from .containers import HUGE_OUTPUT, PREDICT, image_archive
 from .test_algorithms import run_container
 from .test_browser import browser, log_in  # noqa: F401  (the browser fixture)
 
@@ -143,4 +144,37 @@ def test_a_reload_resumes_from_the_stored_offset(live_server, browser, container
     page.wait_for_url(f"{live_server.url}/submissions/*/")
     assert seen["offsets"][0] == received  # it went on from where the server was
     assert ResumableUpload.objects.get().state == "received"
+    connections.close_all()
+
+
+def test_a_run_over_the_output_cap_says_which_cap_and_the_form_shows_them(live_server, browser, container_phase,  # noqa: F811
+                                                                          team, participant, organizer, tmp_path,
+                                                                          settings):
+    settings.MICA_CONTAINER_OUTPUT_BYTES, settings.MICA_CONTAINER_OUTPUT_FILES = 1024**2, 10
+    caps = f"1 MiB in {container_phase.test_set.cases.count() + 100} files and folders"  # one per case, and more
+    archive, _ = image_archive(tmp_path / "writes-too-much.tar", HUGE_OUTPUT)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    log_in(page, live_server, participant)
+    page.goto(f"{live_server.url}/submissions/phases/{container_phase.pk}/submit/")
+    form = page.locator("#container-submission")
+    assert f"It may leave at most {caps} in /output" in " ".join(form.inner_text().split())
+    form.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots(tmp_path) / "container-form-caps.png"), full_page=True)
+    page.set_input_files("#container-file", str(archive))
+    page.click("button:has-text('Upload and run')")
+    page.wait_for_url(f"{live_server.url}/submissions/*/")
+
+    run = Submission.objects.get().inference_run
+    run_inference(run.pk)
+    page.goto(f"{live_server.url}{run.get_absolute_url()}")
+    assert page.locator("[data-status=failed]").is_visible()
+    assert page.locator("#run-reason").inner_text().startswith(
+        "The container's outputs were deleted: it wrote more than 1 MiB to /output")
+    page.screenshot(path=str(shots(tmp_path) / "container-run-over-cap.png"), full_page=True)
+
+    page.click("text=Log out")
+    log_in(page, live_server, organizer)
+    page.goto(f"{live_server.url}/algorithms/challenges/{container_phase.challenge.slug}/runs/")
+    assert f"/output: {caps}" in page.locator("#phases").inner_text()
+    page.screenshot(path=str(shots(tmp_path) / "container-runs-caps.png"), full_page=True)
     connections.close_all()

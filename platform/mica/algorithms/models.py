@@ -26,6 +26,18 @@ MIB = 1024 * 1024
 UNPACKED_PER_ARCHIVE_BYTE = 4
 MAX_IMAGE_FILES = 200_000
 MAX_PIDS = 256
+# Folders and notes a run may write besides one mask per case (see output_caps).
+OUTPUT_FILES_BESIDES_CASES = 100
+
+
+def output_caps(phase):
+    """(bytes, files and folders) a run of the phase may leave in /output. The bytes are the
+    site's cap alone (MICA_CONTAINER_OUTPUT_BYTES): it guards the worker's disk. A segmentation
+    run writes a mask per case, so the cap on files (MICA_CONTAINER_OUTPUT_FILES) never stops a
+    test set larger than it."""
+    n_cases = phase.test_set.cases.count() if phase.test_set_id else 0
+    return (settings.MICA_CONTAINER_OUTPUT_BYTES,
+            max(settings.MICA_CONTAINER_OUTPUT_FILES, n_cases + OUTPUT_FILES_BESIDES_CASES))
 
 
 class ContainerImage(models.Model):
@@ -138,7 +150,7 @@ class InferenceRun(LeasedWork):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     # What the sandbox said (evaluator.containers.RunResult).
-    outcome = models.CharField(max_length=12, blank=True, help_text="succeeded, failed, timeout, memory or pids.")
+    outcome = models.CharField(max_length=12, blank=True, help_text="succeeded, failed, timeout, memory, pids or output.")
     exit_code = models.IntegerField(null=True, blank=True)
     wall_seconds = models.FloatField(null=True, blank=True)
     peak_memory_bytes = models.PositiveBigIntegerField(null=True, blank=True)
@@ -220,9 +232,11 @@ class InferenceRun(LeasedWork):
 
         phase = self.phase
         n_cases = phase.test_set.cases.count()
+        output_bytes, output_files = output_caps(phase)
         return Limits(wall_seconds=min(phase.container_total_seconds, phase.container_case_seconds * max(n_cases, 1)),
                       memory_bytes=phase.container_memory_mb * MIB, cpus=phase.container_cpus, pids=MAX_PIDS,
-                      gpu=phase.container_gpu, log_bytes=settings.MICA_CONTAINER_LOG_BYTES)
+                      gpu=phase.container_gpu, log_bytes=settings.MICA_CONTAINER_LOG_BYTES,
+                      output_bytes=output_bytes, output_files=output_files)
 
     def record_sandbox(self, outcome):
         type(self).objects.filter(pk=self.pk).update(
@@ -298,4 +312,5 @@ class MetricContainer(models.Model):
         phase = self.phase
         return Limits(wall_seconds=phase.container_total_seconds, memory_bytes=phase.container_memory_mb * MIB,
                       cpus=phase.container_cpus, pids=MAX_PIDS, gpu=phase.container_gpu,
-                      log_bytes=settings.MICA_CONTAINER_LOG_BYTES)
+                      log_bytes=settings.MICA_CONTAINER_LOG_BYTES, output_bytes=settings.MICA_CONTAINER_OUTPUT_BYTES,
+                      output_files=settings.MICA_CONTAINER_OUTPUT_FILES)

@@ -27,6 +27,7 @@ OUTCOME_REASONS = {
     "timeout": "The container did not finish within {limit:g} seconds.",
     "memory": "The container used more than its {memory} MiB of memory.",
     "pids": "The container started more processes than allowed.",
+    "output": "The container's outputs were deleted: {reason}.",
 }
 
 

@@ -65,10 +65,22 @@ escape)
 chatty)
   $B yes mica-log-line | $B head -c 300000
   ;;
+hugefile)
+  $B dd if=/dev/zero of=/output/predictions.csv bs=1M count=100000
+  ;;
+manyfiles)
+  $B mkdir /output/masks; i=0
+  while [ $i -lt 100000 ]; do : > /output/masks/c$i.png; i=$((i+1)); done
+  ;;
+fill)
+  $B mkdir /output/masks
+  for i in 1 2 3 4; do $B dd if=/dev/zero of=/output/masks/c$i.png bs=1M count=2 2>/dev/null; done
+  ;;
 esac
 """
 
-BEHAVIOURS = ("predict", "network", "write_input", "sleep", "memory", "forkbomb", "inspect", "chatty", "escape")
+BEHAVIOURS = ("predict", "network", "write_input", "sleep", "memory", "forkbomb", "inspect", "chatty", "escape",
+              "hugefile", "manyfiles", "fill")
 
 
 def _tar_bytes(entries, *, gz=False):

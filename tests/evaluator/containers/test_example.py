@@ -105,3 +105,9 @@ def test_run_container_checks_without_truth_and_refuses_bad_folders(images, tmp_
     assert cli.main(["run-container", str(failing), "--input", str(EXAMPLE / "sample-input"),
                      "--output", str(tmp_path / "o3"), "--wall-seconds", "1"]) == 1
     assert json.loads(capsys.readouterr().out)["run"]["status"] == "timeout"
+    filling, _ = images.archive("fill")  # 8 MiB in four files
+    assert cli.main(["run-container", str(filling), "--input", str(EXAMPLE / "sample-input"),
+                     "--output", str(tmp_path / "o4"), "--output-bytes", str(4 << 20)]) == 1
+    run = json.loads(capsys.readouterr().out)["run"]
+    assert run["status"] == "output" and "more than 4 MiB to /output" in run["reason"]
+    assert list((tmp_path / "o4").iterdir()) == []

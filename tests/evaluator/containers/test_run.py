@@ -7,6 +7,7 @@ their exact argument lists only.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -24,7 +25,8 @@ from evaluator import containers
 from evaluator.containers import BACKENDS, BwrapBackend, Limits, cgroup_support, predictions_path, run, write_cases
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "container"
-SMALL = Limits(wall_seconds=20, memory_bytes=256 * 1024**2, cpus=1, pids=64, log_bytes=64 * 1024)
+MiB = 1024**2
+SMALL = Limits(wall_seconds=20, memory_bytes=256 * MiB, cpus=1, pids=64, log_bytes=64 * 1024)
 
 
 @pytest.fixture(params=["cgroup", "rlimit"])
@@ -166,6 +168,8 @@ def test_a_fork_bomb_is_stopped_by_the_cgroup_pid_limit_without_harming_the_host
     result = BwrapBackend(use_cgroups=True).run(loaded("forkbomb"), input_dir, output_dir, limits)
     assert result.status == "pids", result
     assert "more than 24 processes" in result.reason
+    if Path("/sys/fs/cgroup/freezer/tasks").exists():  # frozen before the kill: no fork can race it
+        assert "freezer.state" in result.enforcement, result.enforcement
     assert _sandbox_processes(b"sleep\x00120") == []
     assert os.waitpid(os.spawnv(os.P_NOWAIT, "/bin/true", ["true"]), 0)[1] == 0  # the host still forks
 
@@ -236,6 +240,55 @@ def test_logs_keep_their_end_and_say_what_was_dropped(loaded, folders, has_bwrap
     assert kept == ("mica-log-line\n" * 30000)[:300000][-1000:]
 
 
+def test_one_huge_file_is_stopped_by_the_kernel_one_byte_past_the_output_cap(loaded, folders, bwrap):
+    """RLIMIT_FSIZE alone (a backend's run, before run() measures and empties /output): dd of
+    100 GB never gets more than the cap and one byte onto the disk."""
+    input_dir, output_dir = folders
+    limits = dataclasses.replace(SMALL, output_bytes=8 * MiB)
+    result = bwrap.run(loaded("hugefile"), input_dir, output_dir, limits)
+    assert result.status in ("output", "failed"), result  # the watch, or SIGXFSZ, came first
+    assert result.wall_seconds < 10
+    assert (output_dir / "predictions.csv").stat().st_size <= 8 * MiB + 1
+    assert "RLIMIT_FSIZE" in result.enforcement
+
+
+def test_a_run_that_writes_one_huge_file_fails_naming_the_cap_and_leaves_nothing(loaded, folders, has_bwrap):
+    input_dir, output_dir = folders
+    limits = dataclasses.replace(SMALL, output_bytes=8 * MiB)
+    result = run(loaded("hugefile"), input_dir, output_dir, limits=limits)
+    assert result.status == "output", result
+    assert "it wrote more than 8 MiB to /output" in result.reason
+    assert list(output_dir.iterdir()) == []
+
+
+def test_a_run_that_writes_a_hundred_thousand_files_is_stopped_early_and_leaves_nothing(loaded, folders, has_bwrap):
+    input_dir, output_dir = folders
+    limits = dataclasses.replace(SMALL, output_files=1000)
+    result = run(loaded("manyfiles"), input_dir, output_dir, limits=limits)
+    assert result.status == "output", result
+    assert result.reason == "it wrote more than 1000 files and folders to /output and was stopped"  # mid-run
+    assert list(output_dir.iterdir()) == []
+    assert _sandbox_processes(b"manyfiles") == []
+
+
+@pytest.mark.parametrize("output_bytes, output_files, reason", [
+    (8 * MiB, 5, None),  # exactly at both caps: 4 masks of 2 MiB and their folder
+    (8 * MiB - 1, 5, "it wrote more than 8388607 bytes to /output (and exited with code 0)"),
+    (8 * MiB, 4, "it wrote more than 4 files and folders to /output (and exited with code 0)"),
+])
+def test_a_run_at_its_output_caps_succeeds_and_one_byte_or_file_more_fails(loaded, folders, has_bwrap, output_bytes,
+                                                                          output_files, reason):
+    input_dir, output_dir = folders
+    limits = dataclasses.replace(SMALL, output_bytes=output_bytes, output_files=output_files)
+    result = run(loaded("fill"), input_dir, output_dir, limits=limits)
+    if reason is None:
+        assert result.status == "succeeded", result
+        assert sorted(p.stat().st_size for p in (output_dir / "masks").iterdir()) == [2 * MiB] * 4
+    else:
+        assert (result.status, result.reason) in {("output", reason), ("output", reason.rsplit(" (and", 1)[0] + " and was stopped")}
+        assert list(output_dir.iterdir()) == []
+
+
 def test_bad_calls_are_errors_not_runs(loaded, folders, has_bwrap):
     input_dir, output_dir = folders
     with pytest.raises(ValueError, match="unknown backend 'kvm'"):
@@ -246,6 +299,8 @@ def test_bad_calls_are_errors_not_runs(loaded, folders, has_bwrap):
         run(loaded("predict"), input_dir, output_dir, limits=Limits(gpu=True))
     with pytest.raises(ValueError, match="Limits.pids"):
         Limits(pids=0)
+    with pytest.raises(ValueError, match="Limits.output_files"):
+        Limits(output_files=0)
 
 
 def test_cases_json_lists_each_case_and_refuses_paths_outside(tmp_path):
@@ -262,7 +317,7 @@ def test_cases_json_lists_each_case_and_refuses_paths_outside(tmp_path):
 @pytest.mark.parametrize("engine", ["docker", "podman"])
 def test_docker_and_podman_get_the_strict_command_line(loaded, tmp_path, engine):
     image = loaded("predict")
-    limits = Limits(wall_seconds=60, memory_bytes=2 * 1024**3, cpus=1.5, pids=128, gpu=True)
+    limits = Limits(wall_seconds=60, memory_bytes=2 * 1024**3, cpus=1.5, pids=128, gpu=True, output_bytes=300 * MiB)
     backend = BACKENDS[engine]
     assert backend.load_argv(image) == [engine, "load", "-i", str(image.archive)]
     argv = backend.run_argv(image, tmp_path / "in", tmp_path / "out", limits, "mica-abc")
@@ -271,6 +326,6 @@ def test_docker_and_podman_get_the_strict_command_line(loaded, tmp_path, engine)
     assert argv == [engine, "run", "--name", "mica-abc", "--network", "none", "--read-only", "--cap-drop", "ALL",
                     "--security-opt", "no-new-privileges", *user,
                     "--memory", "2147483648", "--memory-swap", "2147483648", "--cpus", "1.5",
-                    "--pids-limit", "128", "--ulimit", "core=0",
+                    "--pids-limit", "128", "--ulimit", "core=0", "--ulimit", "fsize=314572801",
                     "--tmpfs", "/tmp:rw,nosuid,nodev,size=2147483648,mode=1777",
                     "-v", f"{tmp_path}/in:/input:ro", "-v", f"{tmp_path}/out:/output:rw", *gpu, image.digest]
