@@ -222,6 +222,44 @@ def test_the_leaderboard_shows_a_column_per_site(client, hospital, two_algorithm
     assert "0.6100" in body and "[0.5200 – 0.7000]" in body
 
 
+def test_a_participant_sees_site_scores_rounded_as_the_boards_own(client, hospital, two_algorithms, organizer,
+                                                                   site_phase, truth, participant):
+    """Site scores are rounded to the phase's significant digits for all but the organizers,
+    on the page and in both exports: the unrounded value never reaches a participant."""
+    import csv
+    import io
+
+    from mica.submissions.models import Submission
+
+    from .conftest import csv_bytes, make_scores, run_evaluations, upload
+
+    Phase.objects.filter(pk=site_phase.pk).update(score_precision=2)
+    case_ids, labels = truth
+    content = csv_bytes(["case_id", "score"], zip(case_ids, make_scores(labels)))
+    run_evaluations(Submission.create(phase=site_phase, user=participant, uploaded_file=upload("p.csv", content)))
+    scored(hospital, two_algorithms[0], organizer, 0.61234567, [0.52345678, 0.70456789])
+    base = f"/leaderboards/phases/{site_phase.pk}/"
+
+    def seen(user):
+        client.logout()
+        client.login(username=user.username, password=PASSWORD)
+        page = client.get(base).content.decode().split("<tbody>")[1]
+        table = list(csv.DictReader(io.StringIO(client.get(base + "leaderboard.csv").content.decode())))
+        data = client.get(base + "leaderboard.json").json()
+        return page, table, data
+
+    page, table, data = seen(participant)
+    assert "0.6100" in page and "[0.5200 – 0.7000]" in page and "0.6123" not in page
+    assert table[0]["site:St Elsewhere"] == "0.61" and table[0]["site:St Elsewhere_high"] == "0.7"
+    assert data["rows"][0]["sites"]["St Elsewhere"] == {"value": 0.61, "interval": [0.52, 0.7]}
+    for text in (page, json.dumps(table), json.dumps(data)):
+        assert not any(digits in text for digits in ("6123", "5234", "7045"))
+    # The organizers see what the site sent.
+    page, table, data = seen(organizer)
+    assert "0.6123" in page and table[0]["site:St Elsewhere"] == "0.61234567"
+    assert data["rows"][0]["sites"]["St Elsewhere"] == {"value": 0.61234567, "interval": [0.52345678, 0.70456789]}
+
+
 @pytest.fixture
 def people(outsider, rival, participant, annotator, organizer, co_organizer, staff, team, site_admin):
     return {"anonymous": None, "outsider": outsider, "rival": rival, "participant": participant,

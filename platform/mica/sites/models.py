@@ -93,7 +93,8 @@ class Site(models.Model):
 
     def latest_results(self):
         """{algorithm id: the newest succeeded evaluation job}."""
-        jobs = self.jobs.filter(kind=SiteJob.Kind.EVALUATE, status=SiteJob.Status.SUCCEEDED).order_by("completed_at")
+        jobs = self.jobs.filter(kind=SiteJob.Kind.EVALUATE, status=SiteJob.Status.SUCCEEDED).select_related(
+            "algorithm__team").order_by("completed_at")
         return {job.algorithm_id: job for job in jobs}
 
 
