@@ -135,7 +135,28 @@ def test_heartbeats_renew_and_an_expired_lease_is_taken_over(client, claimed, se
     second = client.post("/sites/api/claim", **bearer(raw)).json()
     assert second["job"] == job["job"] and second["lease"] != job["lease"]
     late = post(client, f"/sites/api/jobs/{job['job']}/result", good_result(job["lease"]), raw)
-    assert late.status_code == 409
+    assert late.status_code == 409 and "another worker took the job over" in late.json()["detail"]
+    assert not SiteAuditEntry.objects.exists()
+    stored = post(client, f"/sites/api/jobs/{job['job']}/result", good_result(second["lease"]), raw)
+    assert stored.status_code == 201
+    ended = post(client, f"/sites/api/jobs/{job['job']}/result", good_result(job["lease"]), raw)
+    assert ended.status_code == 409 and "the job ended (Finished)" in ended.json()["detail"]
+
+
+def test_a_result_after_the_lease_ran_out_is_stored_while_no_other_worker_took_the_job(client, claimed):
+    """A hospital's slow link: the lease ran out (and the sweep saw it) but no claim took the
+    job, so the late result is the job's result, not a wasted run."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    job, raw = claimed
+    SiteJob.objects.filter(uuid=job["job"]).update(lease_expires_at=timezone.now() - timedelta(minutes=10))
+    SiteJob.sweep()
+    late = post(client, f"/sites/api/jobs/{job['job']}/result", good_result(job["lease"]), raw)
+    assert late.status_code == 201, late.json()
+    row = SiteJob.objects.get(uuid=job["job"])
+    assert row.status == "succeeded" and row.result_lease == job["lease"] and row.attempts == 1
+    assert SiteAuditEntry.objects.filter(job=row).count() == 1
 
 
 def test_the_sweep_fails_a_job_that_used_its_attempts(claimed, settings):

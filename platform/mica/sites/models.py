@@ -251,9 +251,14 @@ class SiteJob(LeasedWork):
             job = type(self).objects.select_for_update().get(pk=self.pk)
             if job.result_lease and job.result_lease == lease:
                 return 200, "This result was stored already (a replay); nothing changed."
-            if job.status != self.RUNNING or job.claimed_by != lease:
-                return 409, ("This lease is not the job's live lease (it expired and another worker took the job, "
-                             "or the job ended); the result was not stored.")
+            # A lease that ran out still holds the job until another claim takes it: a slow link
+            # at the hospital does not waste a run. Only a takeover or the job's end refuses it.
+            if job.status != self.RUNNING:
+                return 409, (f"This lease is not the job's live lease: the job ended ({job.get_status_display()}); "
+                             "the result was not stored.")
+            if job.claimed_by != lease:
+                return 409, ("This lease is not the job's live lease: another worker took the job over after it "
+                             "ran out; the result was not stored (the new worker's result counts).")
             if problem:
                 return 400, problem
             succeeded = body["status"] == "succeeded"
