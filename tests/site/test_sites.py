@@ -159,6 +159,27 @@ def test_a_result_after_the_lease_ran_out_is_stored_while_no_other_worker_took_t
     assert SiteAuditEntry.objects.filter(job=row).count() == 1
 
 
+def test_each_token_is_rate_limited_with_retry_after(client, hospital, other_hospital, site_admin, settings):
+    import time
+
+    settings.MICA_SITE_API_REQUESTS, settings.MICA_SITE_API_WINDOW_SECONDS = 3, 2
+    _, raw = hospital.issue_token(site_admin)
+    _, other = other_hospital.issue_token(site_admin)
+    # Start at a window's beginning, so the three requests share one.
+    time.sleep(2 - time.time() % 2)
+    assert [client.post("/sites/api/claim", **bearer(raw)).status_code for _ in range(3)] == [204] * 3
+    refused = client.post("/sites/api/claim", **bearer(raw))
+    assert refused.status_code == 429 and 1 <= int(refused["Retry-After"]) <= 2
+    assert "Too many requests with this site token" in refused.json()["detail"]
+    assert raw not in refused.json()["detail"]
+    # Every endpoint counts, and another token has its own count.
+    assert post(client, "/sites/api/jobs/00000000-0000-0000-0000-000000000000/heartbeat", {}, raw).status_code == 429
+    assert client.post("/sites/api/claim", **bearer(other)).status_code == 204
+    time.sleep(int(refused["Retry-After"]))
+    assert client.post("/sites/api/claim", **bearer(raw)).status_code == 204
+    assert SiteToken.objects.get(prefix=raw[:16]).last_used_at is not None
+
+
 def test_the_sweep_fails_a_job_that_used_its_attempts(claimed, settings):
     from datetime import timedelta
 

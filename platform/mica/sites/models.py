@@ -10,6 +10,7 @@ takes the job over. Every accepted result is kept as a `SiteAuditEntry`, exactly
 
 import hashlib
 import json
+import math
 import secrets
 import uuid
 
@@ -108,6 +109,9 @@ class SiteToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The rate limit's count: requests since the start of the current window (see admit()).
+    window_started_at = models.DateTimeField(null=True, blank=True)
+    window_requests = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -117,11 +121,30 @@ class SiteToken(models.Model):
         """The live token with this value, or None."""
         if not raw or not raw.startswith(TOKEN_PREFIX):
             return None
-        token = cls.objects.select_related("site__phase__challenge").filter(
+        return cls.objects.select_related("site__phase__challenge").filter(
             key_hash=hash_token(raw), revoked_at=None).first()
-        if token:
-            cls.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-        return token
+
+    def admit(self):
+        """Counts one request against the token's rate limit (MICA_SITE_API_REQUESTS per
+        MICA_SITE_API_WINDOW_SECONDS): None when it may go on, else the seconds to wait.
+
+        One conditional UPDATE counts and checks at once: the database serializes it on the row,
+        so web processes running side by side never let more through than the limit."""
+        from datetime import datetime, timedelta
+        from datetime import timezone as tz
+
+        from django.db.models import Case, F, Q, Value, When
+
+        now = timezone.now()
+        window = settings.MICA_SITE_API_WINDOW_SECONDS
+        started = datetime.fromtimestamp(now.timestamp() // window * window, tz=tz.utc)
+        admitted = type(self).objects.filter(pk=self.pk).filter(
+            ~Q(window_started_at=started) | Q(window_requests__lt=settings.MICA_SITE_API_REQUESTS),
+        ).update(last_used_at=now, window_started_at=started, window_requests=Case(
+            When(window_started_at=started, then=F("window_requests") + 1), default=Value(1)))
+        if admitted:
+            return None
+        return max(1, math.ceil((started + timedelta(seconds=window) - now).total_seconds()))
 
     def revoke(self):
         type(self).objects.filter(pk=self.pk, revoked_at=None).update(revoked_at=timezone.now())
