@@ -338,7 +338,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI served from our own static files: the docs work without reaching a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ReleaseKindEnum": "mica.downloads.models.DataRelease.Kind"},
+    "ENUM_NAME_OVERRIDES": {"ReleaseKindEnum": "mica.downloads.models.DataRelease.Kind",
+                            "SiteJobStatusEnum": "mica.sites.models.SiteJob.Status"},
 }
 
 # Content-Security-Policy: scripts, styles and images from this site only (no inline code, no

@@ -377,7 +377,7 @@ class SiteAuditEntry(models.Model):
         return json.dumps(self.body, sort_keys=True)
 
     @property
-    def summary(self):
+    def summary(self) -> str:
         """What kinds of values left, in words: the line the audit page shows before the body."""
         body = self.body
         parts = [body.get("status", "")]
