@@ -261,7 +261,7 @@ def test_the_leaderboard_shows_a_column_per_site(client, hospital, two_algorithm
     page = client.get(f"/leaderboards/phases/{site_phase.pk}/").content.decode()
     header, body = page.split("<tbody>")
     assert 'site-column' in header and "St Elsewhere" in header
-    assert "0.6100" in body and "[0.5200 – 0.7000]" in body
+    assert "0.6100" in body and "[0.5200, 0.7000]" in body
 
 
 def test_a_participant_sees_site_scores_rounded_as_the_boards_own(client, hospital, two_algorithms, organizer,
@@ -291,7 +291,7 @@ def test_a_participant_sees_site_scores_rounded_as_the_boards_own(client, hospit
         return page, table, data
 
     page, table, data = seen(participant)
-    assert "0.6100" in page and "[0.5200 – 0.7000]" in page and "0.6123" not in page
+    assert "0.6100" in page and "[0.5200, 0.7000]" in page and "0.6123" not in page
     assert table[0]["site:St Elsewhere"] == "0.61" and table[0]["site:St Elsewhere_high"] == "0.7"
     assert data["rows"][0]["sites"]["St Elsewhere"] == {"value": 0.61, "interval": [0.52, 0.7]}
     for text in (page, json.dumps(table), json.dumps(data)):

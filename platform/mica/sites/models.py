@@ -92,6 +92,22 @@ class Site(models.Model):
         with transaction.atomic():
             return [SiteJob.queue(site=self, algorithm=algorithm, user=user) for algorithm in algorithms]
 
+    @classmethod
+    def with_job_counts(cls, sites):
+        """The sites with n_finished, n_waiting (queued or running) and n_failed jobs, and
+        last_seen (when a worker's token was last used), counted in the same query."""
+        from django.db.models import Count, Max, Q
+
+        Status = SiteJob.Status
+
+        def jobs(*statuses):
+            return Count("jobs", filter=Q(jobs__status__in=statuses), distinct=True)
+
+        # An aggregating query leaves Meta.ordering out: the sites' order is said again.
+        return sites.annotate(n_finished=jobs(Status.SUCCEEDED), n_waiting=jobs(Status.QUEUED, Status.RUNNING),
+                              n_failed=jobs(Status.FAILED), last_seen=Max("tokens__last_used_at")
+                              ).order_by(*cls._meta.ordering)
+
     def latest_results(self):
         """{algorithm id: the newest succeeded evaluation job}."""
         jobs = self.jobs.filter(kind=SiteJob.Kind.EVALUATE, status=SiteJob.Status.SUCCEEDED).select_related(
