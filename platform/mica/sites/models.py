@@ -13,10 +13,12 @@ import json
 import math
 import secrets
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models import Case, Count, F, Max, Q, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -96,8 +98,6 @@ class Site(models.Model):
     def with_job_counts(cls, sites):
         """The sites with n_finished, n_waiting (queued or running) and n_failed jobs, and
         last_seen (when a worker's token was last used), counted in the same query."""
-        from django.db.models import Count, Max, Q
-
         Status = SiteJob.Status
 
         def jobs(*statuses):
@@ -146,14 +146,9 @@ class SiteToken(models.Model):
 
         One conditional UPDATE counts and checks at once: the database serializes it on the row,
         so web processes running side by side never let more through than the limit."""
-        from datetime import datetime, timedelta
-        from datetime import timezone as tz
-
-        from django.db.models import Case, F, Q, Value, When
-
         now = timezone.now()
         window = settings.MICA_SITE_API_WINDOW_SECONDS
-        started = datetime.fromtimestamp(now.timestamp() // window * window, tz=tz.utc)
+        started = datetime.fromtimestamp(now.timestamp() // window * window, tz=UTC)
         admitted = type(self).objects.filter(pk=self.pk).filter(
             ~Q(window_started_at=started) | Q(window_requests__lt=settings.MICA_SITE_API_REQUESTS),
         ).update(last_used_at=now, window_started_at=started, window_requests=Case(
@@ -252,8 +247,6 @@ class SiteJob(LeasedWork):
 
     def renew(self, lease):
         """Extends the lease; False when the lease is not the live one."""
-        from datetime import timedelta
-
         return bool(type(self).objects.filter(pk=self.pk, status=self.RUNNING, claimed_by=lease).update(
             lease_expires_at=timezone.now() + timedelta(seconds=settings.MICA_LEASE_SECONDS)))
 
