@@ -285,10 +285,10 @@ class SiteJob(LeasedWork):
                 return 200, "This result was stored already (a replay); nothing changed."
             # A lease that ran out still holds the job until another claim takes it: a slow link
             # at the hospital does not waste a run. Only a takeover or the job's end refuses it.
-            if job.status != self.RUNNING:
+            if job.status in (self.Status.SUCCEEDED, self.Status.FAILED):
                 return 409, (f"This lease is not the job's live lease: the job ended ({job.get_status_display()}); "
                              "the result was not stored.")
-            if job.claimed_by != lease:
+            if job.status != self.RUNNING or job.claimed_by != lease:
                 return 409, ("This lease is not the job's live lease: another worker took the job over after it "
                              "ran out; the result was not stored (the new worker's result counts).")
             if problem:
