@@ -21,7 +21,8 @@ The data folder ``DIR``::
     audit.jsonl       written: every request body the worker sent, one JSON object a line
 
 A result is kept in ``pending/`` until Mica answers; while Mica is down or unreachable, the
-worker retries with exponential backoff (0.5 s doubling up to ``--max-backoff``).
+worker retries with exponential backoff (0.5 s doubling up to ``--max-backoff``), and when Mica
+answers 429 (the token's rate limit) it waits as long as Retry-After says.
 """
 
 from __future__ import annotations
@@ -132,6 +133,11 @@ class SiteWorker:
             else:
                 if response.status_code == 401:
                     raise WorkerStopped(f"Mica refused the token: {_detail(response)}")
+                if response.status_code == 429:  # the token's rate limit: wait as long as Mica says
+                    wait = _retry_after(response, pause)
+                    logger.warning("Mica asked the worker to slow down (429); trying again in %.1f s", wait)
+                    time.sleep(wait)
+                    continue
                 if response.status_code < 500:
                     return response
                 logger.warning("Mica answered %s; trying again in %.1f s", response.status_code, pause)
@@ -179,12 +185,17 @@ class SiteWorker:
         session = requests.Session()
         session.headers.update(self.session.headers)
         path = f"/sites/api/jobs/{job['job']}/heartbeat"
-        while not stop.wait(max(job["lease_seconds"] / 3, 0.2)):
+        interval = max(job["lease_seconds"] / 3, 0.2)
+        pause = interval
+        while not stop.wait(pause):
+            pause = interval
             try:
                 response = self._send("POST", path, {"lease": job["lease"]}, session=session)
             except requests.RequestException:
                 continue  # Mica unreachable: the next beat tries again
-            if response.status_code == 409:
+            if response.status_code == 429:  # rate limited: beat again as soon as Mica allows
+                pause = _retry_after(response, interval)
+            elif response.status_code == 409:
                 lost.set()
                 return
 
@@ -342,6 +353,14 @@ def _detail(response):
         return response.json().get("detail", response.text[:200])
     except ValueError:
         return response.text[:200]
+
+
+def _retry_after(response, default):
+    """The seconds a 429's Retry-After asks for (a number of seconds), else `default`."""
+    try:
+        return max(float(response.headers.get("Retry-After", "")), 0.0)
+    except ValueError:
+        return default
 
 
 def _write_atomically(path, data):

@@ -10,6 +10,7 @@ from mica.downloads.api import DataReleaseViewSet
 from mica.datasets.api import DatasetViewSet, UploadViewSet
 from mica.evaluations.api import EvaluationViewSet
 from mica.leaderboards.api import LeaderboardView, PrivateLeaderboardView
+from mica.sites.organizer_api import PhaseSitesView, SiteTokenViewSet, SiteViewSet
 from mica.submissions.api import SubmissionViewSet
 
 router = DefaultRouter()
@@ -26,11 +27,14 @@ router.register("annotation-projects", AnnotationProjectViewSet, basename="annot
 router.register("annotation-assignments", AssignmentViewSet, basename="annotation-assignment")
 router.register("algorithms", AlgorithmViewSet, basename="algorithm")
 router.register("inference-runs", InferenceRunViewSet, basename="inference-run")
+router.register("sites", SiteViewSet, basename="site")
+router.register("site-tokens", SiteTokenViewSet, basename="site-token")
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="api-token"),
     path("leaderboards/<int:phase_pk>/", LeaderboardView.as_view(), name="api-leaderboard"),
     path("leaderboards/<int:phase_pk>/private/", PrivateLeaderboardView.as_view(), name="api-private-leaderboard"),
+    path("phases/<int:phase_pk>/sites/", PhaseSitesView.as_view(), name="api-phase-sites"),
     path("bundles/", BundleImportView.as_view(), name="api-bundle-import"),
     path("bundles/<slug:slug>/", BundleExportView.as_view(), name="api-bundle-export"),
     *router.urls,

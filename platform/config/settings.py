@@ -312,6 +312,13 @@ AXES_CLIENT_IP_CALLABLE = "mica.accounts.addresses.client_address"
 # API tokens are refused once older than this many seconds; the client asks for a new one.
 MICA_TOKEN_TTL = env_int("MICA_TOKEN_TTL", 30 * 24 * 3600, minimum=1)
 
+# The site workers' API (mica.sites) answers each site token at most this many requests per
+# window (counted in the token's own row, so every web process shares the count); past it, 429
+# with Retry-After, which the site worker honours. The default leaves room for several workers
+# of a site polling every 5 s and beating every MICA_LEASE_SECONDS / 3.
+MICA_SITE_API_REQUESTS = env_int("MICA_SITE_API_REQUESTS", 120, minimum=1)
+MICA_SITE_API_WINDOW_SECONDS = env_int("MICA_SITE_API_WINDOW_SECONDS", 60, minimum=1)
+
 REST_FRAMEWORK = {
     # Token authentication first: a request without credentials is answered 401 with a
     # WWW-Authenticate header (DRF takes it from the first class), not 403.
@@ -335,7 +342,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI served from our own static files: the docs work without reaching a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ReleaseKindEnum": "mica.downloads.models.DataRelease.Kind"},
+    "ENUM_NAME_OVERRIDES": {"ReleaseKindEnum": "mica.downloads.models.DataRelease.Kind",
+                            "SiteJobStatusEnum": "mica.sites.models.SiteJob.Status"},
 }
 
 # Content-Security-Policy: scripts, styles and images from this site only (no inline code, no

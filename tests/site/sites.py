@@ -119,3 +119,62 @@ def wait_for(condition, timeout=60, what="the condition"):
 
 def audit_bodies(data):
     return [json.loads(line) for line in (Path(data) / "audit.jsonl").read_text().splitlines()]
+
+
+# Trivial containers of the other tasks, busybox like the rest. Detection: one box, the same
+# for every case (a hit where the truth's box is there, a miss elsewhere).
+ONE_BOX = r"""
+grep -o '"case_id": *"[^"]*"' /input/cases.json | sed 's/.*: *"\(.*\)"/\1/' > /tmp/ids
+mkdir -p /output
+echo "patientId,PredictionString" > /output/predictions.csv
+sed 's/$/,0.9 10 10 50 50/' /tmp/ids >> /output/predictions.csv
+"""
+# Segmentation: each case's image, which at this test site is already a mask, as its prediction.
+COPY_MASK = r"""
+mkdir -p /output/masks
+awk -F'"' '/"case_id"/ { id = $4 } /"images\// { print id " " $2 }' /input/cases.json > /tmp/pairs
+while read id file; do cp "/input/$file" "/output/masks/$id.png"; done < /tmp/pairs
+"""
+
+
+def square(size, top, left, side):
+    mask = np.zeros((size, size), np.uint8)
+    mask[top:top + side, left:left + side] = 1
+    return mask
+
+
+def png(mask):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def task_phase(organizer, task_type, primary_metric, truth_name, truth_bytes):
+    """A published challenge of the task, its test set and a phase taking containers."""
+    from datetime import timedelta
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
+
+    from mica.challenges.models import Challenge, TestSet
+
+    challenge = Challenge.objects.create(slug=task_type, title=task_type, task_type=task_type, created_by=organizer,
+                                         state=Challenge.State.PUBLISHED)
+    challenge.add_organizer(organizer)
+    test_set = TestSet.create_from_upload(challenge, "Hidden", SimpleUploadedFile(truth_name, truth_bytes),
+                                          user=organizer, private_fraction=0)
+    now = timezone.now()
+    return Phase.objects.create(challenge=challenge, name="Final", test_set=test_set, primary_metric=primary_metric,
+                                starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1),
+                                accepts_containers=True, container_case_seconds=5, container_total_seconds=60,
+                                container_memory_mb=256)
+
+
+def team_algorithm(phase, user, tmp_path, script, label):
+    phase.challenge.register(user)
+    team = Team.create_for(phase.challenge, user, f"Team {label}")
+    return make_algorithm(phase, team, user, tmp_path, script, label)

@@ -135,7 +135,49 @@ def test_heartbeats_renew_and_an_expired_lease_is_taken_over(client, claimed, se
     second = client.post("/sites/api/claim", **bearer(raw)).json()
     assert second["job"] == job["job"] and second["lease"] != job["lease"]
     late = post(client, f"/sites/api/jobs/{job['job']}/result", good_result(job["lease"]), raw)
-    assert late.status_code == 409
+    assert late.status_code == 409 and "another worker took the job over" in late.json()["detail"]
+    assert not SiteAuditEntry.objects.exists()
+    stored = post(client, f"/sites/api/jobs/{job['job']}/result", good_result(second["lease"]), raw)
+    assert stored.status_code == 201
+    ended = post(client, f"/sites/api/jobs/{job['job']}/result", good_result(job["lease"]), raw)
+    assert ended.status_code == 409 and "the job ended (Finished)" in ended.json()["detail"]
+
+
+def test_a_result_after_the_lease_ran_out_is_stored_while_no_other_worker_took_the_job(client, claimed):
+    """A hospital's slow link: the lease ran out (and the sweep saw it) but no claim took the
+    job, so the late result is the job's result, not a wasted run."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    job, raw = claimed
+    SiteJob.objects.filter(uuid=job["job"]).update(lease_expires_at=timezone.now() - timedelta(minutes=10))
+    SiteJob.sweep()
+    late = post(client, f"/sites/api/jobs/{job['job']}/result", good_result(job["lease"]), raw)
+    assert late.status_code == 201, late.json()
+    row = SiteJob.objects.get(uuid=job["job"])
+    assert row.status == "succeeded" and row.result_lease == job["lease"] and row.attempts == 1
+    assert SiteAuditEntry.objects.filter(job=row).count() == 1
+
+
+def test_each_token_is_rate_limited_with_retry_after(client, hospital, other_hospital, site_admin, settings):
+    import time
+
+    settings.MICA_SITE_API_REQUESTS, settings.MICA_SITE_API_WINDOW_SECONDS = 3, 2
+    _, raw = hospital.issue_token(site_admin)
+    _, other = other_hospital.issue_token(site_admin)
+    # Start at a window's beginning, so the three requests share one.
+    time.sleep(2 - time.time() % 2)
+    assert [client.post("/sites/api/claim", **bearer(raw)).status_code for _ in range(3)] == [204] * 3
+    refused = client.post("/sites/api/claim", **bearer(raw))
+    assert refused.status_code == 429 and 1 <= int(refused["Retry-After"]) <= 2
+    assert "Too many requests with this site token" in refused.json()["detail"]
+    assert raw not in refused.json()["detail"]
+    # Every endpoint counts, and another token has its own count.
+    assert post(client, "/sites/api/jobs/00000000-0000-0000-0000-000000000000/heartbeat", {}, raw).status_code == 429
+    assert client.post("/sites/api/claim", **bearer(other)).status_code == 204
+    time.sleep(int(refused["Retry-After"]))
+    assert client.post("/sites/api/claim", **bearer(raw)).status_code == 204
+    assert SiteToken.objects.get(prefix=raw[:16]).last_used_at is not None
 
 
 def test_the_sweep_fails_a_job_that_used_its_attempts(claimed, settings):
@@ -219,7 +261,45 @@ def test_the_leaderboard_shows_a_column_per_site(client, hospital, two_algorithm
     page = client.get(f"/leaderboards/phases/{site_phase.pk}/").content.decode()
     header, body = page.split("<tbody>")
     assert 'site-column' in header and "St Elsewhere" in header
-    assert "0.6100" in body and "[0.5200 – 0.7000]" in body
+    assert "0.6100" in body and "[0.5200, 0.7000]" in body
+
+
+def test_a_participant_sees_site_scores_rounded_as_the_boards_own(client, hospital, two_algorithms, organizer,
+                                                                   site_phase, truth, participant):
+    """Site scores are rounded to the phase's significant digits for all but the organizers,
+    on the page and in both exports: the unrounded value never reaches a participant."""
+    import csv
+    import io
+
+    from mica.submissions.models import Submission
+
+    from .conftest import csv_bytes, make_scores, run_evaluations, upload
+
+    Phase.objects.filter(pk=site_phase.pk).update(score_precision=2)
+    case_ids, labels = truth
+    content = csv_bytes(["case_id", "score"], zip(case_ids, make_scores(labels)))
+    run_evaluations(Submission.create(phase=site_phase, user=participant, uploaded_file=upload("p.csv", content)))
+    scored(hospital, two_algorithms[0], organizer, 0.61234567, [0.52345678, 0.70456789])
+    base = f"/leaderboards/phases/{site_phase.pk}/"
+
+    def seen(user):
+        client.logout()
+        client.login(username=user.username, password=PASSWORD)
+        page = client.get(base).content.decode().split("<tbody>")[1]
+        table = list(csv.DictReader(io.StringIO(client.get(base + "leaderboard.csv").content.decode())))
+        data = client.get(base + "leaderboard.json").json()
+        return page, table, data
+
+    page, table, data = seen(participant)
+    assert "0.6100" in page and "[0.5200, 0.7000]" in page and "0.6123" not in page
+    assert table[0]["site:St Elsewhere"] == "0.61" and table[0]["site:St Elsewhere_high"] == "0.7"
+    assert data["rows"][0]["sites"]["St Elsewhere"] == {"value": 0.61, "interval": [0.52, 0.7]}
+    for text in (page, json.dumps(table), json.dumps(data)):
+        assert not any(digits in text for digits in ("6123", "5234", "7045"))
+    # The organizers see what the site sent.
+    page, table, data = seen(organizer)
+    assert "0.6123" in page and table[0]["site:St Elsewhere"] == "0.61234567"
+    assert data["rows"][0]["sites"]["St Elsewhere"] == {"value": 0.61234567, "interval": [0.52345678, 0.70456789]}
 
 
 @pytest.fixture

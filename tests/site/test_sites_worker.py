@@ -10,9 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
+import requests
 from django.db import connection
 
 from mica.sites.models import SiteAuditEntry, SiteJob
@@ -219,3 +221,47 @@ def test_a_result_kept_on_disk_is_posted_by_the_next_worker(live_server, hospita
     job.refresh_from_db()
     assert job.status == SiteJob.Status.SUCCEEDED and job.attempts == 1
     assert not any((data / "pending").iterdir()) and SiteAuditEntry.objects.filter(job=job).count() == 1
+
+
+def test_a_rate_limited_worker_waits_as_told_and_keeps_its_result_on_disk(live_server, hospital, site_phase, team,
+                                                                          participant, site_admin, organizer,
+                                                                          settings, tmp_path):
+    """Another client spends the token's requests while the container runs: the worker's result
+    post is answered 429, the result waits in pending/ for Retry-After, and is stored once."""
+    settings.MICA_SITE_API_REQUESTS, settings.MICA_SITE_API_WINDOW_SECONDS = 5, 2
+    make_algorithm(site_phase, team, participant, tmp_path, slow(ALTERNATE, 2), "slow")
+    job = hospital.queue_evaluations(organizer)[0]
+    token, raw = token_file(hospital, site_admin, tmp_path)
+    data = tmp_path / "site"
+    site_data(data)
+    log = open(tmp_path / "worker.log", "wb")
+    worker = start_worker(live_server.url, token, data, log=log)
+    wait_for(lambda: any((data / "cache").glob("*.tar")), what="the image's download")
+    stop = threading.Event()
+    refused = []
+
+    def spend():
+        with requests.Session() as session:
+            while not stop.is_set():
+                answer = session.post(f"{live_server.url}/sites/api/jobs/{job.uuid}/heartbeat", json={"lease": "x"},
+                                      headers={"Authorization": f"Bearer {raw}"})
+                if answer.status_code == 429:
+                    refused.append(answer)
+                    time.sleep(0.05)
+
+    spender = threading.Thread(target=spend, daemon=True)
+    spender.start()
+    try:
+        wait_for(lambda: any((data / "pending").iterdir()), timeout=60, what="the result kept on disk")
+        wait_for(lambda: b"slow down (429)" in (tmp_path / "worker.log").read_bytes(), what="the worker's 429")
+        assert SiteJob.objects.get(pk=job.pk).status == SiteJob.Status.RUNNING
+    finally:
+        stop.set()
+        spender.join()
+    assert worker.wait(timeout=120) == 0, (tmp_path / "worker.log").read_text()
+    assert refused and all(1 <= int(answer.headers["Retry-After"]) <= 2 for answer in refused)
+    job.refresh_from_db()
+    assert job.status == SiteJob.Status.SUCCEEDED and not any((data / "pending").iterdir())
+    assert SiteAuditEntry.objects.filter(job=job).count() == 1
+    posts = [line for line in audit_bodies(data) if line["path"].endswith("/result")]
+    assert len(posts) >= 2  # refused at least once, then stored

@@ -62,7 +62,7 @@ def _render(request, phase, split):
         "version": version, "rescore_progress": rescore.progress() if rescore and is_organizer else None,
         "private_visible": phase.private_visible_to(request.user),
         "metric_names": phase.metrics[1:],
-        "site_columns": site_columns(phase),
+        "site_columns": site_columns(phase, request.user),
         "writeups": writeup_links(challenge),
         "banded": any(row.band for row in rows),
     })
@@ -122,21 +122,25 @@ def _svg_response(svg):
 
 
 # -- exports ------------------------------------------------------------------------------------
-def _export_records(rows, phase):
+def _export_records(rows, phase, sites):
     for row in rows:
         record = asdict(row)
         del record["submission_uuid"]  # another team's submission is not theirs to look up
         record["submitted_at"] = row.submitted_at.isoformat()
+        record["sites"] = {site.name: cells.get(row.team) for site, cells in sites}
         yield record
 
 
 def export_csv(request, phase_pk, split=Split.PUBLIC):
-    """The board as CSV: rank, band, team, each metric with its 95% interval."""
+    """The board as CSV: rank, band, team, each metric with its 95% interval, each site's score."""
     phase = board_phase(request.user, phase_pk, split)
     rows, _ = shown_rows(request, phase, split)
+    sites = site_columns(phase, request.user)
     header = ["rank", "band", "team", "baseline"]
     for name in phase.metrics:
         header += [name, f"{name}_low", f"{name}_high", f"{name}_degenerate"]
+    for site, _ in sites:
+        header += [f"site:{site.name}", f"site:{site.name}_low", f"site:{site.name}_high"]
     header += ["n_scored", "submitted_at"]
     lines = []
     for row in rows:
@@ -144,6 +148,9 @@ def export_csv(request, phase_pk, split=Split.PUBLIC):
         for name in phase.metrics:
             interval = row.intervals.get(name) or {}
             line += [row.metrics.get(name), interval.get("low"), interval.get("high"), interval.get("degenerate")]
+        for _, cells in sites:
+            cell = cells.get(row.team) or {}
+            line += [cell.get("value"), *(cell.get("interval") or [None, None])]
         lines.append(line + [row.n_scored, row.submitted_at.isoformat()])
     return csv_response(f"{phase.challenge.slug}-{phase.pk}-{split}-leaderboard.csv", header, lines)
 
@@ -156,7 +163,7 @@ def export_json(request, phase_pk, split=Split.PUBLIC):
         "primary_metric": phase.primary_metric, "higher_is_better": phase.higher_is_better,
         "ranking_method": phase.ranking_method, "ties": phase.ranking_ties, "alpha": phase.ranking_alpha,
         "computed_at": computed_at.isoformat() if computed_at else None,
-        "rows": list(_export_records(rows, phase)),
+        "rows": list(_export_records(rows, phase, site_columns(phase, request.user))),
     })
     response["Content-Disposition"] = f'attachment; filename="{phase.challenge.slug}-{phase.pk}-{split}-leaderboard.json"'
     return response

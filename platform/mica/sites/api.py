@@ -6,10 +6,13 @@ or DRF token; a token reaches only its own site's jobs.
     POST /sites/api/jobs/<uuid>/heartbeat     {"lease"} → 200 | 409 lease lost
     GET  /sites/api/jobs/<uuid>/image         (header X-Mica-Lease) → the image archive
     POST /sites/api/jobs/<uuid>/result        {"lease", "status", ...} → 201 | 200 replay | 400 | 409
+
+Each token has a rate limit (SiteToken.admit): past it, 429 with Retry-After.
 """
 
 import json
 
+from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -31,6 +34,12 @@ def site_token_required(view):
         token = SiteToken.authenticate(raw.strip()) if scheme == "Bearer" else None
         if token is None:
             return _error(401, "A live site token is required (Authorization: Bearer mica-site-…).")
+        wait = token.admit()
+        if wait is not None:
+            response = _error(429, f"Too many requests with this site token (at most {settings.MICA_SITE_API_REQUESTS} "
+                                   f"every {settings.MICA_SITE_API_WINDOW_SECONDS} s); try again in {wait} s.")
+            response["Retry-After"] = str(wait)
+            return response
         request.site_token = token
         return view(request, *args, **kwargs)
 

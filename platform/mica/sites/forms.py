@@ -31,7 +31,7 @@ class SiteForm(forms.ModelForm):
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
-        if Site.objects.filter(phase=self.phase, name=name).exists():
+        if Site.objects.filter(phase=self.phase, name=name).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError("This phase has a site of this name already.")
         return name
 

@@ -10,12 +10,15 @@ takes the job over. Every accepted result is kept as a `SiteAuditEntry`, exactly
 
 import hashlib
 import json
+import math
 import secrets
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models import Case, Count, F, Max, Q, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -91,9 +94,24 @@ class Site(models.Model):
         with transaction.atomic():
             return [SiteJob.queue(site=self, algorithm=algorithm, user=user) for algorithm in algorithms]
 
+    @classmethod
+    def with_job_counts(cls, sites):
+        """The sites with n_finished, n_waiting (queued or running) and n_failed jobs, and
+        last_seen (when a worker's token was last used), counted in the same query."""
+        Status = SiteJob.Status
+
+        def jobs(*statuses):
+            return Count("jobs", filter=Q(jobs__status__in=statuses), distinct=True)
+
+        # An aggregating query leaves Meta.ordering out: the sites' order is said again.
+        return sites.annotate(n_finished=jobs(Status.SUCCEEDED), n_waiting=jobs(Status.QUEUED, Status.RUNNING),
+                              n_failed=jobs(Status.FAILED), last_seen=Max("tokens__last_used_at")
+                              ).order_by(*cls._meta.ordering)
+
     def latest_results(self):
         """{algorithm id: the newest succeeded evaluation job}."""
-        jobs = self.jobs.filter(kind=SiteJob.Kind.EVALUATE, status=SiteJob.Status.SUCCEEDED).order_by("completed_at")
+        jobs = self.jobs.filter(kind=SiteJob.Kind.EVALUATE, status=SiteJob.Status.SUCCEEDED).select_related(
+            "algorithm__team").order_by("completed_at")
         return {job.algorithm_id: job for job in jobs}
 
 
@@ -107,6 +125,9 @@ class SiteToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The rate limit's count: requests since the start of the current window (see admit()).
+    window_started_at = models.DateTimeField(null=True, blank=True)
+    window_requests = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -116,11 +137,25 @@ class SiteToken(models.Model):
         """The live token with this value, or None."""
         if not raw or not raw.startswith(TOKEN_PREFIX):
             return None
-        token = cls.objects.select_related("site__phase__challenge").filter(
+        return cls.objects.select_related("site__phase__challenge").filter(
             key_hash=hash_token(raw), revoked_at=None).first()
-        if token:
-            cls.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-        return token
+
+    def admit(self):
+        """Counts one request against the token's rate limit (MICA_SITE_API_REQUESTS per
+        MICA_SITE_API_WINDOW_SECONDS): None when it may go on, else the seconds to wait.
+
+        One conditional UPDATE counts and checks at once: the database serializes it on the row,
+        so web processes running side by side never let more through than the limit."""
+        now = timezone.now()
+        window = settings.MICA_SITE_API_WINDOW_SECONDS
+        started = datetime.fromtimestamp(now.timestamp() // window * window, tz=UTC)
+        admitted = type(self).objects.filter(pk=self.pk).filter(
+            ~Q(window_started_at=started) | Q(window_requests__lt=settings.MICA_SITE_API_REQUESTS),
+        ).update(last_used_at=now, window_started_at=started, window_requests=Case(
+            When(window_started_at=started, then=F("window_requests") + 1), default=Value(1)))
+        if admitted:
+            return None
+        return max(1, math.ceil((started + timedelta(seconds=window) - now).total_seconds()))
 
     def revoke(self):
         type(self).objects.filter(pk=self.pk, revoked_at=None).update(revoked_at=timezone.now())
@@ -212,8 +247,6 @@ class SiteJob(LeasedWork):
 
     def renew(self, lease):
         """Extends the lease; False when the lease is not the live one."""
-        from datetime import timedelta
-
         return bool(type(self).objects.filter(pk=self.pk, status=self.RUNNING, claimed_by=lease).update(
             lease_expires_at=timezone.now() + timedelta(seconds=settings.MICA_LEASE_SECONDS)))
 
@@ -250,9 +283,14 @@ class SiteJob(LeasedWork):
             job = type(self).objects.select_for_update().get(pk=self.pk)
             if job.result_lease and job.result_lease == lease:
                 return 200, "This result was stored already (a replay); nothing changed."
+            # A lease that ran out still holds the job until another claim takes it: a slow link
+            # at the hospital does not waste a run. Only a takeover or the job's end refuses it.
+            if job.status in (self.Status.SUCCEEDED, self.Status.FAILED):
+                return 409, (f"This lease is not the job's live lease: the job ended ({job.get_status_display()}); "
+                             "the result was not stored.")
             if job.status != self.RUNNING or job.claimed_by != lease:
-                return 409, ("This lease is not the job's live lease (it expired and another worker took the job, "
-                             "or the job ended); the result was not stored.")
+                return 409, ("This lease is not the job's live lease: another worker took the job over after it "
+                             "ran out; the result was not stored (the new worker's result counts).")
             if problem:
                 return 400, problem
             succeeded = body["status"] == "succeeded"
@@ -348,7 +386,7 @@ class SiteAuditEntry(models.Model):
         return json.dumps(self.body, sort_keys=True)
 
     @property
-    def summary(self):
+    def summary(self) -> str:
         """What kinds of values left, in words: the line the audit page shows before the body."""
         body = self.body
         parts = [body.get("status", "")]

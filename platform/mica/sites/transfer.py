@@ -101,18 +101,22 @@ def transferability(phase):
     return {"sites": sites, "metric": metric, "higher_is_better": higher, "rows": rows}
 
 
-def site_columns(phase):
-    """For the phase's leaderboard: [(site, {team name: {value, interval}})], the phase's primary
-    metric as each site last scored the team's newest algorithm; [] for a phase without sites."""
+def site_columns(phase, user):
+    """For the phase's leaderboard and its exports: [(site, {team name: {value, interval}})], the
+    phase's primary metric as each site last scored the team's newest algorithm; [] for a phase
+    without sites. Rounded for all but the organizers as the board's own scores are
+    (Phase.shown_score), so that a site's score cannot decode its labels either."""
     from .models import Site
 
+    shown = (lambda value: value) if phase.challenge.is_organizer(user) else phase.shown_score
     columns = []
     for site in Site.objects.filter(phase=phase):
         cells = {}
         for job in sorted(site.latest_results().values(), key=lambda job: job.algorithm.created_at):
             result = job.result
-            cells[job.algorithm.team.name] = {"value": result["metrics"].get(phase.primary_metric),
-                                              "interval": (result.get("intervals") or {}).get(phase.primary_metric)}
+            interval = (result.get("intervals") or {}).get(phase.primary_metric)
+            cells[job.algorithm.team.name] = {"value": shown(result["metrics"].get(phase.primary_metric)),
+                                              "interval": [shown(v) for v in interval] if interval else None}
         columns.append((site, cells))
     return columns
 

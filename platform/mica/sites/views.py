@@ -8,7 +8,7 @@ from mica.challenges import access as challenge_access
 
 from .access import administered_site, administered_token, organized_site
 from .forms import CompareForm, SiteForm
-from .models import SiteJob
+from .models import Site, SiteJob
 from .transfer import BOOTSTRAP, NORMAL, transferability
 
 
@@ -24,7 +24,8 @@ def phase_sites(request, phase_pk):
         messages.success(request, f"Site {site.name} added; its admin can now issue a token for its worker.")
         return redirect(site)
     return render(request, "sites/phase_sites.html", {
-        "phase": phase, "challenge": phase.challenge, "sites": phase.sites.select_related("admin"), "form": form})
+        "phase": phase, "challenge": phase.challenge, "sites": Site.with_job_counts(phase.sites.select_related("admin")),
+        "form": form})
 
 
 @login_required
