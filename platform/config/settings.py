@@ -318,6 +318,9 @@ MICA_TOKEN_TTL = env_int("MICA_TOKEN_TTL", 30 * 24 * 3600, minimum=1)
 # of a site polling every 5 s and beating every MICA_LEASE_SECONDS / 3.
 MICA_SITE_API_REQUESTS = env_int("MICA_SITE_API_REQUESTS", 120, minimum=1)
 MICA_SITE_API_WINDOW_SECONDS = env_int("MICA_SITE_API_WINDOW_SECONDS", 60, minimum=1)
+# A job at a site may run this long (its worker beating) before the sweep fails it; the site's
+# own hardware scores a whole test set, so it gets a day rather than MICA_WORK_TIME_LIMIT.
+MICA_SITE_JOB_TIME_LIMIT = env_int("MICA_SITE_JOB_TIME_LIMIT", 24 * 3600, minimum=1)
 
 REST_FRAMEWORK = {
     # Token authentication first: a request without credentials is answered 401 with a

@@ -192,6 +192,24 @@ def test_the_sweep_fails_a_job_that_used_its_attempts(claimed, settings):
     assert row.status == "failed" and "lease ran out 3 times" in row.status_reason
 
 
+def test_a_job_at_a_site_has_its_own_time_limit(claimed, settings):
+    """The sweep fails an evaluation at MICA_WORK_TIME_LIMIT, a site's job only at
+    MICA_SITE_JOB_TIME_LIMIT: the hospital scores the whole test set on its own hardware."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    settings.MICA_WORK_TIME_LIMIT = 3600
+    settings.MICA_SITE_JOB_TIME_LIMIT = 6 * 3600
+    job, _ = claimed
+    rows = SiteJob.objects.filter(uuid=job["job"])
+    rows.update(started_at=timezone.now() - timedelta(hours=2))  # its lease still live: beating
+    SiteJob.sweep()
+    assert rows.get().status == "running"
+    rows.update(started_at=timezone.now() - timedelta(hours=7))
+    SiteJob.sweep()
+    assert rows.get().status == "failed" and rows.get().status_reason == "It did not finish within 360 minutes."
+
+
 def test_a_comparison_needs_both_algorithms_scored(hospital, two_algorithms, organizer):
     from django.core.exceptions import ValidationError
     with pytest.raises(ValidationError, match="Not scored at St Elsewhere yet"):

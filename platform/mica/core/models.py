@@ -213,6 +213,11 @@ class LeasedWork(StatusMachine):
 
     # -- the sweep --------------------------------------------------------------------------
     @classmethod
+    def time_limit_seconds(cls):
+        """How long this kind of work may run before the sweep fails it."""
+        return settings.MICA_WORK_TIME_LIMIT
+
+    @classmethod
     def sweep(cls, now=None):
         """Sends work whose message may be gone, and fails only work that used its attempts or
         ran past the time limit. Work waiting in the queue is never failed for waiting."""
@@ -225,9 +230,9 @@ class LeasedWork(StatusMachine):
                         row.tell_watchers(row.status_reason)
             else:
                 row.dispatch()  # the next worker's claim takes the expired lease over
-        limit = now - timedelta(seconds=settings.MICA_WORK_TIME_LIMIT)
-        for row in rows.filter(status=cls.RUNNING, started_at__lt=limit):
-            row.move(cls.FAILED, f"It did not finish within {settings.MICA_WORK_TIME_LIMIT / 60:g} minutes.")
+        seconds = cls.time_limit_seconds()
+        for row in rows.filter(status=cls.RUNNING, started_at__lt=now - timedelta(seconds=seconds)):
+            row.move(cls.FAILED, f"It did not finish within {seconds / 60:g} minutes.")
         undispatched = Q(dispatched_at=None, created_at__lt=now - timedelta(seconds=5)) | Q(redispatch_at__lt=now)
         for row in rows.filter(undispatched, status=cls.WAITING):
             row.dispatch()
