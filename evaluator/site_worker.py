@@ -97,10 +97,15 @@ class DataFolder:
 
 class SiteWorker:
     def __init__(self, server, token, data, *, backend="bwrap", poll_seconds=5.0, max_backoff=60.0,
-                 exit_when_idle=False, request_timeout=60.0):
+                 exit_when_idle=False, request_timeout=60.0, output_bytes=None, output_files=None):
+        from .containers import Limits
+
         self.server = server.rstrip("/")
         self.data = DataFolder(data)
         self.backend = backend
+        # The caps on /output guard this machine's disk: the site's own choice, not Mica's.
+        self.output_bytes = output_bytes or Limits.output_bytes
+        self.output_files = output_files or Limits.output_files
         self.poll_seconds = poll_seconds
         self.max_backoff = max_backoff
         self.exit_when_idle = exit_when_idle
@@ -240,6 +245,16 @@ class SiteWorker:
             raise ValueError("the image archive's digest does not match the algorithm's")
         return cached
 
+    def container_limits(self, claimed):
+        """The run's limits: the phase's time, memory and CPUs from the claim, and this site's
+        caps on /output (the file cap never below the site's own cases)."""
+        from .containers import Limits
+        from .containers.outputs import files_cap_for
+
+        return Limits(wall_seconds=claimed["wall_seconds"], memory_bytes=claimed["memory_bytes"], cpus=claimed["cpus"],
+                      output_bytes=self.output_bytes,
+                      output_files=files_cap_for(self.output_files, len(self.data.cases)))
+
     def evaluate(self, job):
         import evaluator
         from . import containers
@@ -253,8 +268,8 @@ class SiteWorker:
             input_dir.mkdir()
             output_dir.mkdir()
             self.data.prepare_input(input_dir)
-            outcome = containers.run(image, input_dir, output_dir, backend=self.backend, limits=containers.Limits(
-                wall_seconds=limits["wall_seconds"], memory_bytes=limits["memory_bytes"], cpus=limits["cpus"]))
+            outcome = containers.run(image, input_dir, output_dir, backend=self.backend,
+                                     limits=self.container_limits(limits))
             if outcome.status != "succeeded":
                 # The container's logs may quote the site's data: they stay here.
                 logger.warning("job %s: the container ended %s: %s", job["job"], outcome.status, outcome.reason)
@@ -379,6 +394,10 @@ def add_parser(subparsers):
     p.add_argument("--poll-seconds", type=float, default=5.0, help="pause between claims when no job waits")
     p.add_argument("--max-backoff", type=float, default=60.0, help="the longest pause between retries")
     p.add_argument("--exit-when-idle", action="store_true", help="stop once no job waits (for cron and tests)")
+    p.add_argument("--output-bytes", type=int, help="the most a run may leave in /output (default 2 GiB)")
+    p.add_argument("--output-files", type=int,
+                   help="the most files and folders a run may leave in /output (default 50,000; never fewer than "
+                        "the site's cases and 100 more)")
     return p
 
 
@@ -388,7 +407,8 @@ def main(args) -> int:
     try:
         token = Path(args.token_file).read_text().strip()
         worker = SiteWorker(args.server, token, args.data, backend=args.backend, poll_seconds=args.poll_seconds,
-                            max_backoff=args.max_backoff, exit_when_idle=args.exit_when_idle)
+                            max_backoff=args.max_backoff, exit_when_idle=args.exit_when_idle,
+                            output_bytes=args.output_bytes, output_files=args.output_files)
         worker.run()
     except WorkerStopped as stopped:
         print(f"error: {stopped}", file=sys.stderr)

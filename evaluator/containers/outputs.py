@@ -29,9 +29,19 @@ from pathlib import Path
 
 from .limits import Limits
 
-__all__ = ["OutputWatch", "over_cap", "breach_reason", "empty", "describe_cap", "size_in_words", "file_size_rlimit"]
+__all__ = ["OutputWatch", "over_cap", "breach_reason", "empty", "describe_cap", "size_in_words", "file_size_rlimit",
+           "files_cap_for"]
 
 MIB = 1024 * 1024
+# Folders and notes a run may write besides one prediction file per case (see files_cap_for).
+OUTPUT_FILES_BESIDES_CASES = 100
+
+
+def files_cap_for(cap: int, n_cases: int) -> int:
+    """The cap on /output's files and folders for a test set of `n_cases`: `cap`, but never
+    below one file per case and OUTPUT_FILES_BESIDES_CASES more (a segmentation run writes a
+    mask per case, so a test set larger than the cap must still fit)."""
+    return max(cap, n_cases + OUTPUT_FILES_BESIDES_CASES)
 
 
 def size_in_words(size: int) -> str:

@@ -64,6 +64,20 @@ RESULT = {"n_cases": 3, "missing_cases": 1,
                        {"case_id": "C-3", "log_loss": 0.3}]}
 
 
+def test_the_caps_on_output_are_the_sites_own_and_fit_its_cases(tmp_path):
+    """The claim brings the phase's time, memory and CPUs; the caps on /output guard the
+    hospital's disk (its own flags), and the file cap never stops a run writing one file per case."""
+    cases = {"cases": [{"case_id": f"A-{index}", "files": ["images/a.png"]} for index in range(300)]}
+    claimed = {"wall_seconds": 600, "memory_bytes": 2**30, "cpus": 2.0, "max_unpacked_bytes": 2**31}
+    worker = SiteWorker("http://127.0.0.1:9", "mica-site-x", folder(tmp_path, cases), output_bytes=2**20,
+                        output_files=50)
+    limits = worker.container_limits(claimed)
+    assert (limits.wall_seconds, limits.memory_bytes, limits.cpus) == (600, 2**30, 2.0)
+    assert (limits.output_bytes, limits.output_files) == (2**20, 400)
+    by_default = SiteWorker("http://127.0.0.1:9", "mica-site-x", tmp_path).container_limits(claimed)
+    assert (by_default.output_bytes, by_default.output_files) == (2 * 1024**3, 50_000)
+
+
 def test_a_result_body_carries_no_case_id():
     body = site_result(RESULT, ["auc", "log_loss"], ["C-1", "C-2", "C-3"], share_per_case=False)
     assert body == {"status": "succeeded", "n_cases": 3, "missing_cases": 1,

@@ -26,18 +26,16 @@ MIB = 1024 * 1024
 UNPACKED_PER_ARCHIVE_BYTE = 4
 MAX_IMAGE_FILES = 200_000
 MAX_PIDS = 256
-# Folders and notes a run may write besides one mask per case (see output_caps).
-OUTPUT_FILES_BESIDES_CASES = 100
 
 
 def output_caps(phase):
     """(bytes, files and folders) a run of the phase may leave in /output. The bytes are the
-    site's cap alone (MICA_CONTAINER_OUTPUT_BYTES): it guards the worker's disk. A segmentation
-    run writes a mask per case, so the cap on files (MICA_CONTAINER_OUTPUT_FILES) never stops a
-    test set larger than it."""
+    site's cap alone (MICA_CONTAINER_OUTPUT_BYTES): it guards the worker's disk. The cap on files
+    (MICA_CONTAINER_OUTPUT_FILES) never stops a test set larger than it (files_cap_for)."""
+    from evaluator.containers.outputs import files_cap_for
+
     n_cases = phase.test_set.cases.count() if phase.test_set_id else 0
-    return (settings.MICA_CONTAINER_OUTPUT_BYTES,
-            max(settings.MICA_CONTAINER_OUTPUT_FILES, n_cases + OUTPUT_FILES_BESIDES_CASES))
+    return settings.MICA_CONTAINER_OUTPUT_BYTES, files_cap_for(settings.MICA_CONTAINER_OUTPUT_FILES, n_cases)
 
 
 class ContainerImage(models.Model):
