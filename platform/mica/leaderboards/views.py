@@ -41,23 +41,23 @@ def shown_plots(request, phase, drawn):
 
 
 def shown_rows(request, phase, split):
-    """The board's rows as the user sees them (rounded for all but organizers), and when computed."""
-    rows, computed_at = LeaderboardSnapshot.rows_for(phase, split)
+    """The board's rows as the user sees them (rounded for all but organizers), and their freshness."""
+    rows, freshness = LeaderboardSnapshot.rows_for(phase, split)
     if not phase.challenge.is_organizer(request.user):
         rows = [row.rounded(phase) for row in rows]
-    return rows, computed_at
+    return rows, freshness
 
 
 def _render(request, phase, split):
     challenge = phase.challenge
-    rows, computed_at = shown_rows(request, phase, split)
+    rows, freshness = shown_rows(request, phase, split)
     page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
     is_organizer = challenge.is_organizer(request.user)
     version = phase.test_set.latest_version
     rescore = getattr(version, "rescore", None) if version else None
     return render(request, "leaderboards/phase.html", {
         "phase": phase, "challenge": challenge, "rows": with_band_starts(page.object_list), "page": page,
-        "computed_at": computed_at,
+        "freshness": freshness,
         "split": split, "is_organizer": is_organizer,
         "version": version, "rescore_progress": rescore.progress() if rescore and is_organizer else None,
         "private_visible": phase.private_visible_to(request.user),
@@ -150,12 +150,12 @@ def export_csv(request, phase_pk, split=Split.PUBLIC):
 
 def export_json(request, phase_pk, split=Split.PUBLIC):
     phase = board_phase(request.user, phase_pk, split)
-    rows, computed_at = shown_rows(request, phase, split)
+    rows, freshness = shown_rows(request, phase, split)
     response = JsonResponse({
         "challenge": phase.challenge.slug, "phase": phase.name, "split": split,
         "primary_metric": phase.primary_metric, "higher_is_better": phase.higher_is_better,
         "ranking_method": phase.ranking_method, "ties": phase.ranking_ties, "alpha": phase.ranking_alpha,
-        "computed_at": computed_at.isoformat() if computed_at else None,
+        "computed_at": freshness.computed_at.isoformat(), "refresh_pending": freshness.pending,
         "rows": list(_export_records(rows, phase)),
     })
     response["Content-Disposition"] = f'attachment; filename="{phase.challenge.slug}-{phase.pk}-{split}-leaderboard.json"'
