@@ -103,3 +103,31 @@ def test_the_command_names_what_is_wrong(phase):
         backfill()
     with pytest.raises(CommandError, match="No phase has the id 999999"):
         backfill(phase.pk, 999999)
+
+
+def test_only_organizers_ask_for_a_backfill_from_the_statistics_page(people, phase, scored):
+    stored_the_old_way(scored["public"])
+    url = f"/leaderboards/phases/{phase.pk}/backfill/"
+    for who in USERS:
+        client = Client()
+        if people[who]:
+            client.login(username=people[who].username, password=PASSWORD)
+        page = client.get(f"/leaderboards/phases/{phase.pk}/significance/").content.decode()
+        answer = client.post(url)
+        if who in {"organizer", "co_organizer", "staff"}:
+            assert 'id="backfill"' in page, who
+            assert answer.status_code == 302 and answer["Location"].endswith(f"/phases/{phase.pk}/significance/")
+        else:
+            assert 'id="backfill"' not in page, who
+            assert answer.status_code == (302 if who == "anonymous" else 403), f"{who}: {answer.status_code}"
+            if who == "anonymous":
+                assert "/accounts/login/" in answer["Location"]
+    job = Backfill.objects.get()  # three organizers asked: one job
+    assert job.created_by == people["organizer"] and job.total == 1
+    run_backfill(job.pk)
+    client = Client()
+    client.login(username=people["organizer"].username, password=PASSWORD)
+    page = client.get(f"/leaderboards/phases/{phase.pk}/significance/").content.decode()
+    assert 'data-status="done"' in page and "1 of 1 scored again" in page
+    answer = client.post(url, follow=True).content.decode()
+    assert "Every evaluation of this phase has its intervals" in answer and Backfill.objects.count() == 1

@@ -12,6 +12,7 @@ from mica.challenges import access
 from mica.challenges.models import Split
 from mica.core.csv_export import csv_response
 from mica.core.storage import download_response
+from mica.evaluations.models import Backfill
 from mica.forum.models import writeup_links
 from mica.sites.transfer import site_columns
 
@@ -102,7 +103,23 @@ def significance(request, phase_pk, split=Split.PUBLIC):
         "private_visible": phase.private_visible_to(request.user), "is_organizer": phase.challenge.is_organizer(request.user),
         "plot_url": "leaderboards:private_plot" if split == Split.PRIVATE else "leaderboards:plot",
         "tab": "private_significance" if split == Split.PRIVATE else "significance",
+        "backfill": phase.backfills.first() if phase.challenge.is_organizer(request.user) else None,
     })
+
+
+@login_required
+@require_POST
+def request_backfill(request, phase_pk):
+    """Organizers: a worker scores again the evaluations stored before results kept intervals,
+    per-case labels and scores, and FROC curves (mica.evaluations.models.Backfill)."""
+    phase = access.organized_phase(request.user, phase_pk)
+    backfill = Backfill.request(phase, request.user)
+    if backfill is None:
+        messages.info(request, "Every evaluation of this phase has its intervals, per-case values and curves.")
+    else:
+        messages.success(request, f"{backfill.total} evaluations are being scored again; the boards are refreshed "
+                                  "when they are done.")
+    return redirect("leaderboards:significance", phase.pk)
 
 
 def plot_svg(request, phase_pk, name, split=Split.PUBLIC):
