@@ -227,7 +227,7 @@ class BoardRefresh(models.Model):
                 started_at=now, due_at=None,
             )
         refresh.refresh_from_db()
-        refresh.clock = time.monotonic()
+        refresh.started_clock = time.monotonic()  # the duration, whatever the clocks of the hosts
         return refresh
 
     def lease_held(self):
@@ -243,7 +243,7 @@ class BoardRefresh(models.Model):
             if refresh.claimed_by != self.claimed_by:
                 return False
             type(self).objects.filter(pk=self.pk).update(
-                claimed_by="", lease_expires_at=None, finished_at=now, duration=time.monotonic() - self.clock,
+                claimed_by="", lease_expires_at=None, finished_at=now, duration=time.monotonic() - self.started_clock,
                 refreshes=models.F("refreshes") + 1,
             )
             refresh.refresh_from_db()
