@@ -13,11 +13,11 @@ from mica.challenges.models import Split
 from mica.evaluations.models import Backfill, Evaluation
 from mica.evaluations.tasks import run_backfill
 from mica.leaderboards.models import LeaderboardSnapshot
+from mica.submissions.models import Submission
 
 from .conftest import PASSWORD, csv_bytes, make_scores, run_evaluations, upload
 from .test_leaderboard_froc import detection_board  # noqa: F401  (a fixture)
 from .test_leaderboard_report import USERS, people  # noqa: F401  (a fixture)
-from mica.submissions.models import Submission
 
 pytestmark = pytest.mark.django_db
 
