@@ -9,7 +9,9 @@ from mica.bundles.api import BundleExportView, BundleImportView
 from mica.downloads.api import DataReleaseViewSet
 from mica.datasets.api import DatasetViewSet, UploadViewSet
 from mica.evaluations.api import EvaluationViewSet
-from mica.leaderboards.api import LeaderboardView, PrivateLeaderboardView
+from mica.leaderboards.api import (
+    BoardStatisticsView, LeaderboardView, PrivateBoardStatisticsView, PrivateLeaderboardView,
+)
 from mica.sites.organizer_api import PhaseSitesView, SiteTokenViewSet, SiteViewSet
 from mica.submissions.api import SubmissionViewSet
 
@@ -34,6 +36,9 @@ urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="api-token"),
     path("leaderboards/<int:phase_pk>/", LeaderboardView.as_view(), name="api-leaderboard"),
     path("leaderboards/<int:phase_pk>/private/", PrivateLeaderboardView.as_view(), name="api-private-leaderboard"),
+    path("leaderboards/<int:phase_pk>/statistics/", BoardStatisticsView.as_view(), name="api-board-statistics"),
+    path("leaderboards/<int:phase_pk>/private/statistics/", PrivateBoardStatisticsView.as_view(),
+         name="api-private-board-statistics"),
     path("phases/<int:phase_pk>/sites/", PhaseSitesView.as_view(), name="api-phase-sites"),
     path("bundles/", BundleImportView.as_view(), name="api-bundle-import"),
     path("bundles/<slug:slug>/", BundleExportView.as_view(), name="api-bundle-export"),

@@ -248,6 +248,9 @@ MICA_MAX_ATTEMPTS = env_int("MICA_MAX_ATTEMPTS", 3, minimum=1)
 # Work still running this many seconds after a worker started it is failed with a reason.
 # Work waiting in the queue is never failed for waiting.
 MICA_WORK_TIME_LIMIT = env_int("MICA_WORK_TIME_LIMIT", 3600, minimum=1)
+# A board's refreshes start at most this often (seconds apart); a board whose refresh is quick is
+# refreshed sooner (mica.leaderboards.models.BoardRefresh), and requests in between coalesce.
+MICA_BOARD_REFRESH_SECONDS = env_int("MICA_BOARD_REFRESH_SECONDS", 60, minimum=0)
 # Waiting work is sent again after this many seconds (doubling each time), for a message the
 # broker lost.
 MICA_REDISPATCH_SECONDS = env_int("MICA_REDISPATCH_SECONDS", 600, minimum=1)

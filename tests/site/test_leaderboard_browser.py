@@ -10,7 +10,8 @@ import pytest
 from django.db import connections
 
 from mica.challenges.models import Team
-from mica.leaderboards.models import PhaseReport
+from mica.evaluations.models import Backfill
+from mica.leaderboards.models import PhaseReport, leaderboards_changed
 from mica.leaderboards.tasks import build_report, draw_leaderboard_plots
 from mica.submissions.models import Submission
 
@@ -79,6 +80,11 @@ def test_an_organizer_reads_the_significance_page_and_the_report(live_server, br
     summaries = page.locator("figcaption[data-summary]").all_inner_texts()
     assert any("Rank stability" in text for text in summaries)
     page.screenshot(path=str(folder / "significance.png"), full_page=True)
+    page.click("#backfill button")  # every evaluation has its intervals already: nothing is queued
+    page.wait_for_selector("text=Every evaluation of this phase has its intervals")
+    assert not Backfill.objects.exists()
+    page.locator("#backfill").scroll_into_view_if_needed()
+    page.screenshot(path=str(folder / "significance-backfill.png"))
 
     page.click("text=Report")
     page.wait_for_selector("#report-ranking")
@@ -89,4 +95,9 @@ def test_an_organizer_reads_the_significance_page_and_the_report(live_server, br
     pdf = page.request.get(f"{live_server.url}/leaderboards/phases/{seeded.pk}/report/report.pdf").body()
     assert pdf.startswith(b"%PDF")
     (folder / "report.pdf").write_bytes(pdf)
+
+    leaderboards_changed(seeded)  # a result arrived: the board says so until its refresh has run
+    page.goto(f"{live_server.url}/leaderboards/phases/{seeded.pk}/")
+    assert "newer results are being ranked" in page.locator("#updated").inner_text()
+    page.screenshot(path=str(folder / "leaderboard-pending.png"))
     connections.close_all()

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.contrib.auth.models import User
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -17,7 +19,7 @@ from mica.leaderboards.report import build_content
 from mica.leaderboards.tasks import draw_leaderboard_plots
 from mica.submissions.models import Submission
 
-from .conftest import PASSWORD, csv_bytes, run_evaluations, upload
+from .conftest import PASSWORD, csv_bytes, make_user, run_evaluations, upload
 from .test_tasks_on_the_site import open_challenge, team_member
 
 pytestmark = pytest.mark.django_db
@@ -110,3 +112,58 @@ def test_results_without_a_stored_curve_are_named_in_a_note(detection_board):
     content = build_content(phase)
     assert [row[0] for row in content["plots"]["froc"]["rows"]] == ["Team good", "Team fair"]
     assert any("No FROC curve for 1 of the 3 teams" in note for note in content["notes"])
+
+
+# -- who sees the FROC curves -------------------------------------------------------------------
+STANDING_USERS = ["anonymous", "outsider", "other_team", "member", "annotator", "organizer", "co_organizer", "staff"]
+ORGANIZERS = {"organizer", "co_organizer", "staff"}
+
+
+def standing_users(phase, organizer):
+    """The eight standing users of the detection challenge ("member" is in Team good)."""
+    challenge = phase.challenge
+    annotator, co_organizer = make_user("anne"), make_user("corinne")
+    ChallengeRole.objects.create(challenge=challenge, user=annotator, role=Role.ANNOTATOR)
+    challenge.add_organizer(co_organizer)
+    return {"anonymous": None, "outsider": make_user("otto"), "other_team": User.objects.get(username="fair"),
+            "member": User.objects.get(username="good"), "annotator": annotator, "organizer": organizer,
+            "co_organizer": co_organizer, "staff": make_user("stan", is_staff=True)}
+
+
+def froc_seen_by(users, phase):
+    """{who: (status of the FROC plot, whether the statistics page shows it)}."""
+    seen = {}
+    for who in STANDING_USERS:
+        client = Client()
+        if users[who]:
+            client.login(username=users[who].username, password=PASSWORD)
+        plot = client.get(reverse("leaderboards:plot", args=[phase.pk, "froc"]))
+        page = client.get(reverse("leaderboards:significance", args=[phase.pk]))
+        assert page.status_code == 200, who
+        seen[who] = (plot.status_code, 'id="plot-froc"' in page.content.decode())
+    return seen
+
+
+def test_the_froc_curves_are_the_organizers_until_the_phase_ends_then_everyones(detection_board, organizer):
+    phase = detection_board
+    users = standing_users(phase, organizer)
+    assert froc_seen_by(users, phase) == {
+        who: (200, True) if who in ORGANIZERS else (404, False) for who in STANDING_USERS}
+    phase.ends_at = timezone.now() - timedelta(minutes=1)
+    phase.save()
+    assert froc_seen_by(users, phase) == {who: (200, True) for who in STANDING_USERS}
+
+
+def test_a_participants_only_board_keeps_its_froc_curves_from_others_after_the_end(detection_board, organizer):
+    phase = detection_board
+    users = standing_users(phase, organizer)
+    phase.visibility = phase.Visibility.PARTICIPANTS
+    phase.ends_at = timezone.now() - timedelta(minutes=1)
+    phase.save()
+    expected = {"anonymous": 403, "outsider": 403, "annotator": 403}
+    for who in STANDING_USERS:
+        client = Client()
+        if users[who]:
+            client.login(username=users[who].username, password=PASSWORD)
+        status = client.get(reverse("leaderboards:plot", args=[phase.pk, "froc"])).status_code
+        assert status == expected.get(who, 200), f"{who}: {status}"

@@ -22,7 +22,7 @@ from django.contrib.auth.models import Permission
 from mica.challenges.models import Challenge, Phase, Split
 from mica.core.tasks import sweep
 from mica.evaluations.models import Evaluation
-from mica.leaderboards.models import LeaderboardSnapshot
+from mica.leaderboards.models import BoardRefresh, LeaderboardSnapshot
 from mica.submissions.models import Submission
 
 from .conftest import PASSWORD, csv_bytes, make_scores, make_truth, make_user, upload
@@ -105,8 +105,9 @@ def test_a_worker_scores_both_parts_and_the_leaderboard_shows_the_public_one(cli
         submission = submit(api, phase, csv_bytes(["case_id", "score"], zip(case_ids, scores)))
         wait_for(lambda: ended(submission), 90, what="scoring")
         # The leaderboards are refreshed by the worker after each evaluation: a moment later.
-        wait_for(lambda: not LeaderboardSnapshot.objects.filter(
-            Q(stale=True) | Q(refresh_sent_at__isnull=False), phase=phase).exists(), 60, what="the refresh")
+        wait_for(lambda: not LeaderboardSnapshot.objects.filter(phase=phase, stale=True).exists()
+                 and not BoardRefresh.objects.filter(Q(due_at__isnull=False) | Q(claimed_by__gt=""), phase=phase).exists(),
+                 60, what="the refresh")
     finally:
         worker.stop()
     assert statuses(submission) == {"public": "succeeded", "private": "succeeded"}, worker.output()[-3000:]

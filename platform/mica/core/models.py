@@ -79,6 +79,34 @@ def leased_work_moves(waiting, running, failed, *successes, cancelled=None):
     return moves
 
 
+def worker_name():
+    """Who holds a lease: the host, the process and a token of this claim."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def lease_renewed(held, name):
+    """Renews `lease_expires_at` of the rows `held` (a queryset that matches them only while this
+    worker holds them) in a background thread while the block runs."""
+    stop = threading.Event()
+    interval = settings.MICA_LEASE_SECONDS / 4
+
+    def renew():
+        try:
+            while not stop.wait(interval):
+                held.update(lease_expires_at=timezone.now() + timedelta(seconds=settings.MICA_LEASE_SECONDS))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=renew, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 class LeasedWork(StatusMachine):
     """A row that is a unit of background work: it waits, a worker holds it under a lease, it ends.
 
@@ -140,7 +168,7 @@ class LeasedWork(StatusMachine):
         """Takes the lease for this worker. False when the row ended, another worker holds a
         live lease, or the row has used its attempts (it is then failed with a reason)."""
         now = timezone.now()
-        worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        worker = worker_name()
         with transaction.atomic():
             row = type(self).objects.select_for_update().filter(self.claimable(now), pk=self.pk).first()
             if row is None:
@@ -175,28 +203,10 @@ class LeasedWork(StatusMachine):
         notify(self.watchers(), Kind.WORK_FAILED, f"{self._meta.verbose_name.capitalize()} {self.pk} failed",
                reason, url=self.get_absolute_url() if hasattr(self, "get_absolute_url") else "")
 
-    @contextmanager
     def lease_held(self):
         """Renews the lease in a background thread while the block runs."""
-        stop = threading.Event()
-        interval = settings.MICA_LEASE_SECONDS / 4
-
-        def renew():
-            try:
-                while not stop.wait(interval):
-                    type(self).objects.filter(pk=self.pk, status=self.RUNNING, claimed_by=self.claimed_by).update(
-                        lease_expires_at=timezone.now() + timedelta(seconds=settings.MICA_LEASE_SECONDS)
-                    )
-            finally:
-                connection.close()
-
-        thread = threading.Thread(target=renew, name=f"lease-{self._meta.label}-{self.pk}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
+        held = type(self).objects.filter(pk=self.pk, status=self.RUNNING, claimed_by=self.claimed_by)
+        return lease_renewed(held, f"lease-{self._meta.label}-{self.pk}")
 
     def finish(self, to_status, reason, **fields):
         """Ends the work this worker holds; False when the lease was lost (taken over, cancelled)."""

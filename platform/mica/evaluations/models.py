@@ -6,6 +6,7 @@ failed | cancelled, with its events. A re-score after a corrected truth is a `Re
 queues a new evaluation of every accepted submission against the new version.
 """
 
+import logging
 import uuid
 
 from django.conf import settings
@@ -16,6 +17,8 @@ import evaluator
 from mica.challenges.models import Phase, Split
 from mica.core.models import LeasedWork, StatusEvent, leased_work_moves
 from mica.core.storage import local_path
+
+logger = logging.getLogger(__name__)
 
 
 class Evaluation(LeasedWork):
@@ -130,6 +133,35 @@ class Evaluation(LeasedWork):
     def fail(self, reason):
         return self.finish(self.Status.FAILED, reason, completed_at=timezone.now())
 
+    @classmethod
+    def lacking_details(cls, phase):
+        """The pks of the phase's scored evaluations (on the latest truth, which the boards show)
+        stored before results kept all that the boards draw: intervals, each case's label and
+        score (classification) and the FROC curve (detection, where the truth has boxes)."""
+        if Phase.objects.filter(pk=phase.pk, metric_container__isnull=False).exists():
+            return []  # the organizers' container scores these, and keeps what it keeps
+        scored = cls.objects.filter(submission__phase=phase, truth_version=phase.test_set.latest_version,
+                                    status=cls.Status.SUCCEEDED)
+        task = phase.challenge.task_type
+        lacking = []
+        for pk, intervals, first_case, froc, has_curve in scored.annotate(
+                has_curve=models.ExpressionWrapper(models.Q(result__has_key="froc_curve"), models.BooleanField()),
+        ).values_list("pk", "intervals", "result__per_case__0", "metrics__froc", "has_curve").order_by("pk"):
+            labelled = any(key.startswith("label") for key in first_case or {})
+            if (intervals is None or (task == "classification" and first_case and not labelled)
+                    or (task == "detection" and froc is not None and not has_curve)):
+                lacking.append(pk)
+        return lacking
+
+    def add_details(self):
+        """Scores this evaluation again and keeps the new result, intervals and curves (the
+        metrics of the same file and truth); False when it ended otherwise meanwhile."""
+        result = self.compute()
+        return bool(type(self).objects.filter(pk=self.pk, status=self.Status.SUCCEEDED).update(
+            result=result, metrics=result["metrics"], intervals=result.get("intervals"),
+            primary_score=result["metrics"].get(self.submission.phase.primary_metric),
+        ))
+
     def cancel(self, reason="Cancelled."):
         if self.status not in self.UNFINISHED:
             return False
@@ -193,3 +225,74 @@ class Rescore(LeasedWork):
         """(ended, total) evaluations of this truth version."""
         ended = self.truth_version.evaluations.exclude(status__in=Evaluation.UNFINISHED).count()
         return ended, self.total
+
+
+class Backfill(LeasedWork):
+    """Re-scoring, in place, a phase's evaluations stored before results kept intervals,
+    per-case labels and scores, and FROC curves (`Evaluation.lacking_details`), so that its
+    boards can draw them. Asked for by an organizer (the statistics page) or the
+    `backfill_evaluations` command; a worker on the ``gpu`` queue does it. Running it again
+    re-scores only what still lacks them."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Re-scoring"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    TRANSITIONS = leased_work_moves(Status.QUEUED, Status.RUNNING, Status.FAILED, Status.DONE)
+    WAITING, RUNNING, FAILED = Status.QUEUED, Status.RUNNING, Status.FAILED
+    UNFINISHED = [Status.QUEUED, Status.RUNNING]
+
+    phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="backfills")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="Evaluations that lacked the details when it started.")
+    done = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", help_text="Empty when the command asked for it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    @classmethod
+    def task(cls):
+        from .tasks import run_backfill
+
+        return run_backfill
+
+    @classmethod
+    def request(cls, phase, user=None):
+        """The backfill of the phase that is queued or running, else a new one; None when no
+        evaluation lacks anything."""
+        with transaction.atomic():
+            waiting = phase.backfills.select_for_update().filter(status__in=cls.UNFINISHED).first()
+            if waiting:
+                return waiting
+            lacking = Evaluation.lacking_details(phase)
+            if not lacking:
+                return None
+            backfill = cls.objects.create(phase=phase, total=len(lacking), created_by=user)
+            backfill.dispatch_on_commit()
+        return backfill
+
+    def run(self):
+        """Re-scores each evaluation that still lacks the details; the boards are refreshed once
+        at the end. An evaluation that cannot be scored again is skipped and counted."""
+        from mica.leaderboards.models import leaderboards_changed
+
+        skipped = 0
+        for evaluation in Evaluation.objects.filter(pk__in=Evaluation.lacking_details(self.phase)).select_related(
+                "submission__phase__challenge", "truth_version__test_set"):
+            try:
+                evaluation.add_details()
+            except Exception:
+                logger.exception("evaluation %s could not be scored again", evaluation.pk)
+                skipped += 1
+                continue
+            type(self).objects.filter(pk=self.pk).update(done=models.F("done") + 1)
+        with transaction.atomic():
+            leaderboards_changed(self.phase)
+            reason = "Every evaluation has its intervals and curves." if not skipped else (
+                f"{skipped} evaluations could not be scored again; the site's logs say why.")
+            self.finish(self.Status.DONE, reason)

@@ -1,4 +1,5 @@
-"""Scoring on the ``gpu`` queue (the CPU is used where no GPU is); re-scoring jobs on ``cpu``."""
+"""Scoring on the ``gpu`` queue (the CPU is used where no GPU is), backfills of old evaluations too;
+re-scoring jobs on ``cpu``."""
 
 import logging
 
@@ -7,7 +8,7 @@ from django.db import transaction
 import evaluator
 from mica.core.tasks import mica_task
 
-from .models import Evaluation, Rescore
+from .models import Backfill, Evaluation, Rescore
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +43,13 @@ def run_rescore(rescore_pk):
     with rescore.lease_held():
         rescore.queue_all()
     rescore.finish(Rescore.Status.DONE, "Every evaluation is queued.")
+
+
+@mica_task(queue="gpu")
+def run_backfill(backfill_pk):
+    """Scores old evaluations again for their intervals and curves (mica.evaluations.models.Backfill)."""
+    backfill = Backfill.objects.select_related("phase__challenge", "phase__test_set").filter(pk=backfill_pk).first()
+    if backfill is None or not backfill.claim("Re-scoring."):
+        return
+    with backfill.lease_held():
+        backfill.run()

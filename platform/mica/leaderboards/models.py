@@ -3,14 +3,14 @@ view reads one row, whatever the number of submissions.
 
 Anything that changes a phase's ranking (an evaluation that ends, a selection, a disqualified
 or renamed team, an edited phase, a new truth version) calls `leaderboards_changed(phase)`: the
-phase's snapshots are marked stale and one refresh is sent to the ``cpu`` queue. A refresh that
-finds the snapshots stale again when it ends computes them once more, so no change is lost; the
-sweep re-sends a refresh whose message was lost.
+phase's snapshots are marked stale and a refresh is asked of its `BoardRefresh`, the row through
+which every worker process coalesces and throttles the board's refreshes (see there).
 """
 
 import logging
-from dataclasses import asdict
-from datetime import timedelta
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 
 from django.db import models, transaction
 from django.utils import timezone
@@ -20,12 +20,25 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 
 from mica.challenges.models import Split
-from mica.core.models import LeasedWork, leased_work_moves
+from mica.core.models import LeasedWork, lease_renewed, leased_work_moves, worker_name
 from mica.core.storage import private_storage
 
 logger = logging.getLogger(__name__)
 
 REFRESH_LOST_AFTER = timedelta(minutes=5)
+# A board's refreshes start at least this many times the last one's duration apart (and never
+# more than MICA_BOARD_REFRESH_SECONDS): a small board is refreshed near-immediately, and a
+# large one takes at most a tenth of a worker until the setting caps the wait.
+REFRESH_DURATIONS_APART = 10
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """When a board was last computed, and whether a change arrived that it does not show yet
+    (its refresh is waiting or running)."""
+
+    computed_at: datetime
+    pending: bool
 
 
 class LeaderboardSnapshot(models.Model):
@@ -33,8 +46,8 @@ class LeaderboardSnapshot(models.Model):
     split = models.CharField(max_length=10, choices=Split.choices)
     rows = models.JSONField(default=list)
     computed_at = models.DateTimeField(null=True)
+    # A change arrived that no refresh has taken yet (BoardRefresh.claim clears it).
     stale = models.BooleanField(default=True)
-    refresh_sent_at = models.DateTimeField(null=True)
     # {"comparison", "notes"} (mica.leaderboards.statistics), computed by the refresh; None until
     # the worker has computed them once. The plots ({name: plot}) are drawn by a task of their own
     # after each refresh, so a board's ranking is never held up by its drawing.
@@ -47,22 +60,23 @@ class LeaderboardSnapshot(models.Model):
 
     @classmethod
     def rows_for(cls, phase, split):
-        """The stored rows and when they were computed. The first time, the rows alone are
-        computed here (one query), and the worker is asked for the statistics."""
+        """The stored rows and their `Freshness`. The first time, the rows alone are computed
+        here (one query), and the worker is asked for the statistics."""
         snapshot = cls.objects.filter(phase=phase, split=split).defer("statistics", "plots").first()
         if snapshot is None or snapshot.computed_at is None:
             snapshot = cls.compute(phase, split, with_statistics=False)
             leaderboards_changed(phase)
-        return [_row(row) for row in snapshot.rows], snapshot.computed_at
+        return [_row(row) for row in snapshot.rows], Freshness(snapshot.computed_at, snapshot.stale)
 
     @classmethod
     def statistics_for(cls, phase, split):
-        """The stored statistics of a board ({"comparison", "notes", "plots"}), or None before
-        the worker computed them."""
-        stored = cls.objects.filter(phase=phase, split=split).values_list("statistics", "plots").first()
+        """The stored statistics of a board ({"comparison", "notes", "plots", "freshness"}), or
+        None before the worker computed them."""
+        stored = cls.objects.filter(phase=phase, split=split).values_list(
+            "statistics", "plots", "computed_at", "stale").first()
         if stored is None or stored[0] is None:
             return None
-        return {**stored[0], "plots": stored[1] or {}}
+        return {**stored[0], "plots": stored[1] or {}, "freshness": Freshness(stored[2], stored[3])}
 
     @classmethod
     def compute(cls, phase, split, with_statistics=True):
@@ -74,19 +88,24 @@ class LeaderboardSnapshot(models.Model):
         if with_statistics:
             rows, defaults["statistics"] = board_statistics(phase, split, rows)
         defaults["rows"] = [dict(asdict(row), submitted_at=row.submitted_at.isoformat()) for row in rows]
-        snapshot, _ = cls.objects.update_or_create(phase=phase, split=split, defaults=defaults)
+        # A new snapshot shows every change so far; an existing one keeps a mark that a change
+        # made while it was computed (its refresh sends the next one).
+        snapshot, _ = cls.objects.update_or_create(phase=phase, split=split, defaults=defaults,
+                                                   create_defaults={**defaults, "stale": False})
         return snapshot
 
     @classmethod
     def refresh(cls, phase):
-        """The worker's step: recomputes both boards until no change arrived meanwhile."""
-        for _ in range(10):
-            cls.objects.filter(phase=phase).update(stale=False)
+        """The worker's step: recomputes both boards, one refresh of the board at a time (a
+        request arriving meanwhile is served by one more refresh afterwards: BoardRefresh)."""
+        refresh = BoardRefresh.claim(phase)
+        if refresh is None:
+            return
+        with refresh.lease_held():
             for split in Split.values:
                 cls.compute(phase, split)
-            if not cls.objects.filter(phase=phase, stale=True).exists():
-                break
-        cls.objects.filter(phase=phase).update(refresh_sent_at=None)
+        if not refresh.finish():
+            return  # the lease ran out and another worker took the board over
         transaction.on_commit(lambda: cls.send_drawing(phase.pk))
         PhaseReport.remake_if_truth_changed(phase)
 
@@ -110,24 +129,9 @@ class LeaderboardSnapshot(models.Model):
             logger.warning("broker unreachable: the plots of phase %s wait for the sweep", phase_pk)
 
     @classmethod
-    def send_refresh(cls, phase_pk):
-        from .tasks import refresh_leaderboards
-
-        try:
-            refresh_leaderboards.apply_async(args=[phase_pk], retry=False)
-        except Exception:  # the broker is down: the sweep sends it later
-            logger.warning("broker unreachable: the leaderboards of phase %s stay stale for now", phase_pk)
-
-    @classmethod
     def sweep(cls, now=None):
-        """Re-sends refreshes whose message was lost."""
+        """Re-sends drawings whose message was lost (BoardRefresh.sweep does the refreshes)."""
         now = now or timezone.now()
-        lost = cls.objects.filter(
-            models.Q(refresh_sent_at=None) | models.Q(refresh_sent_at__lt=now - REFRESH_LOST_AFTER), stale=True
-        )
-        for phase_pk in set(lost.values_list("phase_id", flat=True)):
-            cls.objects.filter(phase_id=phase_pk).update(refresh_sent_at=now)
-            cls.send_refresh(phase_pk)
         undrawn = cls.objects.filter(
             models.Q(plots_drawn_at=None) | models.Q(plots_drawn_at__lt=models.F("computed_at")),
             stale=False, statistics__isnull=False, computed_at__lt=now - REFRESH_LOST_AFTER,
@@ -136,15 +140,140 @@ class LeaderboardSnapshot(models.Model):
             cls.send_drawing(phase_pk)
 
 
+class BoardRefresh(models.Model):
+    """How a phase's boards are refreshed, shared by every worker process: at most one refresh
+    of a board runs at a time (a lease: who, until when, renewed while it runs); requests that
+    arrive while one runs or waits are served by one more refresh afterwards, not one each; and
+    the next refresh starts no sooner than `pause()` after the last one started (countdown).
+
+    A request is the snapshots' `stale` mark; `due_at` says that a refresh message is on its way
+    (when it is due), so a request that finds one sends nothing."""
+
+    phase = models.OneToOneField("challenges.Phase", on_delete=models.CASCADE, related_name="board_refresh")
+    due_at = models.DateTimeField(null=True)
+    claimed_by = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True)
+    started_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+    duration = models.FloatField(default=0.0, help_text="Seconds the last refresh took.")
+    refreshes = models.PositiveIntegerField(default=0)
+
+    @classmethod
+    def locked(cls, phase_pk):
+        """The board's row, locked until the caller's transaction ends. Every path locks it
+        before it marks or reads the snapshots' `stale`, so no request slips between a refresh's
+        last look and its end."""
+        cls.objects.get_or_create(phase_id=phase_pk)
+        return cls.objects.select_for_update().get(phase_id=phase_pk)
+
+    @classmethod
+    def request(cls, phase_pk, now=None, resend_lost=False):
+        """Marks the board stale and sends a refresh after the caller's commit, unless one is
+        running (it sends the next when it ends) or on its way. `resend_lost` (the sweep) sends
+        again when the message on its way is long overdue."""
+        now = now or timezone.now()
+        with transaction.atomic():
+            refresh = cls.locked(phase_pk)
+            LeaderboardSnapshot.objects.filter(phase_id=phase_pk).update(stale=True)
+            if refresh.running(now):
+                return
+            lost = resend_lost and refresh.due_at is not None and refresh.due_at < now - REFRESH_LOST_AFTER
+            if refresh.due_at is None or lost:
+                refresh.send(now)
+
+    def pause(self):
+        """The least time between the starts of two refreshes of this board."""
+        return min(settings.MICA_BOARD_REFRESH_SECONDS, REFRESH_DURATIONS_APART * self.duration)
+
+    def running(self, now):
+        return bool(self.claimed_by) and self.lease_expires_at is not None and self.lease_expires_at >= now
+
+    def send(self, now):
+        """Records the message as on its way and sends it after the commit, with a countdown
+        that keeps the board's pause."""
+        from .tasks import refresh_leaderboards
+
+        countdown = 0.0
+        if self.started_at is not None:
+            countdown = max(0.0, (self.started_at - now).total_seconds() + self.pause())
+        type(self).objects.filter(pk=self.pk).update(due_at=now + timedelta(seconds=countdown))
+        phase_pk = self.phase_id
+
+        def publish():
+            try:
+                refresh_leaderboards.apply_async(args=[phase_pk], countdown=countdown, retry=False)
+            except Exception:  # the broker is down: the sweep sends it later
+                logger.warning("broker unreachable: the leaderboards of phase %s stay stale for now", phase_pk)
+
+        transaction.on_commit(publish)
+
+    @classmethod
+    def claim(cls, phase):
+        """Takes the board for this worker, or None: another worker's refresh runs (it sends
+        the next one when it ends), or nothing changed since the last refresh (a duplicate
+        message). A board never computed is always taken."""
+        now = timezone.now()
+        with transaction.atomic():
+            refresh = cls.locked(phase.pk)
+            snapshots = LeaderboardSnapshot.objects.filter(phase=phase)
+            computed = snapshots.filter(computed_at__isnull=False).count() == len(Split.values)
+            if refresh.running(now) or (computed and not snapshots.filter(stale=True).exists()):
+                if not refresh.running(now):
+                    cls.objects.filter(pk=refresh.pk).update(due_at=None)
+                return None
+            snapshots.update(stale=False)
+            cls.objects.filter(pk=refresh.pk).update(
+                claimed_by=worker_name(), lease_expires_at=now + timedelta(seconds=settings.MICA_LEASE_SECONDS),
+                started_at=now, due_at=None,
+            )
+        refresh.refresh_from_db()
+        refresh.started_clock = time.monotonic()  # the duration, whatever the clocks of the hosts
+        return refresh
+
+    def lease_held(self):
+        held = type(self).objects.filter(pk=self.pk, claimed_by=self.claimed_by)
+        return lease_renewed(held, f"board-refresh-{self.phase_id}")
+
+    def finish(self):
+        """Ends this worker's refresh and sends the next one when a request arrived meanwhile;
+        False when the lease was lost."""
+        now = timezone.now()
+        with transaction.atomic():
+            refresh = self.locked(self.phase_id)
+            if refresh.claimed_by != self.claimed_by:
+                return False
+            type(self).objects.filter(pk=self.pk).update(
+                claimed_by="", lease_expires_at=None, finished_at=now, duration=time.monotonic() - self.started_clock,
+                refreshes=models.F("refreshes") + 1,
+            )
+            refresh.refresh_from_db()
+            if LeaderboardSnapshot.objects.filter(phase_id=self.phase_id, stale=True).exists():
+                refresh.send(now)
+        logger.info("board refresh of phase %s ran %.3f-%.3f by %s", self.phase_id, self.started_at.timestamp(),
+                    now.timestamp(), self.claimed_by)
+        return True
+
+    @classmethod
+    def sweep(cls, now=None):
+        """Sends a refresh for a board whose worker died (its lease ran out) or whose message
+        was lost."""
+        now = now or timezone.now()
+        for phase_pk in cls.objects.filter(claimed_by__gt="", lease_expires_at__lt=now).values_list("phase_id", flat=True):
+            with transaction.atomic():
+                cls.locked(phase_pk)
+                cls.objects.filter(phase_id=phase_pk, lease_expires_at__lt=now).update(
+                    claimed_by="", lease_expires_at=None, due_at=None)
+            cls.request(phase_pk, now)
+        stale = LeaderboardSnapshot.objects.filter(stale=True).values_list("phase_id", flat=True)
+        for phase_pk in set(stale):
+            cls.request(phase_pk, now, resend_lost=True)
+
+
 def leaderboards_changed(phase):
-    """Marks the phase's boards stale and sends one refresh, after the caller's commit."""
-    snapshots = LeaderboardSnapshot.objects.filter(phase=phase)
-    if not snapshots.update(stale=True):
+    """Marks the phase's boards stale and asks for a refresh, after the caller's commit."""
+    if not LeaderboardSnapshot.objects.filter(phase=phase).exists():
         return  # never shown yet: the first view computes it
-    if snapshots.filter(refresh_sent_at__isnull=False).exists():
-        return  # a refresh is on its way; it sees the mark when it ends
-    snapshots.update(refresh_sent_at=timezone.now())
-    transaction.on_commit(lambda: LeaderboardSnapshot.send_refresh(phase.pk))
+    BoardRefresh.request(phase.pk)
 
 
 def _row(stored):

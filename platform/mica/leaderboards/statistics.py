@@ -142,7 +142,7 @@ def missing_plots(phase, results):
     if all(result["metrics"].get("froc") is None for result in without):
         return ["No FROC curves: the truth of this part has no boxes."]
     return [f"No FROC curve for {len(without)} of the {len(results)} teams: their results were scored before "
-            "results kept the curve; a rescore of the test set adds it."]
+            "results kept the curve; organizers score them again from the statistics page."]
 
 
 def leaderboard_plots(phase, split, names, results):

@@ -21,6 +21,7 @@ urlpatterns = [
     path("phases/<int:phase_pk>/private/leaderboard.json", views.export_json, PRIVATE, name="private_export_json"),
     path("phases/<int:phase_pk>/per-case.csv", views.per_case_csv, name="per_case"),
     path("phases/<int:phase_pk>/private/per-case.csv", views.per_case_csv, PRIVATE, name="private_per_case"),
+    path("phases/<int:phase_pk>/backfill/", views.request_backfill, name="request_backfill"),
     path("phases/<int:phase_pk>/report/", views.report, name="report"),
     path("phases/<int:phase_pk>/report/build/", views.request_report, name="request_report"),
     path("phases/<int:phase_pk>/report/report.pdf", views.report_pdf, name="report_pdf"),

@@ -12,6 +12,7 @@ from mica.challenges import access
 from mica.challenges.models import Split
 from mica.core.csv_export import csv_response
 from mica.core.storage import download_response
+from mica.evaluations.models import Backfill
 from mica.forum.models import writeup_links
 from mica.sites.transfer import site_columns
 
@@ -41,23 +42,23 @@ def shown_plots(request, phase, drawn):
 
 
 def shown_rows(request, phase, split):
-    """The board's rows as the user sees them (rounded for all but organizers), and when computed."""
-    rows, computed_at = LeaderboardSnapshot.rows_for(phase, split)
+    """The board's rows as the user sees them (rounded for all but organizers), and their freshness."""
+    rows, freshness = LeaderboardSnapshot.rows_for(phase, split)
     if not phase.challenge.is_organizer(request.user):
         rows = [row.rounded(phase) for row in rows]
-    return rows, computed_at
+    return rows, freshness
 
 
 def _render(request, phase, split):
     challenge = phase.challenge
-    rows, computed_at = shown_rows(request, phase, split)
+    rows, freshness = shown_rows(request, phase, split)
     page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
     is_organizer = challenge.is_organizer(request.user)
     version = phase.test_set.latest_version
     rescore = getattr(version, "rescore", None) if version else None
     return render(request, "leaderboards/phase.html", {
         "phase": phase, "challenge": challenge, "rows": with_band_starts(page.object_list), "page": page,
-        "computed_at": computed_at,
+        "freshness": freshness,
         "split": split, "is_organizer": is_organizer,
         "version": version, "rescore_progress": rescore.progress() if rescore and is_organizer else None,
         "private_visible": phase.private_visible_to(request.user),
@@ -102,7 +103,23 @@ def significance(request, phase_pk, split=Split.PUBLIC):
         "private_visible": phase.private_visible_to(request.user), "is_organizer": phase.challenge.is_organizer(request.user),
         "plot_url": "leaderboards:private_plot" if split == Split.PRIVATE else "leaderboards:plot",
         "tab": "private_significance" if split == Split.PRIVATE else "significance",
+        "backfill": phase.backfills.first() if phase.challenge.is_organizer(request.user) else None,
     })
+
+
+@login_required
+@require_POST
+def request_backfill(request, phase_pk):
+    """Organizers: a worker scores again the evaluations stored before results kept intervals,
+    per-case labels and scores, and FROC curves (mica.evaluations.models.Backfill)."""
+    phase = access.organized_phase(request.user, phase_pk)
+    backfill = Backfill.request(phase, request.user)
+    if backfill is None:
+        messages.info(request, "Every evaluation of this phase has its intervals, per-case values and curves.")
+    else:
+        messages.success(request, f"{backfill.total} evaluations are being scored again; the boards are refreshed "
+                                  "when they are done.")
+    return redirect("leaderboards:significance", phase.pk)
 
 
 def plot_svg(request, phase_pk, name, split=Split.PUBLIC):
@@ -157,12 +174,12 @@ def export_csv(request, phase_pk, split=Split.PUBLIC):
 
 def export_json(request, phase_pk, split=Split.PUBLIC):
     phase = board_phase(request.user, phase_pk, split)
-    rows, computed_at = shown_rows(request, phase, split)
+    rows, freshness = shown_rows(request, phase, split)
     response = JsonResponse({
         "challenge": phase.challenge.slug, "phase": phase.name, "split": split,
         "primary_metric": phase.primary_metric, "higher_is_better": phase.higher_is_better,
         "ranking_method": phase.ranking_method, "ties": phase.ranking_ties, "alpha": phase.ranking_alpha,
-        "computed_at": computed_at.isoformat() if computed_at else None,
+        "computed_at": freshness.computed_at.isoformat(), "refresh_pending": freshness.pending,
         "rows": list(_export_records(rows, phase, site_columns(phase, request.user))),
     })
     response["Content-Disposition"] = f'attachment; filename="{phase.challenge.slug}-{phase.pk}-{split}-leaderboard.json"'
