@@ -285,7 +285,7 @@ def test_the_leaderboard_shows_a_column_per_site(client, hospital, two_algorithm
 def test_a_participant_sees_site_scores_rounded_as_the_boards_own(client, hospital, two_algorithms, organizer,
                                                                    site_phase, truth, participant):
     """Site scores are rounded to the phase's significant digits for all but the organizers,
-    on the page and in both exports: the unrounded value never reaches a participant."""
+    on the page, in both exports and in the API: the unrounded value never reaches a participant."""
     import csv
     import io
 
@@ -306,18 +306,21 @@ def test_a_participant_sees_site_scores_rounded_as_the_boards_own(client, hospit
         page = client.get(base).content.decode().split("<tbody>")[1]
         table = list(csv.DictReader(io.StringIO(client.get(base + "leaderboard.csv").content.decode())))
         data = client.get(base + "leaderboard.json").json()
-        return page, table, data
+        api = client.get(f"/api/v1/leaderboards/{site_phase.pk}/").json()
+        return page, table, data, api
 
-    page, table, data = seen(participant)
+    page, table, data, api = seen(participant)
     assert "0.6100" in page and "[0.5200, 0.7000]" in page and "0.6123" not in page
     assert table[0]["site:St Elsewhere"] == "0.61" and table[0]["site:St Elsewhere_high"] == "0.7"
     assert data["rows"][0]["sites"]["St Elsewhere"] == {"value": 0.61, "interval": [0.52, 0.7]}
-    for text in (page, json.dumps(table), json.dumps(data)):
+    assert api[0]["sites"] == {"St Elsewhere": {"value": 0.61, "interval": [0.52, 0.7]}}
+    for text in (page, json.dumps(table), json.dumps(data), json.dumps(api)):
         assert not any(digits in text for digits in ("6123", "5234", "7045"))
     # The organizers see what the site sent.
-    page, table, data = seen(organizer)
+    page, table, data, api = seen(organizer)
     assert "0.6123" in page and table[0]["site:St Elsewhere"] == "0.61234567"
     assert data["rows"][0]["sites"]["St Elsewhere"] == {"value": 0.61234567, "interval": [0.52345678, 0.70456789]}
+    assert api[0]["sites"]["St Elsewhere"] == {"value": 0.61234567, "interval": [0.52345678, 0.70456789]}
 
 
 @pytest.fixture

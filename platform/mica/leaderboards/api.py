@@ -1,5 +1,3 @@
-from dataclasses import asdict
-
 from drf_spectacular.types import OpenApiTypes
 from django.utils.http import http_date
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -10,8 +8,10 @@ from rest_framework.views import APIView
 from mica.challenges import access
 from mica.challenges.models import Split
 
+from mica.sites.transfer import site_columns
+
 from .models import LeaderboardSnapshot
-from .views import board_phase
+from .views import board_phase, board_records, shown_rows
 
 
 @extend_schema_field(OpenApiTypes.NUMBER)
@@ -28,6 +28,12 @@ class IntervalSerializer(serializers.Serializer):
     degenerate = serializers.BooleanField(help_text="Every bootstrap sample gave the same value: not a real certainty.")
 
 
+class SiteScoreSerializer(serializers.Serializer):
+    value = serializers.FloatField(allow_null=True)
+    interval = serializers.ListField(child=serializers.FloatField(allow_null=True), allow_null=True,
+                                     help_text="The site's 95% interval [low, high].")
+
+
 class LeaderboardRowSerializer(serializers.Serializer):
     rank = RankField(allow_null=True, help_text="None for a baseline, which is not ranked; "
                                   "a half rank (1.5) where the phase gives tied teams their mean rank.")
@@ -42,16 +48,15 @@ class LeaderboardRowSerializer(serializers.Serializer):
     metrics = serializers.DictField(child=serializers.FloatField(allow_null=True))
     submitted_at = serializers.DateTimeField()
     n_scored = serializers.IntegerField()
+    sites = serializers.DictField(child=SiteScoreSerializer(allow_null=True),
+                                  help_text="The primary metric as each evaluation site (a hospital) last scored "
+                                            "the team's newest algorithm; null where it has not.")
 
 
 def _rows(request, phase, split):
-    rows, freshness = LeaderboardSnapshot.rows_for(phase, split)
-    if not phase.challenge.is_organizer(request.user):
-        rows = [row.rounded(phase) for row in rows]
-    rows = [asdict(row) for row in rows]
-    for row in rows:
-        del row["submission_uuid"]  # another team's submission is not theirs to look up
-    return Response(LeaderboardRowSerializer(rows, many=True).data, headers=freshness_headers(freshness))
+    rows, freshness = shown_rows(request, phase, split)
+    records = list(board_records(rows, site_columns(phase, request.user)))
+    return Response(LeaderboardRowSerializer(records, many=True).data, headers=freshness_headers(freshness))
 
 
 def freshness_headers(freshness):

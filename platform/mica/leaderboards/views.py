@@ -139,7 +139,8 @@ def _svg_response(svg):
 
 
 # -- exports ------------------------------------------------------------------------------------
-def _export_records(rows, phase, sites):
+def board_records(rows, sites):
+    """The rows as plain records, for the JSON export and the API: each with its sites' scores."""
     for row in rows:
         record = asdict(row)
         del record["submission_uuid"]  # another team's submission is not theirs to look up
@@ -180,7 +181,7 @@ def export_json(request, phase_pk, split=Split.PUBLIC):
         "primary_metric": phase.primary_metric, "higher_is_better": phase.higher_is_better,
         "ranking_method": phase.ranking_method, "ties": phase.ranking_ties, "alpha": phase.ranking_alpha,
         "computed_at": freshness.computed_at.isoformat(), "refresh_pending": freshness.pending,
-        "rows": list(_export_records(rows, phase, site_columns(phase, request.user))),
+        "rows": list(board_records(rows, site_columns(phase, request.user))),
     })
     response["Content-Disposition"] = f'attachment; filename="{phase.challenge.slug}-{phase.pk}-{split}-leaderboard.json"'
     return response
