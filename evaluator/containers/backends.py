@@ -435,8 +435,11 @@ def run(image: Image, input_dir, output_dir, *, limits: Limits, backend: str = "
     if result.status == "output" or passed:
         empty(output_dir)  # nothing partial is scored, and the worker's disk is given back
         if result.status != "output":
-            result = dataclasses.replace(result, status="output",
-                                         reason=f"{breach_reason(passed, limits)} (and {result.reason})")
+            # A write the kernel stopped at the cap ends the writer with SIGXFSZ (a shell reports
+            # it as 128 + 25): said as such, not as a bare exit code.
+            stopped_write = result.exit_code in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ)
+            ended = "a write was stopped at the cap" if stopped_write else f"it {result.reason}"
+            result = dataclasses.replace(result, status="output", reason=f"{breach_reason(passed, limits)} ({ended})")
         return result
     unsafe = _unsafe_outputs(Path(output_dir))
     if unsafe:
