@@ -9,6 +9,7 @@ from mica.bundles.api import BundleExportView, BundleImportView
 from mica.downloads.api import DataReleaseViewSet
 from mica.datasets.api import DatasetViewSet, UploadViewSet
 from mica.evaluations.api import EvaluationViewSet
+from mica.forum.api import urlpatterns as forum_urls
 from mica.leaderboards.api import LeaderboardView, PrivateLeaderboardView
 from mica.submissions.api import SubmissionViewSet
 
@@ -33,5 +34,6 @@ urlpatterns = [
     path("leaderboards/<int:phase_pk>/private/", PrivateLeaderboardView.as_view(), name="api-private-leaderboard"),
     path("bundles/", BundleImportView.as_view(), name="api-bundle-import"),
     path("bundles/<slug:slug>/", BundleExportView.as_view(), name="api-bundle-export"),
+    *forum_urls,
     *router.urls,
 ]

@@ -183,11 +183,11 @@ class PostQuerySet(models.QuerySet):
         if connection.vendor != "postgresql":
             return live.filter(models.Q(body__icontains=text) | models.Q(thread__title__icontains=text))
         query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
-        titled = list(Thread.objects.annotate(title_vector=TITLE_VECTOR).filter(title_vector=query)
+        titled = list(Thread.objects.alias(title_vector=TITLE_VECTOR).filter(title_vector=query)
                       .filter(pk__in=live.values("thread_id")).values_list("pk", flat=True))
         weighted = SearchVector("thread__title", weight="A", config=SEARCH_CONFIG) + SearchVector(
             "body", weight="B", config=SEARCH_CONFIG)
-        return (live.annotate(body_vector=BODY_VECTOR)
+        return (live.alias(body_vector=BODY_VECTOR)
                 .filter(models.Q(body_vector=query) | models.Q(thread_id__in=titled))
                 .annotate(rank=SearchRank(weighted, query)).order_by("-rank", "-created_at"))
 
