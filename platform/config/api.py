@@ -10,6 +10,7 @@ from mica.downloads.api import DataReleaseViewSet
 from mica.datasets.api import DatasetViewSet, UploadViewSet
 from mica.evaluations.api import EvaluationViewSet
 from mica.forum.api import urlpatterns as forum_urls
+from mica.notifications.api import urlpatterns as notification_urls
 from mica.leaderboards.api import LeaderboardView, PrivateLeaderboardView
 from mica.submissions.api import SubmissionViewSet
 
@@ -35,5 +36,6 @@ urlpatterns = [
     path("bundles/", BundleImportView.as_view(), name="api-bundle-import"),
     path("bundles/<slug:slug>/", BundleExportView.as_view(), name="api-bundle-export"),
     *forum_urls,
+    *notification_urls,
     *router.urls,
 ]
