@@ -80,7 +80,7 @@ def test_preferences_change_the_kinds_named_and_keep_the_others(client, particip
 
 
 @pytest.mark.parametrize("body", [{"email": {"verify_email": False}}, {"email": {"no_such_kind": True}},
-                                  {"email": {"announcement": "maybe"}}, {"email": []}, {}])
+                                  {"email": {"announcement": "maybe"}}, {"email": []}, {"email": None}])
 def test_a_bad_preference_is_refused_naming_email(participant, body):
     response = api_as(participant).patch("/api/v1/notifications/preferences/", body, format="json")
     assert response.status_code == 400 and list(response.json()) == ["email"], response.json()

@@ -44,8 +44,7 @@ def moderated_challenge(user, slug):
 
 def thread_for(user, slug, pk):
     challenge = forum_challenge(user, slug)
-    return get_object_or_404(Thread.objects.select_related("challenge", "author", "writeup_team"),
-                             challenge=challenge, pk=pk)
+    return get_object_or_404(Thread.objects.of(challenge), pk=pk)
 
 
 def post_for(user, pk):

@@ -6,6 +6,7 @@ from django.urls import path, reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -25,12 +26,13 @@ class ThreadSerializer(serializers.ModelSerializer):
     is_locked = serializers.BooleanField(read_only=True)
     writeup_team = serializers.CharField(source="writeup_team.name", read_only=True, allow_null=True,
                                          help_text="The team whose solution write-up this thread is.")
+    n_posts = serializers.IntegerField(read_only=True, help_text="Its posts that everyone sees.")
     web_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Thread
         fields = ["id", "title", "author", "created_at", "last_post_at", "pinned", "is_announcement", "is_locked",
-                  "writeup_team", "web_url"]
+                  "writeup_team", "n_posts", "web_url"]
 
     def get_web_url(self, thread) -> str:
         return self.context["request"].build_absolute_uri(thread.get_absolute_url())
@@ -143,6 +145,7 @@ class ThreadListView(generics.ListCreateAPIView):
     """A challenge's threads, pinned first, then by last post; registered readers start one."""
 
     serializer_class = ThreadSerializer
+    parser_classes = [JSONParser]  # no images over the API: they are attached on the page
 
     def get_queryset(self):
         return Thread.objects.of(access.forum_challenge(self.request.user, self.kwargs["slug"]))
@@ -161,6 +164,7 @@ class ThreadListView(generics.ListCreateAPIView):
                                   announcement=data["announcement"], writeup_team=team)
         except DjangoValidationError as error:
             refused(error)
+        thread = access.thread_for(request.user, slug, thread.pk)  # with its counts, as it is read
         return Response(ThreadDetailSerializer(thread, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
 
@@ -178,6 +182,7 @@ class PostListView(generics.ListCreateAPIView):
     """A thread's posts, oldest first, as its page shows them; registered readers reply unless it is locked."""
 
     serializer_class = PostSerializer
+    parser_classes = [JSONParser]
 
     def get_queryset(self):
         return access.thread_for(self.request.user, self.kwargs["slug"], self.kwargs["pk"]).posts_shown_to(

@@ -34,8 +34,12 @@ TITLE_VECTOR = SearchVector("title", config=SEARCH_CONFIG)
 
 class ThreadQuerySet(models.QuerySet):
     def of(self, challenge):
-        """A challenge's threads, pinned first then by last post, as the list shows them."""
-        return self.filter(challenge=challenge).select_related("challenge", "author", "writeup_team")
+        """A challenge's threads, pinned first then by last post, as the list shows them, each
+        with `n_posts`: its posts that everyone sees (neither hidden nor deleted)."""
+        shown = models.Q(posts__hidden_at__isnull=True, posts__deleted_at__isnull=True)
+        return (self.filter(challenge=challenge).select_related("challenge", "author", "writeup_team")
+                .annotate(n_posts=models.Count("posts", filter=shown))
+                .order_by(*self.model._meta.ordering))  # a query that counts drops Meta.ordering
 
 
 class Thread(models.Model):

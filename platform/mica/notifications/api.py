@@ -1,8 +1,9 @@
 """A user's own notifications and e-mail preferences over the API (the same model calls as the pages)."""
 
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, permissions, serializers
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -41,9 +42,17 @@ class PreferencesSerializer(serializers.Serializer):
                                                                       "password reset) is always sent: not listed.")
 
 
+@extend_schema_field({"type": "object", "additionalProperties": False,
+                      "properties": {kind.value: {"type": "boolean"} for kind in OPTIONAL_KINDS}})
+class KindSwitches(serializers.DictField):
+    """{kind: on}: the kinds of notification whose e-mail can be turned off, and nothing else."""
+
+    child = serializers.BooleanField()
+
+
 class PreferencesChangeSerializer(serializers.Serializer):
-    email = serializers.DictField(child=serializers.BooleanField(),
-                                  help_text="{kind: on} for the kinds to change; the others keep their setting.")
+    email = KindSwitches(required=False, default=dict,
+                         help_text="{kind: on} for the kinds to change; the others keep their setting.")
 
     def validate_email(self, wanted):
         unknown = sorted(set(wanted) - set(OPTIONAL_KINDS))
@@ -66,6 +75,7 @@ class NotificationListView(generics.ListAPIView):
 
 class MarkReadView(APIView):
     permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [JSONParser]
 
     @extend_schema(request=MarkReadSerializer, responses={200: MarkedSerializer})
     def post(self, request):
@@ -79,6 +89,7 @@ class PreferencesView(APIView):
     """Which kinds of notification are also e-mailed to you (every one shows on the site)."""
 
     permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [JSONParser]
 
     @extend_schema(responses={200: PreferencesSerializer})
     def get(self, request):
