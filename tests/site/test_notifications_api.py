@@ -85,3 +85,10 @@ def test_a_bad_preference_is_refused_naming_email(participant, body):
     response = api_as(participant).patch("/api/v1/notifications/preferences/", body, format="json")
     assert response.status_code == 400 and list(response.json()) == ["email"], response.json()
     assert not EmailOptOut.objects.exists()
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "off", None])
+def test_a_preference_is_true_or_false_only(participant, value):
+    response = api_as(participant).patch("/api/v1/notifications/preferences/", {"email": {"announcement": value}},
+                                         format="json")
+    assert response.status_code == 400 and list(response.json()) == ["email"]

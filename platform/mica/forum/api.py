@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mica.core.markdown import render_markdown
+from mica.notifications.api import JSONBooleanField
 
 from . import access
 from .models import Post, Thread
@@ -131,9 +132,9 @@ class NewPostSerializer(serializers.Serializer):
 
 class NewThreadSerializer(NewPostSerializer):
     title = serializers.CharField(max_length=Thread._meta.get_field("title").max_length)
-    announcement = serializers.BooleanField(default=False, help_text="Organizers: pinned, and every participant "
+    announcement = JSONBooleanField(default=False, help_text="Organizers: pinned, and every participant "
                                                                      "is told.")
-    writeup = serializers.BooleanField(default=False, help_text="Your team's solution write-up.")
+    writeup = JSONBooleanField(default=False, help_text="Your team's solution write-up.")
 
 
 SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="The challenge's slug.")

@@ -10,6 +10,15 @@ from rest_framework.views import APIView
 from .models import OPTIONAL_KINDS, EmailOptOut, Notification
 
 
+class JSONBooleanField(serializers.BooleanField):
+    """true or false, as the schema says (DRF's BooleanField also takes 0, 1, "yes", "off"...)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid")
+
+
 class NotificationSerializer(serializers.ModelSerializer):
     challenge = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     web_url = serializers.SerializerMethodField(help_text="The page it is about, if any.")
@@ -47,7 +56,7 @@ class PreferencesSerializer(serializers.Serializer):
 class KindSwitches(serializers.DictField):
     """{kind: on}: the kinds of notification whose e-mail can be turned off, and nothing else."""
 
-    child = serializers.BooleanField()
+    child = JSONBooleanField()
 
 
 class PreferencesChangeSerializer(serializers.Serializer):
