@@ -38,6 +38,7 @@ def organizer_in_a_team(phase, team, organizer):
 
 
 @schema.parametrize()
+@pytest.mark.timeout(900)  # every operation of the schema (the forum and notifications added nine), on slow CI too
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_answer_is_documented(case, organizer_in_a_team, live_server):
     # Re-issued before each call: the generated DELETE /api/v1/auth/token/ revokes it.
