@@ -9,9 +9,11 @@ from mica.bundles.api import BundleExportView, BundleImportView
 from mica.downloads.api import DataReleaseViewSet
 from mica.datasets.api import DatasetViewSet, UploadViewSet
 from mica.evaluations.api import EvaluationViewSet
+from mica.forum.api import urlpatterns as forum_urls
 from mica.leaderboards.api import (
     BoardStatisticsView, LeaderboardView, PrivateBoardStatisticsView, PrivateLeaderboardView,
 )
+from mica.notifications.api import urlpatterns as notification_urls
 from mica.sites.organizer_api import PhaseSitesView, SiteTokenViewSet, SiteViewSet
 from mica.submissions.api import SubmissionViewSet
 
@@ -42,5 +44,7 @@ urlpatterns = [
     path("phases/<int:phase_pk>/sites/", PhaseSitesView.as_view(), name="api-phase-sites"),
     path("bundles/", BundleImportView.as_view(), name="api-bundle-import"),
     path("bundles/<slug:slug>/", BundleExportView.as_view(), name="api-bundle-export"),
+    *forum_urls,
+    *notification_urls,
     *router.urls,
 ]

@@ -38,8 +38,8 @@ def organizer_in_a_team(phase, team, organizer):
 
 
 # The slowest test of the suite (4 to 6 minutes on 2 cores; it grows with every endpoint).
-@pytest.mark.timeout(900)
 @schema.parametrize()
+@pytest.mark.timeout(900)  # every operation of the schema (the forum and notifications added nine), on slow CI too
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_answer_is_documented(case, organizer_in_a_team, live_server):
     # Re-issued before each call: the generated DELETE /api/v1/auth/token/ revokes it.

@@ -23,9 +23,14 @@ def forum_challenge(user, slug):
     return challenge
 
 
+def may_post(user, challenge):
+    """Whether the forum offers this reader to post (the spam limits are checked on posting)."""
+    return challenge.is_organizer(user) or challenge.is_participant(user)
+
+
 def posting_challenge(user, slug):
     challenge = forum_challenge(user, slug)
-    if not (challenge.is_organizer(user) or challenge.is_participant(user)):
+    if not may_post(user, challenge):
         raise PermissionDenied("Register for the challenge to post in its forum.")
     return challenge
 
@@ -39,8 +44,7 @@ def moderated_challenge(user, slug):
 
 def thread_for(user, slug, pk):
     challenge = forum_challenge(user, slug)
-    return get_object_or_404(Thread.objects.select_related("challenge", "author", "writeup_team"),
-                             challenge=challenge, pk=pk)
+    return get_object_or_404(Thread.objects.of(challenge), pk=pk)
 
 
 def post_for(user, pk):

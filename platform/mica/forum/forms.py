@@ -1,8 +1,11 @@
 from django import forms
 
+from .models import Post
+
 
 class PostForm(forms.Form):
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), max_length=50000,
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}),
+                           max_length=Post.MAX_BODY_CHARS,
                            help_text="Markdown: **bold**, `code`, ```fenced code blocks```, > quotes, links.")
     # A plain file field: Attachment.reencode is the one check of what the file holds.
     image = forms.FileField(required=False, help_text="Optional: PNG, JPEG, GIF or WebP.",

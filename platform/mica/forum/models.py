@@ -25,6 +25,23 @@ from mica.core.storage import private_storage
 from mica.notifications.models import Kind, notify, participants_of
 
 
+# The full-text expressions the search filters by, and the GIN indexes of migration 0002 are
+# built from: an index serves a query only when both hold the very same expression.
+SEARCH_CONFIG = "english"
+BODY_VECTOR = SearchVector("body", config=SEARCH_CONFIG)
+TITLE_VECTOR = SearchVector("title", config=SEARCH_CONFIG)
+
+
+class ThreadQuerySet(models.QuerySet):
+    def of(self, challenge):
+        """A challenge's threads, pinned first then by last post, as the list shows them, each
+        with `n_posts`: its posts that everyone sees (neither hidden nor deleted)."""
+        shown = models.Q(posts__hidden_at__isnull=True, posts__deleted_at__isnull=True)
+        return (self.filter(challenge=challenge).select_related("challenge", "author", "writeup_team")
+                .annotate(n_posts=models.Count("posts", filter=shown))
+                .order_by(*self.model._meta.ordering))  # a query that counts drops Meta.ordering
+
+
 class Thread(models.Model):
     challenge = models.ForeignKey("challenges.Challenge", on_delete=models.CASCADE, related_name="forum_threads")
     title = models.CharField(max_length=200)
@@ -37,6 +54,8 @@ class Thread(models.Model):
     # A team's solution write-up, linked from the final leaderboard.
     writeup_team = models.ForeignKey("challenges.Team", on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="writeups")
+
+    objects = ThreadQuerySet.as_manager()
 
     class Meta:
         ordering = ["-pinned", "-last_post_at", "-pk"]
@@ -88,6 +107,21 @@ class Thread(models.Model):
                f"{author.username} wrote:\n\n{excerpt(body)}", url=post.get_absolute_url(), challenge=challenge)
         Subscription.objects.get_or_create(thread=self, user=author)
         return post
+
+    def posts_shown_to(self, user):
+        """The thread's posts as its page and the API show them to this user."""
+        return (self.posts.shown_to(user, self.challenge).select_related("author", "moderated_by")
+                .prefetch_related("attachments"))
+
+    def is_followed_by(self, user):
+        return user.is_authenticated and self.subscriptions.filter(user=user).exists()
+
+    def set_followed(self, user, follow):
+        """Any reader who is logged in follows a thread (replies notify them) or stops."""
+        if follow:
+            Subscription.objects.get_or_create(thread=self, user=user)
+        else:
+            Subscription.objects.filter(thread=self, user=user).delete()
 
     def set_locked(self, locked):
         self.locked_at = timezone.now() if locked else None
@@ -142,15 +176,24 @@ class PostQuerySet(models.QuerySet):
 
     def search(self, text):
         """PostgreSQL full-text search over the post and its thread's title, best first; a
-        plain substring match on SQLite (`make demo`)."""
+        plain substring match on SQLite (`make demo`).
+
+        A post matches when its text or its thread's title does. The two are matched apart,
+        each by an expression that a GIN index covers (BODY_VECTOR on forum_post, TITLE_VECTOR
+        on forum_thread; migration 0002): the few threads whose title matches are found first,
+        so the posts' condition is "body matches or thread in (these ids)", both on forum_post,
+        which PostgreSQL answers from the GIN index and the thread index together."""
         live = self.filter(deleted_at__isnull=True)
         if connection.vendor != "postgresql":
             return live.filter(models.Q(body__icontains=text) | models.Q(thread__title__icontains=text))
-        vector = SearchVector("thread__title", weight="A", config="english") + SearchVector(
-            "body", weight="B", config="english")
-        query = SearchQuery(text, search_type="websearch", config="english")
-        return (live.annotate(search=vector, rank=SearchRank(vector, query)).filter(search=query)
-                .order_by("-rank", "-created_at"))
+        query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
+        titled = list(Thread.objects.alias(title_vector=TITLE_VECTOR).filter(title_vector=query)
+                      .filter(pk__in=live.values("thread_id")).values_list("pk", flat=True))
+        weighted = SearchVector("thread__title", weight="A", config=SEARCH_CONFIG) + SearchVector(
+            "body", weight="B", config=SEARCH_CONFIG)
+        return (live.alias(body_vector=BODY_VECTOR)
+                .filter(models.Q(body_vector=query) | models.Q(thread_id__in=titled))
+                .annotate(rank=SearchRank(weighted, query)).order_by("-rank", "-created_at"))
 
 
 class Post(models.Model):
@@ -167,6 +210,8 @@ class Post(models.Model):
                                      related_name="+")
     moderation_reason = models.TextField(blank=True)
 
+    MAX_BODY_CHARS = 50000
+
     objects = PostQuerySet.as_manager()
 
     class Meta:
@@ -176,9 +221,19 @@ class Post(models.Model):
     def get_absolute_url(self):
         return f"{self.thread.get_absolute_url()}?post={self.pk}#post-{self.pk}"
 
+    @classmethod
+    def found_in(cls, challenge, user, text):
+        """The posts of a challenge's forum matching `text` that this user may read, best first."""
+        return (cls.objects.filter(thread__challenge=challenge).shown_to(user, challenge).search(text)
+                .select_related("thread__challenge", "author"))
+
     @property
     def is_deleted(self):
         return self.deleted_at is not None
+
+    def summary(self):
+        """The post as a search result shows it: plain text (rendered, sanitized, tags removed), short."""
+        return excerpt(self.body, 300)
 
     def quoted(self):
         """The post as a Markdown quote, for a reply. Fenced code becomes indented code, the

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from . import access
 from .forms import ModerationForm, PostForm, ReportForm, ThreadForm
-from .models import Post, Report, Subscription, Thread
+from .models import Post, Report, Thread
 
 THREADS_PER_PAGE = 25
 POSTS_PER_PAGE = 20
@@ -26,14 +26,13 @@ def thread_list(request, slug):
     challenge = access.forum_challenge(request.user, slug)
     query = request.GET.get("q", "").strip()[:200]
     context = {"challenge": challenge, "query": query,
-               "may_post": challenge.is_organizer(request.user) or challenge.is_participant(request.user),
+               "may_post": access.may_post(request.user, challenge),
                "is_organizer": challenge.is_organizer(request.user)}
     if query:
-        posts = (Post.objects.filter(thread__challenge=challenge).shown_to(request.user, challenge)
-                 .search(query).select_related("thread", "author"))
+        posts = Post.found_in(challenge, request.user, query)
         context["page"] = Paginator(posts, THREADS_PER_PAGE).get_page(request.GET.get("page"))
         return render(request, "forum/search.html", context)
-    threads = Thread.objects.filter(challenge=challenge).select_related("challenge", "author", "writeup_team")
+    threads = Thread.objects.of(challenge)
     context["page"] = Paginator(threads, THREADS_PER_PAGE).get_page(request.GET.get("page"))
     if context["is_organizer"]:
         context["open_reports"] = Report.objects.filter(post__thread__challenge=challenge,
@@ -65,8 +64,7 @@ def new_thread(request, slug):
 def thread_detail(request, slug, pk):
     thread = access.thread_for(request.user, slug, pk)
     challenge = thread.challenge
-    posts = (thread.posts.shown_to(request.user, challenge).select_related("author", "moderated_by")
-             .prefetch_related("attachments"))
+    posts = thread.posts_shown_to(request.user)
     paginator = Paginator(posts, POSTS_PER_PAGE)
     page_number = request.GET.get("page")
     linked = _post_id(request.GET.get("post"))
@@ -74,7 +72,7 @@ def thread_detail(request, slug, pk):
         page_number = posts.filter(pk__lt=linked).count() // POSTS_PER_PAGE + 1
     page = paginator.get_page(page_number)
     user = request.user
-    may_post = challenge.is_organizer(user) or challenge.is_participant(user)
+    may_post = access.may_post(user, challenge)
     reply_form = None
     if may_post and not thread.is_locked:
         quoted = posts.filter(pk=_post_id(request.GET.get("quote")), deleted_at__isnull=True).first()
@@ -83,7 +81,7 @@ def thread_detail(request, slug, pk):
     return render(request, "forum/thread.html", {
         "challenge": challenge, "thread": thread, "page": page, "reply_form": reply_form,
         "is_organizer": challenge.is_organizer(user), "may_post": may_post,
-        "subscribed": user.is_authenticated and thread.subscriptions.filter(user=user).exists(),
+        "subscribed": thread.is_followed_by(user),
     })
 
 
@@ -189,10 +187,7 @@ def thread_setting(request, slug, pk, setting):
     thread = access.thread_for(request.user, slug, pk)
     on = request.POST.get("on") == "1"
     if setting == "subscribe":
-        if on:
-            Subscription.objects.get_or_create(thread=thread, user=request.user)
-        else:
-            Subscription.objects.filter(thread=thread, user=request.user).delete()
+        thread.set_followed(request.user, on)
     else:
         access.moderated_challenge(request.user, slug)
         {"lock": thread.set_locked, "pin": thread.set_pinned}[setting](on)

@@ -186,6 +186,19 @@ class EmailOptOut(models.Model):
                 cls.objects.get_or_create(user=user, kind=kind)
 
     @classmethod
+    def preferences(cls, user):
+        """Each kind the user may turn off, and whether its e-mail is on, as the settings show them."""
+        off = set(cls.objects.filter(user=user).values_list("kind", flat=True))
+        return [{"kind": kind.value, "label": kind.label, "on": kind not in off} for kind in OPTIONAL_KINDS]
+
+    @classmethod
+    def change_for(cls, user, wanted):
+        """Turns the e-mail of each kind in `wanted` ({kind: on}) on or off; other kinds keep theirs."""
+        off = {row["kind"] for row in cls.preferences(user) if not row["on"]}
+        cls.set_for(user, (off | {kind for kind, on in wanted.items() if not on}) - {
+            kind for kind, on in wanted.items() if on})
+
+    @classmethod
     def from_token(cls, token):
         """(user id, kind) of a signed unsubscribe link; BadSignature for a forged or altered one."""
         data = signing.loads(token, salt=UNSUBSCRIBE_SALT)

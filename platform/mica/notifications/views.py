@@ -35,9 +35,7 @@ def email_settings(request):
         EmailOptOut.set_for(request.user, [kind for kind in OPTIONAL_KINDS if kind not in wanted])
         messages.success(request, "Your e-mail settings are saved.")
         return redirect("notifications:settings")
-    off = set(EmailOptOut.objects.filter(user=request.user).values_list("kind", flat=True))
-    kinds = [{"value": kind.value, "label": kind.label, "on": kind not in off} for kind in OPTIONAL_KINDS]
-    return render(request, "notifications/settings.html", {"kinds": kinds})
+    return render(request, "notifications/settings.html", {"kinds": EmailOptOut.preferences(request.user)})
 
 
 @csrf_exempt  # the signed token is the authority; mail clients POST it without a session (RFC 8058)
