@@ -312,3 +312,15 @@ def test_a_reply_notification_quotes_the_new_text_only_as_plain_text(challenge, 
     thread.reply(rival, "> **paul** wrote:\n> Original question\n\nUse **AUC** if a < b <script>x()</script>")
     body = Notification.objects.get(kind=Kind.FORUM_REPLY).body
     assert body == "rita wrote:\n\nUse AUC if a < b"
+
+
+@pytest.mark.parametrize("moderation", ["hide", "delete_by_moderator"])
+def test_a_moderated_reply_is_no_longer_quoted_by_its_notifications(challenge, team, participant, rival, organizer,
+                                                                      moderation):
+    thread = start(challenge, participant, body="Original question")
+    spam = thread.reply(rival, "Buy cheap GPUs here")
+    other = thread.reply(rival, "A real answer")
+    getattr(spam, moderation)(organizer, "Advertising")
+    bodies = dict(Notification.objects.filter(kind=Kind.FORUM_REPLY).values_list("url", "body"))
+    assert bodies[spam.get_absolute_url()] == "rita wrote a reply that the organizers have since hidden or removed."
+    assert bodies[other.get_absolute_url()] == "rita wrote:\n\nA real answer"

@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from mica.core.markdown import render_markdown
 from mica.core.storage import private_storage
-from mica.notifications.models import Kind, notify, participants_of
+from mica.notifications.models import Kind, Notification, notify, participants_of
 
 
 # The full-text expressions the search filters by, and the GIN indexes of migration 0002 are
@@ -278,6 +278,10 @@ class Post(models.Model):
             setattr(self, name, value)
         self.save()
         self.reports.filter(resolved_at__isnull=True).update(resolved_at=timezone.now(), resolved_by=by)
+        if self.hidden_at or self.deleted_at:
+            # The reply notifications quoted it: they do no more, on the site and in mail not yet sent.
+            Notification.objects.filter(kind=Kind.FORUM_REPLY, url=self.get_absolute_url()).update(
+                body=f"{self.author.username} wrote a reply that the organizers have since hidden or removed.")
 
 
 def _attachment_path(attachment, filename):
