@@ -6,7 +6,9 @@ for the cpu queue, as the compose file deploys them).
     python benchmarks/deadline.py --teams 200 --hour 60 --workers 1,2     # quick
 
 Prints, per worker count: upload latency (p50, p95, p99), time from upload to scored, throughput,
-leaderboard latency under the load, and submissions lost or stuck (goal: 0); writes a plot of
+leaderboard latency under the load, how far the board lags (its age while newer results wait,
+from the API's Last-Modified and Mica-Refresh-Pending; how many refreshes ran, how long the last
+took; when it showed the last score), and submissions lost or stuck (goal: 0); writes a plot of
 queue depth and leaderboard latency against time (--plot).
 
 The final hour is replayed compressed (--hour seconds of wall clock; 120 s = 30x): arrivals
@@ -38,6 +40,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -200,6 +203,7 @@ def fluid_drain(capacity, n_evaluations):
 
 def run(n_workers, web, challenge, test_set, tokens, case_ids, labels, logs):
     from mica.evaluations.models import Evaluation
+    from mica.leaderboards.models import BoardRefresh
     from mica.submissions.models import Submission
 
     phase = new_phase(challenge, test_set, f"Final with {n_workers} workers")
@@ -231,16 +235,21 @@ def run(n_workers, web, challenge, test_set, tokens, case_ids, labels, logs):
         viewer = requests.Session()
         while not stop.is_set():
             began = time.monotonic()
+            lag = float("nan")  # the board's age while newer results wait for its refresh; 0 when current
             try:
-                viewer.get(f"{web.url}/api/v1/leaderboards/{phase.pk}/", headers={"Authorization": f"Token {tokens[0]}"},
-                           timeout=60)
+                response = viewer.get(f"{web.url}/api/v1/leaderboards/{phase.pk}/",
+                                      headers={"Authorization": f"Token {tokens[0]}"}, timeout=60)
                 board = time.monotonic() - began
+                if response.headers.get("Mica-Refresh-Pending") == "true":
+                    lag = time.time() - parsedate_to_datetime(response.headers["Last-Modified"]).timestamp()
+                elif response.status_code == 200:
+                    lag = 0.0
             except requests.RequestException:
                 board = float("nan")
             depth = Evaluation.objects.filter(submission__phase=phase, status__in=Evaluation.UNFINISHED).count()
             done = Evaluation.objects.filter(submission__phase=phase, status="succeeded").count()
             connection.close()
-            samples.append((time.monotonic() - start, depth, board, done))
+            samples.append((time.monotonic() - start, depth, board, done, lag))
             stop.wait(1.0)
 
     try:
@@ -255,8 +264,9 @@ def run(n_workers, web, challenge, test_set, tokens, case_ids, labels, logs):
                     time.sleep(pause)
                 pool.submit(upload, token, bodies[i % len(bodies)])
         deadline = max(args.hour, time.monotonic() - start)
+        # Until the queue is empty and the board shows the last score (or the drain limit).
         while time.monotonic() - start < deadline + args.drain_limit:
-            if samples and samples[-1][1] == 0 and samples[-1][0] > deadline:
+            if samples and samples[-1][1] == 0 and samples[-1][0] > deadline and samples[-1][4] == 0:
                 break
             time.sleep(1)
         stop.set()
@@ -283,6 +293,8 @@ def run(n_workers, web, challenge, test_set, tokens, case_ids, labels, logs):
         first, last = np.flatnonzero(busy)[[0, -1]]
         capacity = (done[last] - done[first]) / max(times[last] - times[first], 1e-9)
     drained_at = next((t for t, d in zip(times, depths) if t > deadline and d == 0), float("nan"))
+    board_current_at = next((s[0] for s in samples if s[0] >= drained_at and s[4] == 0), float("nan"))
+    refresh = BoardRefresh.objects.filter(phase=phase).first()
     n_evaluations = 2 * n_submissions
     if capacity == capacity:
         real_drain = fluid_drain(capacity, n_evaluations)
@@ -295,6 +307,11 @@ def run(n_workers, web, challenge, test_set, tokens, case_ids, labels, logs):
         "upload_to_scored": percentiles(waits),
         "throughput_evaluations_per_s": capacity,
         "leaderboard_latency": percentiles([s[2] for s in samples if s[2] == s[2]]),
+        "board_lag_while_pending": percentiles([s[4] for s in samples if s[4] == s[4] and s[4] > 0]),
+        "board_pending_share": float(np.mean([s[4] > 0 for s in samples if s[4] == s[4]])) if samples else float("nan"),
+        "board_refreshes": refresh.refreshes if refresh else 0,
+        "last_refresh_s": refresh.duration if refresh else float("nan"),
+        "board_current_after_drain_s": board_current_at - drained_at,
         "drained_after_compressed_deadline_s": drained_at - deadline if drained_at == drained_at else None,
         "lost_or_stuck": unfinished + without, "failed": failed,
         "real_hour_drain_after_deadline_s": real_drain,
@@ -353,6 +370,10 @@ def main():
             for key in ("upload_latency", "upload_to_scored", "leaderboard_latency"):
                 print(f"  {key.replace('_', ' ')}: {result[key]}")
             print(f"  throughput at capacity: {result['throughput_evaluations_per_s']:.2f} evaluations/s")
+            print(f"  board: {result['board_refreshes']} refreshes (the last took {result['last_refresh_s']:.1f} s); "
+                  f"newer results waiting in {result['board_pending_share']:.0%} of the samples, the board then "
+                  f"{result['board_lag_while_pending']} old; it showed the last score "
+                  f"{result['board_current_after_drain_s']:.0f} s after the queue was empty")
             print(f"  queue empty {result['drained_after_compressed_deadline_s']} s after the compressed deadline")
             print(f"  unfinished when the script stopped waiting ({args.drain_limit:.0f} s after the deadline) "
                   f"or never queued: {result['lost_or_stuck']}, failed: {result['failed']}")
