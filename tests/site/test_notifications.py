@@ -163,6 +163,18 @@ def test_the_settings_page_turns_kinds_off_but_never_account_mail(client, partic
     assert f'value="{Kind.ANNOUNCEMENT}" checked' in page and f'value="{Kind.FORUM_REPLY}">' in page
 
 
+def test_only_those_who_organize_are_offered_the_organizers_kinds(client, challenge, participant, organizer):
+    """Work that failed for good is told to a challenge's organizers: a participant's settings do
+    not offer it, and saving them leaves it as it was."""
+    client.force_login(participant)
+    assert f'value="{Kind.WORK_FAILED}"' not in client.get("/notifications/settings/").content.decode()
+    client.post("/notifications/settings/", {"kind": [Kind.ANNOUNCEMENT]})
+    off = set(EmailOptOut.objects.filter(user=participant).values_list("kind", flat=True))
+    assert Kind.FORUM_REPLY in off and Kind.WORK_FAILED not in off
+    client.force_login(organizer)
+    assert f'value="{Kind.WORK_FAILED}"' in client.get("/notifications/settings/").content.decode()
+
+
 STANDING = ["anonymous", "outsider", "rival", "participant", "annotator", "organizer", "co_organizer", "staff"]
 
 

@@ -41,6 +41,8 @@ class Kind(models.TextChoices):
 
 ACCOUNT_KINDS = {Kind.VERIFY_EMAIL, Kind.PASSWORD_RESET}
 OPTIONAL_KINDS = [kind for kind in Kind if kind not in ACCOUNT_KINDS]
+# Sent to the organizers of a challenge only: offered to those who organize one.
+ORGANIZER_KINDS = {Kind.WORK_FAILED}
 UNSUBSCRIBE_SALT = "mica.notifications.unsubscribe"
 
 
@@ -187,9 +189,12 @@ class EmailOptOut(models.Model):
 
     @classmethod
     def preferences(cls, user):
-        """Each kind the user may turn off, and whether its e-mail is on, as the settings show them."""
+        """Each kind the user may turn off and can receive, and whether its e-mail is on, as the
+        settings show them (the organizers' kinds to those who organize a challenge)."""
         off = set(cls.objects.filter(user=user).values_list("kind", flat=True))
-        return [{"kind": kind.value, "label": kind.label, "on": kind not in off} for kind in OPTIONAL_KINDS]
+        organizes = user.is_staff or user.challenge_roles.filter(role="organizer", approved_at__isnull=False).exists()
+        return [{"kind": kind.value, "label": kind.label, "on": kind not in off} for kind in OPTIONAL_KINDS
+                if organizes or kind not in ORGANIZER_KINDS]
 
     @classmethod
     def change_for(cls, user, wanted):

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .models import OPTIONAL_KINDS, EmailOptOut, Kind, Notification
+from .models import EmailOptOut, Kind, Notification
 
 PER_PAGE = 30
 
@@ -32,7 +32,9 @@ def mark_read(request):
 def email_settings(request):
     if request.method == "POST":
         wanted = set(request.POST.getlist("kind"))
-        EmailOptOut.set_for(request.user, [kind for kind in OPTIONAL_KINDS if kind not in wanted])
+        # The kinds the page showed: a kind it did not offer keeps its setting.
+        EmailOptOut.change_for(request.user, {row["kind"]: row["kind"] in wanted
+                                              for row in EmailOptOut.preferences(request.user)})
         messages.success(request, "Your e-mail settings are saved.")
         return redirect("notifications:settings")
     return render(request, "notifications/settings.html", {"kinds": EmailOptOut.preferences(request.user)})
