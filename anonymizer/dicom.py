@@ -22,7 +22,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.datadict import DicomDictionary, keyword_for_tag
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import EXPLICIT_VR_LENGTH_32, write_data_element, write_sequence
+from pydicom.filewriter import EXPLICIT_VR_LENGTH_32, write_sequence
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
@@ -49,6 +49,7 @@ from .profile import (
     actions_by_tag,
     repeating_group_action,
 )
+from .writer import element_bytes
 
 __all__ = ["Quarantine", "DicomResult", "anonymize_dicom_file", "anonymize_dataset"]
 
@@ -600,13 +601,10 @@ def encoded_element(element: DataElement, encoding: tuple[bool, bool], character
     """The element as a raw one that pydicom writes into exactly the bytes it would write
     for `element` (None when it cannot be written, or not so)."""
     implicit, little = encoding
-    buffer = DicomBytesIO()
-    buffer.is_implicit_VR, buffer.is_little_endian = implicit, little
     try:
-        write_data_element(buffer, element, character_sets)
+        written = element_bytes(element, implicit, little, character_sets)
     except Exception:
         return None
-    written = buffer.getvalue()
     if implicit:
         header = 8  # tag, 32-bit length
     else:
@@ -614,13 +612,11 @@ def encoded_element(element: DataElement, encoding: tuple[bool, bool], character
     undefined = element.is_undefined_length and element.VR == "SQ"
     value = written[header:len(written) - 8] if undefined else written[header:]
     raw = RawDataElement(element.tag, element.VR, 0xFFFFFFFF if undefined else len(value), value, 0, implicit, little)
-    check = DicomBytesIO()
-    check.is_implicit_VR, check.is_little_endian = implicit, little
     try:
-        write_data_element(check, raw, character_sets)
+        check = element_bytes(raw, implicit, little, character_sets)
     except Exception:
         return None
-    return raw if check.getvalue() == written else None
+    return raw if check == written else None
 
 
 # Written by finish() for the whole file; any copy in the source is stale.

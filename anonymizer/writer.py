@@ -125,8 +125,13 @@ class ElementEncoder:
         return self.short_header.pack(tag >> 16, tag & 0xFFFF, vr, length)
 
     def encoded_by_pydicom(self, element) -> bytes:
-        buffer = DicomBytesIO()
-        buffer.is_implicit_VR, buffer.is_little_endian = self.implicit, self.little
         with tag_in_exception(element.tag):
-            write_data_element(buffer, element, self.character_sets)
-        return buffer.getvalue()
+            return element_bytes(element, self.implicit, self.little, self.character_sets)
+
+
+def element_bytes(element, implicit: bool, little: bool, character_sets) -> bytes:
+    """The element as pydicom's element writer encodes it (it raises as that writer does)."""
+    buffer = DicomBytesIO()
+    buffer.is_implicit_VR, buffer.is_little_endian = implicit, little
+    write_data_element(buffer, element, character_sets)
+    return buffer.getvalue()
