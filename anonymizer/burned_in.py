@@ -333,10 +333,9 @@ def prepare_for_ocr(image):
     found_rows, found_columns = np.nonzero(strokes)
     if found_rows.size == 0:
         return None
-    reach = (1, LETTER_GAP // 2)  # how far the line-joining filter below reaches
-    top_found, left_found = max(0, found_rows.min() - reach[0]), max(0, found_columns.min() - reach[1])
-    bottom_found = min(gray.shape[0], found_rows.max() + reach[0] + 1)
-    right_found = min(gray.shape[1], found_columns.max() + reach[1] + 1)
+    # The line-joining filter below reaches one row and half a letter gap.
+    top_found, bottom_found, left_found, right_found = _box(found_rows, found_columns, (1, LETTER_GAP // 2),
+                                                            gray.shape)
     strokes = strokes[top_found:bottom_found, left_found:right_found]
     labels, count = ndimage.label(strokes, structure=np.ones((3, 3), dtype=bool))
     sizes = np.bincount(labels.ravel())
@@ -362,8 +361,7 @@ def prepare_for_ocr(image):
     rows, columns = rows + top_found, columns + left_found
     strokes_in_image = np.zeros(gray.shape, dtype=bool)
     strokes_in_image[rows, columns] = True
-    top, bottom = max(0, rows.min() - CROP_MARGIN), min(gray.shape[0], rows.max() + CROP_MARGIN + 1)
-    left, right = max(0, columns.min() - CROP_MARGIN), min(gray.shape[1], columns.max() + CROP_MARGIN + 1)
+    top, bottom, left, right = _box(rows, columns, (CROP_MARGIN, CROP_MARGIN), gray.shape)
     prepared = Image.fromarray(np.where(strokes_in_image[top:bottom, left:right], 0, 255).astype(np.uint8))
     # Enlarged by the factor that brings the whole image to MIN_OCR_SIDE: glyphs get the same
     # size whatever the crop.
@@ -372,6 +370,13 @@ def prepare_for_ocr(image):
         prepared = prepared.resize((round(prepared.width * scale), round(prepared.height * scale)),
                                    Image.Resampling.LANCZOS)
     return prepared
+
+
+def _box(rows, columns, margins, shape):
+    """(top, bottom, left, right): the rectangle holding these pixels, `margins` (rows,
+    columns) wider on each side, within an image of `shape`; bottom and right exclusive."""
+    return (max(0, rows.min() - margins[0]), min(shape[0], rows.max() + margins[0] + 1),
+            max(0, columns.min() - margins[1]), min(shape[1], columns.max() + margins[1] + 1))
 
 
 def ocr_words(image, *, min_confidence: float = 60.0, prepare: bool = True) -> list[str]:
