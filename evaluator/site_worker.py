@@ -104,8 +104,10 @@ class SiteWorker:
         self.data = DataFolder(data)
         self.backend = backend
         # The caps on /output guard this machine's disk: the site's own choice, not Mica's.
-        self.output_bytes = output_bytes or Limits.output_bytes
-        self.output_files = output_files or Limits.output_files
+        # Checked now (Limits refuses a cap that is not a positive number), not at the first job.
+        caps = Limits(**{name: value for name, value in (("output_bytes", output_bytes),
+                                                          ("output_files", output_files)) if value is not None})
+        self.output_bytes, self.output_files = caps.output_bytes, caps.output_files
         self.poll_seconds = poll_seconds
         self.max_backoff = max_backoff
         self.exit_when_idle = exit_when_idle

@@ -76,6 +76,9 @@ def test_the_caps_on_output_are_the_sites_own_and_fit_its_cases(tmp_path):
     assert (limits.output_bytes, limits.output_files) == (2**20, 400)
     by_default = SiteWorker("http://127.0.0.1:9", "mica-site-x", tmp_path).container_limits(claimed)
     assert (by_default.output_bytes, by_default.output_files) == (2 * 1024**3, 50_000)
+    for bad in ({"output_bytes": 0}, {"output_files": -1}):
+        with pytest.raises(ValueError, match=f"Limits.{next(iter(bad))} must be a positive number"):
+            SiteWorker("http://127.0.0.1:9", "mica-site-x", tmp_path, **bad)
 
 
 def test_a_result_body_carries_no_case_id():
