@@ -1,5 +1,5 @@
-from drf_spectacular.types import OpenApiTypes
 from django.utils.http import http_date
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers
 from rest_framework.response import Response
@@ -7,7 +7,6 @@ from rest_framework.views import APIView
 
 from mica.challenges import access
 from mica.challenges.models import Split
-
 from mica.sites.transfer import site_columns
 
 from .models import LeaderboardSnapshot
