@@ -15,13 +15,25 @@ class ErrorSerializer(serializers.Serializer):
 
 _VALIDATION_ERRORS = {
     "type": "object",
-    "description": "Each field (or non_field_errors) with the list of its problems.",
+    "description": "Each field (or non_field_errors) with the list of its problems; or, for an address "
+                   "holding a NUL character (refused on every operation), its detail.",
     "additionalProperties": {},
 }
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+# The addresses' text parameters may hold anything but a NUL (mica.core.middleware refuses it).
+_NO_NUL = "^[^\\x00]*$"
 
 
 class MicaAutoSchema(AutoSchema):
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            if parameter["in"] in ("path", "query") and schema.get("type") == "string" \
+                    and not {"pattern", "enum", "format"} & schema.keys():
+                schema["pattern"] = _NO_NUL
+        return parameters
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
@@ -34,9 +46,9 @@ class MicaAutoSchema(AutoSchema):
         return responses
 
     def _error_codes(self):
-        codes = []
+        codes = ["400"]  # mica.core.middleware refuses a NUL in any path or query string
         if self.method in _BODY_METHODS:
-            codes += ["400", "415"]
+            codes.append("415")
         if self.view.get_authenticators():
             codes.append("401")  # a bad or expired token is refused on every operation
         if any(not isinstance(permission, permissions.AllowAny) for permission in self.view.get_permissions()):

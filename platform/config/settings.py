@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Inside the header middleware, so that its refusals carry the same headers as any page.
+    "mica.core.middleware.refuse_nul_characters",
     # Last, so that it sees the lockout flag the login views' authentication set.
     "axes.middleware.AxesMiddleware",
 ]
