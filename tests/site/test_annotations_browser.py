@@ -13,7 +13,7 @@ from mica.challenges.models import ChallengeRole, Role
 
 from .conftest import PASSWORD, make_user
 from .imaging import ingested_dataset
-from .test_browser import browser  # noqa: F401  (the fixture)
+from .test_browser import browser, wait_until  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -196,8 +196,7 @@ def test_a_reader_paints_and_outlines_a_mask_and_a_reload_shows_exactly_what_was
     for x, y in outline[1:] + outline[:1]:
         page.mouse.move(canvas["x"] + x, canvas["y"] + y, steps=8)
     page.mouse.up()
-    page.wait_for_function("document.querySelector('#save-state').dataset.state === 'unsaved'"
-                           " || document.querySelector('#save-state').dataset.state === 'saved'")
+    wait_until(page, "['unsaved', 'saved'].includes(document.querySelector('#save-state').dataset.state)")
     page.wait_for_selector("#save-state[data-state=saved]")
     page.wait_for_timeout(1200)  # the last autosave after the outline
     page.wait_for_selector("#save-state[data-state=saved]")

@@ -77,6 +77,16 @@ def test_a_bad_file_shows_its_error_in_the_page(live_server, browser, phase, tea
     connections.close_all()
 
 
+def wait_until(page, expression, timeout_seconds=10):
+    """Poll a JavaScript expression until it is true. Not Playwright's wait_for_function: once its
+    first check is false it polls through eval, which the pages' CSP (script-src 'self') forbids."""
+    for _ in range(int(timeout_seconds * 10)):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"still false after {timeout_seconds} s: {expression}")
+
+
 def log_in(page, live_server, user):
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", user.username)

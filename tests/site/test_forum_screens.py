@@ -14,7 +14,7 @@ from django.utils import timezone
 from mica.downloads.models import DataRelease
 from mica.forum.models import Report, Thread
 
-from .test_browser import browser, log_in  # noqa: F401  (the fixture)
+from .test_browser import browser, log_in, wait_until  # noqa: F401  (the fixture)
 from .test_downloads import dataset, imaging_test_set, prepared, training_labels  # noqa: F401  (fixtures)
 from .test_forum import png_bytes
 
@@ -70,7 +70,7 @@ def check(page, url, width, path):
     assert page.evaluate("document.documentElement.scrollWidth") <= width, url
     for image in page.locator("img[loading=lazy]").all():  # load them for the screenshot
         image.scroll_into_view_if_needed()
-    page.wait_for_function("[...document.images].every(image => image.complete)")
+    wait_until(page, "[...document.images].every(image => image.complete)")
     page.screenshot(path=str(path), full_page=True)
 
 

@@ -16,7 +16,9 @@ from mica.leaderboards.tasks import build_report, draw_leaderboard_plots
 from mica.submissions.models import Submission
 
 from .conftest import csv_bytes, make_scores, make_truth, make_user, run_evaluations, upload
-from .test_browser import browser, log_in  # noqa: F401  (the fixture and the login steps)
+from .test_browser import browser, log_in, wait_until  # noqa: F401  (the fixture and the browser steps)
+
+IMAGES_DRAWN = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -49,17 +51,6 @@ def screenshots(tmp_path):
     return folder
 
 
-def images_loaded(page):
-    """Every image of the page loaded and drawn; polled, as the page's CSP forbids the eval that
-    Playwright's wait_for_function would use."""
-    script = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
-    for _ in range(100):
-        if page.evaluate(script):
-            return True
-        page.wait_for_timeout(100)
-    return False
-
-
 def test_an_organizer_reads_the_significance_page_and_the_report(live_server, browser, seeded, organizer,  # noqa: F811
                                                                  tmp_path):
     folder = screenshots(tmp_path)
@@ -76,7 +67,7 @@ def test_an_organizer_reads_the_significance_page_and_the_report(live_server, br
     assert page.locator("#kendall-tau").inner_text().strip()
     page.wait_for_load_state("networkidle")
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    assert images_loaded(page)
+    wait_until(page, IMAGES_DRAWN)
     summaries = page.locator("figcaption[data-summary]").all_inner_texts()
     assert any("Rank stability" in text for text in summaries)
     page.screenshot(path=str(folder / "significance.png"), full_page=True)
@@ -89,7 +80,7 @@ def test_an_organizer_reads_the_significance_page_and_the_report(live_server, br
     page.click("text=Report")
     page.wait_for_selector("#report-ranking")
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    assert images_loaded(page)
+    wait_until(page, IMAGES_DRAWN)
     assert "Aurora" in page.locator("#report-ranking").inner_text()
     page.screenshot(path=str(folder / "report.png"), full_page=True)
     pdf = page.request.get(f"{live_server.url}/leaderboards/phases/{seeded.pk}/report/report.pdf").body()
