@@ -14,9 +14,11 @@ DeLong E.R. et al. (1988). Biometrics 44.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import numpy as np
 import torch
+from scipy import special
 
 from . import statistics as S
 from ._device import pick_device
@@ -108,7 +110,7 @@ def compare(task, results, *, metric, higher_is_better, method, ties="min", alph
         raise ValueError(f"method {method!r} does not apply to {metric!r}: it needs per-case values")
     ranks, values = data.rank(method)
     order = sorted(range(len(names)), key=lambda t: (ranks[t], t))
-    p = data.pairwise()
+    p = data.pairwise
     significant = (p <= alpha) & ~np.eye(len(names), dtype=bool)
     bands, band = [], 0
     for q, t in enumerate(order):
@@ -135,11 +137,15 @@ def compare(task, results, *, metric, higher_is_better, method, ties="min", alph
 
 
 def _json(x):
+    """Nested lists of Python numbers, NaN and infinities as None (a board's matrices are large:
+    converted at once, not number by number)."""
     a = np.asarray(x)
-    if a.ndim == 0:
-        v = a.item()
-        return None if isinstance(v, float) and not math.isfinite(v) else v
-    return [_json(v) for v in a]
+    if a.dtype.kind == "f":
+        finite = np.isfinite(a)
+        if not finite.all():
+            a = a.astype(object)
+            a[~finite] = None
+    return a.tolist()
 
 
 def _rows(name, result):
@@ -153,27 +159,40 @@ def _rows(name, result):
     return out
 
 
-def _number(value, where):
-    if value is None:
-        return math.nan
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where}: expected a number or null, found a {type(value).__name__}")
-    return float(value)
+def _numbers(values, where):
+    """float64 array of ``values`` (None is NaN); ValueError at the first value that is not a
+    number, naming ``where(k)`` of its index k (called only then: boards have millions of values)."""
+    for k, value in enumerate(values):
+        if value is not None and type(value) not in (int, float) and not _is_number(value):
+            raise ValueError(f"{where(k)}: expected a number or null, found a {type(value).__name__}")
+    return np.array(values, dtype=np.float64)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _present(by_case, cases, keys, name):
+    """(indices in ``cases``, rows) of the cases a result has; ValueError at the first row that
+    lacks one of ``keys``."""
+    at = [c for c, case in enumerate(cases) if case in by_case]
+    found = [by_case[cases[c]] for c in at]
+    for c, row in zip(at, found):
+        if not all(key in row for key in keys):
+            raise ValueError(f"result {name!r}, case row {c + 1}: no {' or '.join(map(repr, keys))} value"
+                             + (" (results scored before issue 13 lack them: score them again)" if len(keys) > 1 else ""))
+    return at, found
 
 
 def _matrix(metric, rows, cases, names, higher_is_better):
     """(teams, cases) per-case values; a case a result lacks takes the failure value."""
     x = np.full((len(rows), len(cases)), np.nan)
-    absent = np.zeros_like(x, dtype=bool)
+    absent = np.ones_like(x, dtype=bool)
     for t, by_case in enumerate(rows):
-        for c, case in enumerate(cases):
-            row = by_case.get(case)
-            if row is None:
-                absent[t, c] = True
-            elif metric not in row:
-                raise ValueError(f"result {names[t]!r}, case row {c + 1}: no {metric!r} value")
-            else:
-                x[t, c] = _number(row[metric], f"result {names[t]!r}, case row {c + 1}, {metric!r}")
+        at, found = _present(by_case, cases, (metric,), names[t])
+        absent[t, at] = False
+        x[t, at] = _numbers([row[metric] for row in found],
+                            lambda k: f"result {names[t]!r}, case row {at[k] + 1}, {metric!r}")
     if absent.any():
         failure = FAILURE.get(metric.split("/")[0])
         if failure is None:
@@ -201,6 +220,7 @@ class _PerCase:
     def rank(self, method):
         return S.rank_by(self._values(method), method, higher_is_better=self.hib, ties=self.ties, alpha=self.alpha)
 
+    @cached_property
     def pairwise(self):
         return S.holm_offdiagonal(S.pairwise_wilcoxon(self.casewise, higher_is_better=self.hib))
 
@@ -228,16 +248,13 @@ class _Auc:
         for suffix in suffixes:
             y = np.full(len(cases), np.nan)
             s = np.full((len(rows), len(cases)), np.nan)
+            label, score = "label" + suffix, "score" + suffix
             for t, by_case in enumerate(rows):
-                for c, case in enumerate(cases):
-                    row = by_case.get(case)
-                    if row is None:
-                        continue
-                    if "label" + suffix not in row or "score" + suffix not in row:
-                        raise ValueError(f"result {names[t]!r}, case row {c + 1}: no 'label{suffix}'/'score{suffix}' "
-                                         "(results scored before issue 13 lack them: score them again)")
-                    y[c] = _number(row["label" + suffix], f"result {names[t]!r}, case row {c + 1}, 'label{suffix}'")
-                    s[t, c] = _number(row["score" + suffix], f"result {names[t]!r}, case row {c + 1}, 'score{suffix}'")
+                at, found = _present(by_case, cases, (label, score), names[t])
+                y[at] = _numbers([row[label] for row in found],
+                                 lambda k: f"result {names[t]!r}, case row {at[k] + 1}, {label!r}")
+                s[t, at] = _numbers([row[score] for row in found],
+                                    lambda k: f"result {names[t]!r}, case row {at[k] + 1}, {score!r}")
             # a case a result lacks: the stand-in score of a missing case (evaluator.tasks.classification)
             s = np.where(np.isnan(s), np.where(y == 1, -1.0, 2.0)[None, :], s)
             self.y.append(y)
@@ -247,16 +264,16 @@ class _Auc:
 
     def _auc(self, weights):
         """(teams, R) macro AUC for each row of case weights."""
-        out = 0
-        for y, s in zip(self.y, self.s):
-            out = out + torch.stack([S.weighted_binary_metrics(y, s[t], weights)["auc"] for t in range(len(s))])
-        return (out / len(self.y)).cpu().numpy()
+        return (sum(S.weighted_aucs(y, s, weights) for y, s in zip(self.y, self.s)) / len(self.y)).cpu().numpy()
 
     def _delong_p(self, y, s):
         auc, z, _ = S.pairwise_delong_test(y, s)
-        return 0.5 * np.vectorize(math.erfc)(z / math.sqrt(2))  # one-sided: row better than column
+        return 0.5 * special.erfc(z / math.sqrt(2))  # one-sided: row better than column
 
+    @cached_property
     def pairwise(self):
+        """Holm-adjusted one-sided p-values, row better than column (computed once: the
+        comparison and the significance ranking both read them)."""
         p = self._delong_p(self.y[0], self.s[0]) if len(self.y) == 1 else np.full((len(self.s[0]),) * 2, np.nan)
         return S.holm_offdiagonal(p) if len(self.y) == 1 else p
 
@@ -264,7 +281,7 @@ class _Auc:
         auc = self._auc(torch.ones(1, len(self.y[0]), dtype=torch.float64))[:, 0]
         if method == "mean":
             return S.rank(auc, higher_is_better=True, ties=self.ties), auc
-        out = S._significance_from_p(self.pairwise(), self.alpha, self.ties)
+        out = S._significance_from_p(self.pairwise, self.alpha, self.ties)
         return out["ranks"], out["scores"]
 
     def bootstrap_ranks(self, method, n_resamples, seed, patient):

@@ -39,6 +39,7 @@ __all__ = [
     "rank_stability",
     "resample_weights",
     "weighted_binary_metrics",
+    "weighted_aucs",
     "wilcoxon_greater",
     "rank",
     "rank_by",
@@ -347,6 +348,59 @@ def weighted_binary_metrics(y_true, y_score, weights, *, threshold=0.5, target_s
         at_neg = _cumulative_at(w, neg_index[:r], cum_neg[:r], read_neg)
         parts.append(_binary_chunk(at_pos, at_neg, g_score, target_sensitivity))
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
+
+
+#: Resamples :func:`weighted_aucs` takes at a time, as a count of numbers (cases × resamples): on
+#: the CPU a chunk's sorted weights and their cumulative sums stay in cache while they are read.
+_AUC_CHUNK_NUMBERS = {"cpu": 2 ** 19, "cuda": 2 ** 26}
+#: The AUC's sums of integer weights are computed in int32 while they stay below this.
+_INT32_LIMIT = 2 ** 31
+
+
+def weighted_aucs(y_true, scores, weights, *, device=None):
+    """The AUC (Mann-Whitney, ties ½) of each row of ``scores`` (T, n) under each row of case
+    ``weights`` (R, n): a (T, R) float64 tensor, equal to :func:`weighted_binary_metrics`'s
+    ``auc`` row by row. A case is a positive where ``y_true`` is 1, a negative elsewhere.
+
+    Made for ranking many teams on the same resamples (:func:`evaluator.compare`'s stability of an
+    AUC board): the positives' and negatives' weights are gathered once for all teams, and each
+    team costs one sort of its negatives' scores, a cumulative sum of their weights in that order
+    and a read of it at each positive: 2·AUC·P·N = Σ over positives of its weight times (weight of
+    the negatives below + weight of those at or below). Integer weights (bootstrap counts) are
+    summed in int32 while the sums fit, at half float64's memory traffic; others in float64.
+    Either way the sums are exact for integer weights, so teams with the same AUC tie exactly.
+    A row without positives or negatives gives NaN.
+    """
+    device = pick_device() if device is None else torch.device(device)
+    positive = as_tensor(y_true, device) == 1
+    S = as_tensor(scores, device)
+    W = as_tensor(weights, device)
+    S, W = (S[None, :] if S.ndim == 1 else S), (W[None, :] if W.ndim == 1 else W)
+    if torch.isnan(S).any():
+        raise ValueError("scores must not be NaN")
+    P, N = W[:, positive].sum(1), W[:, ~positive].sum(1)
+    # 2·P·N ≤ (P + N)² / 2 bounds every partial sum below
+    integers = bool((W == W.round()).all()) and float((P + N).max()) ** 2 / 2 < _INT32_LIMIT
+    dtype = torch.int32 if integers else torch.float64
+    pos_scores, neg_scores = S[:, positive], S[:, ~positive]
+    neg_order = torch.argsort(neg_scores, dim=1)
+    neg_sorted = torch.gather(neg_scores, 1, neg_order)
+    chunk = max(1, _AUC_CHUNK_NUMBERS.get(device.type, 2 ** 26) // max(W.shape[1], 1))
+    out = torch.empty(S.shape[0], W.shape[0], dtype=torch.float64, device=device)
+    for i in range(0, W.shape[0], chunk):
+        # A case's weights in all the chunk's resamples are one row: gathering cases copies rows.
+        w = W[i:i + chunk].T.to(dtype)
+        w_pos, w_neg = w[positive].contiguous(), w[~positive].contiguous()
+        cumulative = torch.zeros(w_neg.shape[0] + 1, w.shape[1], dtype=dtype, device=device)
+        for t in range(S.shape[0]):
+            torch.cumsum(w_neg.index_select(0, neg_order[t]), 0, out=cumulative[1:])
+            below = torch.searchsorted(neg_sorted[t], pos_scores[t], side="left")
+            through = torch.searchsorted(neg_sorted[t], pos_scores[t], side="right")
+            read = cumulative.index_select(0, below)
+            twice = read * 2 if torch.equal(below, through) else read + cumulative.index_select(0, through)
+            out[t, i:i + chunk] = (w_pos * twice).sum(0).to(torch.float64)
+    undefined = (P == 0) | (N == 0)
+    return torch.where(undefined, torch.nan, out / (2 * P * N).masked_fill(undefined, 1))
 
 
 def _cumulative_at(w, index, buffer, at):

@@ -1,6 +1,7 @@
 """Bootstrap intervals against numpy loops, DeLong matrices, rankings against hand-made data."""
 
 import numpy as np
+import torch
 import pytest
 from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -76,6 +77,46 @@ def test_weighted_binary_metrics_equal_each_resample_scored_on_its_own(rng, monk
                         C.operating_point(y[i], s[i], target_sensitivity=target)))
         for k, v in want.items():
             assert float(got[k][r]) == pytest.approx(v, abs=1e-12), (k, r)
+
+
+@pytest.mark.parametrize("chunk", [7 * 90, 2 ** 19])
+def test_weighted_aucs_of_many_teams_equal_each_resample_scored_on_its_own(rng, monkeypatch, chunk):
+    # Heavy ties within a team and between positives and negatives, a team whose top scores are
+    # all negatives, and chunks of 7 resamples: scikit-learn's AUC of each resample repeated out.
+    monkeypatch.setitem(S._AUC_CHUNK_NUMBERS, "cpu", chunk)
+    y = rng.integers(0, 2, 90)
+    scores = np.round(rng.random((5, 90)) * 0.8 + 0.2 * y, 1)
+    scores[2, np.flatnonzero(y == 0)[:3]] = 1.5
+    W = S.resample_weights(90, 40, 3, strata=y)
+    got = S.weighted_aucs(y, scores, W)
+    assert got.shape == (5, 40) and got.dtype == torch.float64
+    for r, w in enumerate(W.numpy().astype(int)):
+        i = np.repeat(np.arange(90), w)
+        for t in range(5):
+            assert float(got[t, r]) == pytest.approx(roc_auc_score(y[i], scores[t, i]), abs=1e-12), (t, r)
+    # the same numbers, to the last bit, as the all-metrics pass (it ranks the teams: ties stay ties)
+    for t in range(5):
+        assert torch.equal(got[t], S.weighted_binary_metrics(y, scores[t], W)["auc"])
+
+
+def test_weighted_aucs_with_fractional_or_large_weights_sum_in_float64(rng):
+    # Fractional weights, and integer weights whose sums pass int32: scikit-learn's sample_weight.
+    y = rng.integers(0, 2, 60)
+    scores = np.round(rng.random((3, 60)) + 0.3 * y, 2)
+    W = np.stack([rng.random(60) * 3, np.full(60, 5.0e4), rng.integers(0, 4, 60).astype(float)])
+    got = S.weighted_aucs(y, scores, W)
+    for r in range(3):
+        for t in range(3):
+            assert float(got[t, r]) == pytest.approx(roc_auc_score(y, scores[t], sample_weight=W[r]), abs=1e-12)
+
+
+def test_weighted_aucs_are_nan_without_both_classes_and_refuse_nan_scores(rng):
+    y = np.array([1, 1, 0, 0])
+    W = np.array([[1, 1, 0, 0], [0, 0, 2, 1], [1, 0, 1, 0]])
+    got = S.weighted_aucs(y, np.array([[0.9, 0.8, 0.1, 0.2]]), W)
+    assert torch.isnan(got[0, :2]).all() and float(got[0, 2]) == 1.0
+    with pytest.raises(ValueError, match="NaN"):
+        S.weighted_aucs(y, np.array([[0.9, np.nan, 0.1, 0.2]]), W)
 
 
 def test_generic_bootstrap_uses_the_same_resamples(rng):
