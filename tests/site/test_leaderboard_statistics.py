@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 import evaluator
 from mica.challenges.models import Case, Split, Team
 from mica.evaluations.models import Evaluation
-from mica.leaderboards.models import LeaderboardSnapshot
+from mica.leaderboards.models import LeaderboardSnapshot, leaderboards_changed
 from mica.leaderboards.tasks import draw_leaderboard_plots, refresh_leaderboards
 from mica.submissions.models import Submission
 
@@ -148,6 +148,26 @@ def test_the_worker_stores_the_comparison_and_bands(client, phase, three_teams):
     assert bands["Strong"] == bands["Close"] == 1 and bands["Weak"] == 2
     page = client.get(reverse("leaderboards:phase", args=[phase.pk])).content.decode()
     assert 'class="band-start"' in page and "do not differ significantly" in page
+
+
+def test_a_large_boards_matrices_keep_its_best_teams_and_its_bands_every_pair(client, phase, organizer,
+                                                                              three_teams, monkeypatch):
+    # Three teams stand for a board larger than PAIRWISE_TEAMS: the stored matrices hold the two
+    # best; Weak's band still comes from its test against Close, which they no longer hold.
+    monkeypatch.setattr("mica.leaderboards.statistics.PAIRWISE_TEAMS", 2)
+    leaderboards_changed(phase)
+    refresh_leaderboards(phase.pk)
+    comparison = LeaderboardSnapshot.statistics_for(phase, Split.PUBLIC)["comparison"]
+    assert comparison["names"] == ["Strong", "Close", "Weak"]
+    for matrix in (comparison["pairwise"]["p_values"], comparison["pairwise"]["significant"]):
+        assert set(matrix) == {"Strong", "Close"} and all(set(row) == {"Strong", "Close"} for row in matrix.values())
+    assert comparison["pairwise"]["teams"] == 2 and comparison["bands"] == {"Strong": 1, "Close": 1, "Weak": 2}
+    client.force_login(organizer)
+    shown = client.get(f"/api/v1/leaderboards/{phase.pk}/statistics/").json()["comparison"]
+    assert shown["pairwise_teams"] == 2 and set(shown["p_values"]) == {"Strong", "Close"}
+    assert [team["team"] for team in shown["teams"]] == ["Strong", "Close", "Weak"]
+    page = client.get(reverse("leaderboards:significance", args=[phase.pk]))
+    assert page.status_code == 200 and "Weak" in page.content.decode()
 
 
 def test_significance_ranking_gives_tied_teams_one_rank(phase, three_teams):

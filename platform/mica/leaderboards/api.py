@@ -10,6 +10,7 @@ from mica.challenges.models import Split
 from mica.sites.transfer import site_columns
 
 from .models import LeaderboardSnapshot
+from .statistics import PAIRWISE_TEAMS
 from .views import board_phase, board_records, shown_rows
 
 
@@ -120,8 +121,12 @@ class ComparisonSerializer(serializers.Serializer):
     teams = TeamStatisticsSerializer(many=True, help_text="Best first.")
     p_values = serializers.DictField(child=serializers.DictField(child=serializers.FloatField(allow_null=True)),
                                      help_text="{row team: {column team: Holm-adjusted one-sided p-value that the "
-                                     "row team is better}}.")
+                                     "row team is better}}, among the best `pairwise_teams` teams (the adjustment "
+                                     "is over every pair of the board).")
     significant = serializers.DictField(child=serializers.DictField(child=serializers.BooleanField()))
+    pairwise_teams = serializers.IntegerField(help_text=f"How many of the best teams the two matrices hold: every "
+                                              f"team up to {PAIRWISE_TEAMS}; a larger board's bands still come "
+                                              "from every pair.")
     kendall_tau = KendallTauSerializer(help_text="Kendall's tau between the ranking and the rankings of bootstrap "
                                        "samples of the cases.")
     n_resamples = serializers.IntegerField()
@@ -152,6 +157,7 @@ def shown_comparison(comparison, phase, is_organizer):
                    "rank_counts": comparison["stability"]["rank_counts"][name]} for name in names],
         "p_values": {a: {b: shown(p) for b, p in row.items()} for a, row in comparison["pairwise"]["p_values"].items()},
         "significant": comparison["pairwise"]["significant"],
+        "pairwise_teams": comparison["pairwise"].get("teams", len(names)),
         "kendall_tau": {key: shown(value) for key, value in comparison["stability"]["kendall_tau"].items()},
         "n_resamples": comparison["stability"]["n_resamples"],
         "ranks_by_method": comparison["robustness"],

@@ -20,6 +20,11 @@ from . import plots
 # Keys of a per-case row that are not a metric's value.
 NOT_VALUES = {"case_id", "missing", "label", "score", "n_predictions"}
 ROC_TEAMS = 5
+# The pairwise matrices are stored for the best teams only: a 1,400-team board's pair of full
+# matrices is 110 MB of JSON, rewritten at every refresh and read by every statistics view. The
+# bands (each team against the one above) come from the whole matrix; the page shows the top 15
+# (views.SIGNIFICANCE_TEAMS), the significance map the top 20 (plots.TOP).
+PAIRWISE_TEAMS = 50
 
 
 def per_case_metrics(result):
@@ -69,20 +74,24 @@ def compare(phase, results, groups):
 def by_team(comparison):
     """The evaluator's comparison (lists in the order of `names`, best first) with every list
     keyed by team instead, bands counted from 1: what pages and plots look teams up in. `names`
-    keeps the order (a stored JSON object does not)."""
+    keeps the order (a stored JSON object does not). The pairwise matrices keep the best
+    `PAIRWISE_TEAMS` teams (their count in `pairwise["teams"]`)."""
     names = comparison["names"]
+    top = names[:PAIRWISE_TEAMS]
 
     def keyed(values):
         return dict(zip(names, values))
 
     def matrix(rows):
-        return {a: keyed(row) for a, row in zip(names, rows)}
+        """{row team: {column team: value}} of the best teams."""
+        return {a: dict(zip(top, row[:len(top)])) for a, row in zip(top, rows)}
 
     pairwise, stability = comparison["pairwise"], comparison["stability"]
     return dict(
         comparison, ranks=keyed(comparison["ranks"]), values=keyed(comparison["values"]),
         bands=keyed(band + 1 for band in comparison["bands"]),
-        pairwise=dict(pairwise, p_values=matrix(pairwise["p_values"]), significant=matrix(pairwise["significant"])),
+        pairwise=dict(pairwise, p_values=matrix(pairwise["p_values"]), significant=matrix(pairwise["significant"]),
+                      teams=len(top)),
         stability=dict(stability, rank_counts=keyed(stability["rank_counts"])),
         robustness={method: keyed(ranks) for method, ranks in comparison["robustness"].items()},
     )
