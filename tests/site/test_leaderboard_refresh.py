@@ -133,6 +133,65 @@ def test_the_page_and_the_api_say_when_the_board_was_computed(client, phase, tea
     assert exported["refresh_pending"] is True and exported["computed_at"] == computed_at.isoformat()
 
 
+@pytest.mark.django_db
+def test_failing_refreshes_are_given_up_told_and_tried_again_on_the_next_change(
+        client, phase, team, participant, truth, organizer, co_organizer, settings, monkeypatch,
+        django_capture_on_commit_callbacks):
+    # Two attempts: one whose worker dies (its lease runs out), one that raises. The third claim
+    # gives up: the organizers are told once, the board says so, the sweep leaves it alone.
+    from mica.notifications.models import Kind, Notification
+
+    settings.MICA_MAX_ATTEMPTS = 2
+    run_evaluations(submit(phase, participant, truth, 1.0, 1))
+    url = reverse("leaderboards:phase", args=[phase.pk])
+    client.get(url)
+    refresh_leaderboards(phase.pk)
+    leaderboards_changed(phase)
+    dead = BoardRefresh.claim(phase)
+    BoardRefresh.objects.filter(pk=dead.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks() as callbacks:
+        BoardRefresh.sweep()
+    assert sent(callbacks) == 1 and BoardRefresh.objects.get(phase=phase).attempts == 1
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the ranking")
+
+    monkeypatch.setattr("mica.leaderboards.statistics.board_statistics", broken)
+    with django_capture_on_commit_callbacks() as callbacks:
+        refresh_leaderboards(phase.pk)  # raises inside, caught: the board stays stale, retried
+    row = BoardRefresh.objects.get(phase=phase)
+    assert sent(callbacks) == 1 and (row.attempts, row.claimed_by, row.failed_at) == (2, "", None)
+    assert LeaderboardSnapshot.objects.filter(phase=phase, stale=True).count() == 2
+    assert not Notification.objects.filter(kind=Kind.WORK_FAILED).exists()
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        refresh_leaderboards(phase.pk)  # the attempts are used: given up, nothing computed
+    assert sent(callbacks) == 0 and BoardRefresh.objects.get(phase=phase).failed_at is not None
+    told = Notification.objects.filter(kind=Kind.WORK_FAILED)
+    assert {n.user for n in told} == {organizer, co_organizer} and told[0].url == url
+    assert "is not refreshed" in told[0].subject and "last 2 refreshes failed" in told[0].body
+    assert "newer results could not be ranked" in client.get(url).content.decode()
+    answer = APIClient().get(f"/api/v1/leaderboards/{phase.pk}/")
+    assert (answer["Mica-Refresh-Failed"], answer["Mica-Refresh-Pending"]) == ("true", "true")
+    with django_capture_on_commit_callbacks() as callbacks:
+        BoardRefresh.sweep()  # stale boards, no message on its way: not this one
+    assert sent(callbacks) == 0
+
+    # A new change tries again; failing, it tells nobody twice; once fixed, the board is whole.
+    with django_capture_on_commit_callbacks() as callbacks:
+        leaderboards_changed(phase)
+    assert sent(callbacks) == 1
+    refresh_leaderboards(phase.pk)
+    assert told.count() == 2 and BoardRefresh.objects.get(phase=phase).failed_at is not None
+    monkeypatch.undo()
+    leaderboards_changed(phase)
+    refresh_leaderboards(phase.pk)
+    row = BoardRefresh.objects.get(phase=phase)
+    assert (row.attempts, row.failed_at) == (0, None)
+    assert "could not be ranked" not in client.get(url).content.decode()
+    assert APIClient().get(f"/api/v1/leaderboards/{phase.pk}/")["Mica-Refresh-Failed"] == "false"
+
+
 REFRESH_LINE = re.compile(r"board refresh of phase (\d+) ran ([\d.]+)-([\d.]+) by")
 
 

@@ -60,9 +60,11 @@ def _rows(request, phase, split):
 
 
 def freshness_headers(freshness):
-    """When the board was last computed, and whether newer results wait for its refresh."""
+    """When the board was last computed, whether newer results wait for its refresh, and whether
+    its refreshes failed and were given up."""
     return {"Last-Modified": http_date(freshness.computed_at.timestamp()),
-            "Mica-Refresh-Pending": "true" if freshness.pending else "false"}
+            "Mica-Refresh-Pending": "true" if freshness.pending else "false",
+            "Mica-Refresh-Failed": "true" if freshness.failed else "false"}
 
 
 FRESHNESS_HEADERS = [
@@ -70,6 +72,9 @@ FRESHNESS_HEADERS = [
                      description="When the worker last computed the board."),
     OpenApiParameter("Mica-Refresh-Pending", str, OpenApiParameter.HEADER, response=True, enum=["true", "false"],
                      description="true while newer results wait for the board's next refresh."),
+    OpenApiParameter("Mica-Refresh-Failed", str, OpenApiParameter.HEADER, response=True, enum=["true", "false"],
+                     description="true when the board's last refreshes failed and were given up (the organizers "
+                                 "were told); the next change tries again."),
 ]
 
 

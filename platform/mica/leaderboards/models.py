@@ -34,11 +34,18 @@ REFRESH_DURATIONS_APART = 10
 
 @dataclass(frozen=True)
 class Freshness:
-    """When a board was last computed, and whether a change arrived that it does not show yet
-    (its refresh is waiting or running)."""
+    """When a board was last computed, whether a change arrived that it does not show yet (its
+    refresh is waiting or running), and whether its refreshes failed and were given up."""
 
     computed_at: datetime
     pending: bool
+    failed: bool = False
+
+    @classmethod
+    def of(cls, phase_pk, computed_at, stale):
+        # Only a stale board can have failed refreshes: a fresh one costs no query.
+        failed = stale and BoardRefresh.objects.filter(phase_id=phase_pk, failed_at__isnull=False).exists()
+        return cls(computed_at, stale, failed)
 
 
 class LeaderboardSnapshot(models.Model):
@@ -66,7 +73,7 @@ class LeaderboardSnapshot(models.Model):
         if snapshot is None or snapshot.computed_at is None:
             snapshot = cls.compute(phase, split, with_statistics=False)
             leaderboards_changed(phase)
-        return [_row(row) for row in snapshot.rows], Freshness(snapshot.computed_at, snapshot.stale)
+        return [_row(row) for row in snapshot.rows], Freshness.of(phase.pk, snapshot.computed_at, snapshot.stale)
 
     @classmethod
     def statistics_for(cls, phase, split):
@@ -76,7 +83,7 @@ class LeaderboardSnapshot(models.Model):
             "statistics", "plots", "computed_at", "stale").first()
         if stored is None or stored[0] is None:
             return None
-        return {**stored[0], "plots": stored[1] or {}, "freshness": Freshness(stored[2], stored[3])}
+        return {**stored[0], "plots": stored[1] or {}, "freshness": Freshness.of(phase.pk, stored[2], stored[3])}
 
     @classmethod
     def compute(cls, phase, split, with_statistics=True):
@@ -102,8 +109,13 @@ class LeaderboardSnapshot(models.Model):
         if refresh is None:
             return
         with refresh.lease_held():
-            for split in Split.values:
-                cls.compute(phase, split)
+            try:
+                for split in Split.values:
+                    cls.compute(phase, split)
+            except Exception:
+                logger.exception("the refresh of phase %s's boards failed", phase.pk)
+                refresh.fail()
+                return
         if not refresh.finish():
             return  # the lease ran out and another worker took the board over
         transaction.on_commit(lambda: cls.send_drawing(phase.pk))
@@ -147,7 +159,12 @@ class BoardRefresh(models.Model):
     the next refresh starts no sooner than `pause()` after the last one started (countdown).
 
     A request is the snapshots' `stale` mark; `due_at` says that a refresh message is on its way
-    (when it is due), so a request that finds one sends nothing."""
+    (when it is due), so a request that finds one sends nothing.
+
+    A refresh that raises, or whose worker dies, is tried again after the pause; once
+    MICA_MAX_ATTEMPTS in a row have failed, the refreshes are given up (`failed_at`), the
+    organizers are told, the board keeps its last rows and says so, and only a new change tries
+    again (the sweep does not)."""
 
     phase = models.OneToOneField("challenges.Phase", on_delete=models.CASCADE, related_name="board_refresh")
     due_at = models.DateTimeField(null=True)
@@ -157,6 +174,9 @@ class BoardRefresh(models.Model):
     finished_at = models.DateTimeField(null=True)
     duration = models.FloatField(default=0.0, help_text="Seconds the last refresh took.")
     refreshes = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Refreshes started since the last one that ended well.")
+    failed_at = models.DateTimeField(null=True, help_text="When the failed refreshes were given up.")
 
     @classmethod
     def locked(cls, phase_pk):
@@ -167,15 +187,16 @@ class BoardRefresh(models.Model):
         return cls.objects.select_for_update().get(phase_id=phase_pk)
 
     @classmethod
-    def request(cls, phase_pk, now=None, resend_lost=False):
+    def request(cls, phase_pk, now=None, resend_lost=False, by_sweep=False):
         """Marks the board stale and sends a refresh after the caller's commit, unless one is
-        running (it sends the next when it ends) or on its way. `resend_lost` (the sweep) sends
-        again when the message on its way is long overdue."""
+        running (it sends the next when it ends) or on its way. The sweep (`by_sweep`) sends
+        nothing for a board whose refreshes were given up, and with `resend_lost` sends again
+        when the message on its way is long overdue."""
         now = now or timezone.now()
         with transaction.atomic():
             refresh = cls.locked(phase_pk)
             LeaderboardSnapshot.objects.filter(phase_id=phase_pk).update(stale=True)
-            if refresh.running(now):
+            if refresh.running(now) or (by_sweep and refresh.failed_at is not None):
                 return
             lost = resend_lost and refresh.due_at is not None and refresh.due_at < now - REFRESH_LOST_AFTER
             if refresh.due_at is None or lost:
@@ -221,10 +242,13 @@ class BoardRefresh(models.Model):
                 if not refresh.running(now):
                     cls.objects.filter(pk=refresh.pk).update(due_at=None)
                 return None
+            if refresh.attempts >= settings.MICA_MAX_ATTEMPTS and refresh.failed_at is None:
+                refresh.give_up(now)
+                return None
             snapshots.update(stale=False)
             cls.objects.filter(pk=refresh.pk).update(
                 claimed_by=worker_name(), lease_expires_at=now + timedelta(seconds=settings.MICA_LEASE_SECONDS),
-                started_at=now, due_at=None,
+                started_at=now, due_at=None, attempts=models.F("attempts") + 1,
             )
         refresh.refresh_from_db()
         refresh.started_clock = time.monotonic()  # the duration, whatever the clocks of the hosts
@@ -244,7 +268,7 @@ class BoardRefresh(models.Model):
                 return False
             type(self).objects.filter(pk=self.pk).update(
                 claimed_by="", lease_expires_at=None, finished_at=now, duration=time.monotonic() - self.started_clock,
-                refreshes=models.F("refreshes") + 1,
+                refreshes=models.F("refreshes") + 1, attempts=0, failed_at=None,
             )
             refresh.refresh_from_db()
             if LeaderboardSnapshot.objects.filter(phase_id=self.phase_id, stale=True).exists():
@@ -253,20 +277,47 @@ class BoardRefresh(models.Model):
                     now.timestamp(), self.claimed_by)
         return True
 
+    def fail(self):
+        """Ends this worker's refresh that raised: the board stays stale, and the next attempt
+        is sent after the pause (its claim gives up when the attempts are used), unless the
+        refreshes were given up already."""
+        now = timezone.now()
+        with transaction.atomic():
+            refresh = self.locked(self.phase_id)
+            if refresh.claimed_by != self.claimed_by:
+                return
+            LeaderboardSnapshot.objects.filter(phase_id=self.phase_id).update(stale=True)
+            type(self).objects.filter(pk=self.pk).update(claimed_by="", lease_expires_at=None)
+            refresh.refresh_from_db()
+            if refresh.failed_at is None:
+                refresh.send(now)
+
+    def give_up(self, now):
+        """Stops refreshing the board until a new change, and tells the organizers (an outbox
+        row each, in the caller's transaction)."""
+        from mica.notifications.models import Kind, notify, organizers_of
+
+        type(self).objects.filter(pk=self.pk).update(failed_at=now, due_at=None)
+        phase = self.phase
+        notify(organizers_of(phase.challenge), Kind.WORK_FAILED, f"The leaderboard of {phase.name} is not refreshed",
+               f"Its last {self.attempts} refreshes failed, so the board shows the results it had before them. "
+               "The site's logs say why; the next change to the board (a new result, an edit of the phase) "
+               "tries again.", url=phase.get_absolute_url(), challenge=phase.challenge)
+
     @classmethod
     def sweep(cls, now=None):
         """Sends a refresh for a board whose worker died (its lease ran out) or whose message
-        was lost."""
+        was lost; not for a board whose refreshes were given up."""
         now = now or timezone.now()
         for phase_pk in cls.objects.filter(claimed_by__gt="", lease_expires_at__lt=now).values_list("phase_id", flat=True):
             with transaction.atomic():
                 cls.locked(phase_pk)
                 cls.objects.filter(phase_id=phase_pk, lease_expires_at__lt=now).update(
                     claimed_by="", lease_expires_at=None, due_at=None)
-            cls.request(phase_pk, now)
+            cls.request(phase_pk, now, by_sweep=True)
         stale = LeaderboardSnapshot.objects.filter(stale=True).values_list("phase_id", flat=True)
         for phase_pk in set(stale):
-            cls.request(phase_pk, now, resend_lost=True)
+            cls.request(phase_pk, now, resend_lost=True, by_sweep=True)
 
 
 def leaderboards_changed(phase):
