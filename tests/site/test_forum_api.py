@@ -1,5 +1,10 @@
 """The forum's API: the pages' rules (forum/access.py, the models) across the standing users,
-for an open, a restricted and a draft challenge; moderation, locking, spam limits, Markdown."""
+for an open, a restricted and a draft challenge; moderation, locking, spam limits, Markdown;
+images sent as multipart/form-data.
+
+Bad images tried: one without its description, a blank description, a text file named .png, an
+SVG, five images, images as JSON strings; each refused with the field or the file named, and
+nothing stored (no thread, no post, no file)."""
 
 from datetime import timedelta
 
@@ -9,9 +14,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from mica.challenges.models import Challenge
-from mica.forum.models import Post, Subscription, Thread
+from mica.forum.models import Attachment, Post, Subscription, Thread
 
-from .test_forum import png_bytes
+from .test_forum import image_upload, png_bytes
 from .test_forum_access import ORGANIZERS, PARTICIPANTS, STANDING, user_for
 
 pytestmark = pytest.mark.django_db
@@ -249,3 +254,69 @@ def test_a_follower_is_told_of_replies(forum, outsider, organizer):
     api_as(outsider).put(f"{threads_url(thread)}{thread.pk}/follow/")
     api_as(organizer).post(posts_url(thread), {"body": "Organizers' answer"}, format="json")
     assert outsider.notifications.filter(kind="forum_reply").count() == 1
+
+
+# -- images -------------------------------------------------------------------------------------
+def test_a_thread_and_a_reply_carry_images_sent_as_multipart(client, forum, participant, organizer):
+    thread, _, _ = forum
+    response = api_as(participant).post(threads_url(thread), {
+        "title": "With a figure", "body": "See the two figures.", "writeup": "false",
+        "images": [image_upload("a.png"), image_upload("b.jpg", png_bytes(size=(20, 10), fmt="JPEG"), "image/jpeg")],
+        "alt_texts": ["A red square", "A red strip, as a JPEG"]}, format="multipart")
+    assert response.status_code == 201, response.content
+    new = Thread.objects.get(pk=response.json()["id"])
+    shown = api_as(participant).get(posts_url(new)).json()["results"][0]["attachments"]
+    assert [(image["alt_text"], image["width"], image["height"]) for image in shown] == [
+        ("A red square", 40, 30), ("A red strip, as a JPEG", 20, 10)]
+    client.force_login(organizer)
+    served = client.get(shown[1]["url"])
+    assert served.status_code == 200 and served["Content-Type"] == "image/png"  # re-encoded
+
+    response = api_as(organizer).post(posts_url(thread), {"body": "A reply with one", "images": [image_upload()],
+                                                          "alt_texts": ["The answer's figure"]}, format="multipart")
+    assert response.status_code == 201 and response.json()["attachments"][0]["alt_text"] == "The answer's figure"
+    plain = api_as(organizer).post(posts_url(thread), {"body": "No image, as JSON"}, format="json")
+    assert plain.status_code == 201 and plain.json()["attachments"] == []
+
+
+@pytest.mark.parametrize(("images", "alt_texts", "field", "message"), [
+    (["a.png", "b.png"], ["Only one described"], "alt_texts", "2 images and 1 descriptions"),
+    (["a.png"], [" "], "alt_texts", "may not be blank"),
+    (["notes.png"], ["Not an image"], "non_field_errors", "notes.png: not an image this forum accepts"),
+    (["drawing.svg"], ["A drawing"], "non_field_errors", "drawing.svg: not an image this forum accepts"),
+    (["a.png"] * 5, ["A square"] * 5, "images", "no more than 4"),
+])
+def test_bad_images_are_refused_naming_them_and_nothing_is_stored(forum, participant, images, alt_texts, field,
+                                                                   message):
+    thread, _, _ = forum
+    contents = {"notes.png": b"these are notes, not pixels", "drawing.svg": b"<svg onload='alert(1)'></svg>"}
+    uploads = [image_upload(name, contents.get(name)) for name in images]
+    before = (Thread.objects.count(), Post.objects.count(), Attachment.objects.count())
+    for url, body in ((threads_url(thread), {"title": "Figures", "body": "See"}), (posts_url(thread), {"body": "See"})):
+        for upload in uploads:
+            upload.seek(0)
+        response = api_as(participant).post(url, {**body, "images": uploads, "alt_texts": alt_texts},
+                                            format="multipart")
+        assert response.status_code == 400 and message in str(response.json()[field]), response.content
+    assert (Thread.objects.count(), Post.objects.count(), Attachment.objects.count()) == before
+
+
+def test_images_are_files_not_json_strings(forum, participant):
+    thread, _, _ = forum
+    response = api_as(participant).post(posts_url(thread), {"body": "See", "images": ["aGVsbG8="], "alt_texts": ["x"]},
+                                        format="json")
+    assert response.status_code == 400 and "images" in response.json()
+
+
+def test_a_described_image_before_an_undescribed_one_leaves_no_file(forum, participant):
+    # The model checks every description before it stores any file (a rolled-back row would
+    # leave its file behind in the storage).
+    from django.core.exceptions import ValidationError as ModelValidationError
+
+    from mica.core.storage import private_storage
+
+    thread, _, _ = forum
+    files = set(private_storage().listdir("forum")[1])
+    with pytest.raises(ModelValidationError, match="Describe each image"):
+        thread.reply(participant, "Two figures", images=[(image_upload("a.png"), "Described"), (image_upload("b.png"), "")])
+    assert set(private_storage().listdir("forum")[1]) == files

@@ -6,7 +6,7 @@ from django.urls import path, reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,7 +14,7 @@ from mica.core.markdown import render_markdown
 from mica.notifications.api import JSONBooleanField
 
 from . import access
-from .models import Post, Thread
+from .models import Attachment, Post, Thread
 
 
 def refused(error):
@@ -126,15 +126,38 @@ class SearchResultSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(post.get_absolute_url())
 
 
+class FormBooleanField(JSONBooleanField):
+    """true or false; in multipart form data (a post with images), whose fields are text, the
+    text "true" or "false"."""
+
+    def to_internal_value(self, data):
+        if data in ("true", "false"):
+            return data == "true"
+        return super().to_internal_value(data)
+
+
 class NewPostSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=Post.MAX_BODY_CHARS, help_text="Markdown.")
+    images = serializers.ListField(
+        child=serializers.FileField(), required=False, max_length=Attachment.MAX_PER_POST,
+        help_text=f"Up to {Attachment.MAX_PER_POST} images (PNG, JPEG, GIF or WebP), sent as multipart/form-data: "
+                  "each is decoded and stored re-encoded as PNG, without its metadata.")
+    alt_texts = serializers.ListField(
+        child=serializers.CharField(max_length=Attachment._meta.get_field("alt_text").max_length), required=False,
+        help_text="What each image shows, for readers who cannot see it: one per image, in the same order.")
+
+    def validate(self, data):
+        images, alt_texts = data.get("images", []), data.get("alt_texts", [])
+        if len(images) != len(alt_texts):
+            raise ValidationError({"alt_texts": f"{len(images)} images and {len(alt_texts)} descriptions: "
+                                                "describe each image, in the images' order."})
+        return dict(data, images=list(zip(images, alt_texts)))
 
 
 class NewThreadSerializer(NewPostSerializer):
     title = serializers.CharField(max_length=Thread._meta.get_field("title").max_length)
-    announcement = JSONBooleanField(default=False, help_text="Organizers: pinned, and every participant "
-                                                                     "is told.")
-    writeup = JSONBooleanField(default=False, help_text="Your team's solution write-up.")
+    announcement = FormBooleanField(default=False, help_text="Organizers: pinned, and every participant is told.")
+    writeup = FormBooleanField(default=False, help_text="Your team's solution write-up.")
 
 
 SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="The challenge's slug.")
@@ -146,7 +169,7 @@ class ThreadListView(generics.ListCreateAPIView):
     """A challenge's threads, pinned first, then by last post; registered readers start one."""
 
     serializer_class = ThreadSerializer
-    parser_classes = [JSONParser]  # no images over the API: they are attached on the page
+    parser_classes = [JSONParser, MultiPartParser]  # multipart: with images
 
     def get_queryset(self):
         return Thread.objects.of(access.forum_challenge(self.request.user, self.kwargs["slug"]))
@@ -162,7 +185,7 @@ class ThreadListView(generics.ListCreateAPIView):
             raise ValidationError({"writeup": "You are in no team of this challenge: a write-up is a team's."})
         try:
             thread = Thread.start(challenge, request.user, data["title"], data["body"],
-                                  announcement=data["announcement"], writeup_team=team)
+                                  announcement=data["announcement"], writeup_team=team, images=data["images"])
         except DjangoValidationError as error:
             refused(error)
         thread = access.thread_for(request.user, slug, thread.pk)  # with its counts, as it is read
@@ -183,7 +206,7 @@ class PostListView(generics.ListCreateAPIView):
     """A thread's posts, oldest first, as its page shows them; registered readers reply unless it is locked."""
 
     serializer_class = PostSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [JSONParser, MultiPartParser]  # multipart: with images
 
     def get_queryset(self):
         return access.thread_for(self.request.user, self.kwargs["slug"], self.kwargs["pk"]).posts_shown_to(
@@ -196,7 +219,7 @@ class PostListView(generics.ListCreateAPIView):
         body = NewPostSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            post = thread.reply(request.user, body.validated_data["body"])
+            post = thread.reply(request.user, body.validated_data["body"], images=body.validated_data["images"])
         except DjangoValidationError as error:
             refused(error)
         return Response(self.get_serializer(post).data, status=status.HTTP_201_CREATED)

@@ -309,10 +309,10 @@ class Attachment(models.Model):
         """images: (uploaded file, alt text) pairs; all are checked before any is stored."""
         if len(images) > cls.MAX_PER_POST:
             raise ValidationError(f"At most {cls.MAX_PER_POST} images per post.")
+        if any(not alt.strip() for _, alt in images):  # before any file is stored
+            raise ValidationError("Describe each image (what it shows) for readers who cannot see it.")
         encoded = [(cls.reencode(upload), alt) for upload, alt in images]
         for (png, width, height), alt in encoded:
-            if not alt.strip():
-                raise ValidationError("Describe each image (what it shows) for readers who cannot see it.")
             attachment = cls(post=post, alt_text=alt.strip()[:300], width=width, height=height)
             attachment.file.save("image.png", png, save=False)
             try:
