@@ -14,6 +14,7 @@ DeLong E.R. et al. (1988). Biometrics 44.
 from __future__ import annotations
 
 import math
+import time
 from functools import cached_property
 
 import numpy as np
@@ -24,6 +25,9 @@ from . import statistics as S
 from ._device import pick_device
 
 __all__ = ["compare"]
+
+#: The fewest bootstrap samples a significance ranking's stability is drawn from under ``max_seconds``.
+MIN_SIGNIFICANCE_RESAMPLES = 20
 
 #: Per-case value of a case missing from a result, where the evaluator's failure value does not
 #: depend on the case (otherwise the worst value any compared result has for that case is used).
@@ -36,7 +40,7 @@ NULL_IN_CASEWISE = {"map": 1.0}
 
 
 def compare(task, results, *, metric, higher_is_better, method, ties="min", alpha=0.05, n_resamples=1000,
-            seed=0, groups=None) -> dict:
+            seed=0, groups=None, max_seconds=None) -> dict:
     """Rank submissions on one metric, test every pair, and measure how stable the ranking is.
 
     Parameters
@@ -56,6 +60,10 @@ def compare(task, results, *, metric, higher_is_better, method, ties="min", alph
     alpha : level of the tests (a win or a band break when the adjusted p ≤ alpha)
     n_resamples, seed : the bootstrap of the cases behind ``stability``
     groups : {case_id: patient}, optional: the bootstrap resamples whole patients
+    max_seconds : optional, for ``method="significance"``, whose every bootstrap sample tests
+        every pair of teams again: only as many samples as take about this long are drawn,
+        judged by how long the tests on all cases took, and at least
+        :data:`MIN_SIGNIFICANCE_RESAMPLES` (``stability.n_resamples`` says how many)
 
     A case that a result lacks counts as a failure: its per-case value is the metric's failure
     value (Dice, IoU, NSD, mAP 0; the log loss of a probability of 0 for a positive), else the
@@ -108,9 +116,13 @@ def compare(task, results, *, metric, higher_is_better, method, ties="min", alph
                          "with per-case values, and the AUC of classification")
     if method not in data.methods:
         raise ValueError(f"method {method!r} does not apply to {metric!r}: it needs per-case values")
+    started = time.perf_counter()
+    p = data.pairwise
+    if method == "significance" and max_seconds is not None:
+        per_sample = max(time.perf_counter() - started, 1e-9)
+        n_resamples = min(n_resamples, max(MIN_SIGNIFICANCE_RESAMPLES, int(max_seconds / per_sample)))
     ranks, values = data.rank(method)
     order = sorted(range(len(names)), key=lambda t: (ranks[t], t))
-    p = data.pairwise
     significant = (p <= alpha) & ~np.eye(len(names), dtype=bool)
     bands, band = [], 0
     for q, t in enumerate(order):
@@ -218,6 +230,9 @@ class _PerCase:
         return self.x if method in ("mean", "median") else self.casewise
 
     def rank(self, method):
+        if method == "significance":  # from the tests already run, not a second time
+            out = S._significance_from_p(self.pairwise, self.alpha, self.ties)
+            return out["ranks"], out["scores"]
         return S.rank_by(self._values(method), method, higher_is_better=self.hib, ties=self.ties, alpha=self.alpha)
 
     @cached_property

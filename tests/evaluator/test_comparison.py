@@ -105,6 +105,20 @@ def test_stability_reapplies_the_method_and_robustness_lists_every_method(teams)
         assert out["robustness"][method] == out["ranks"]
 
 
+def test_a_time_budget_cuts_only_the_significance_rankings_samples(teams):
+    # Every sample of a significance ranking tests every pair again: under max_seconds, as many
+    # samples as fit (here none: the floor of 20), and the resamples' first 20 are the ones drawn.
+    _, results = teams
+    args = dict(metric="dice", higher_is_better=True, n_resamples=60, seed=3)
+    cut = evaluator.compare("segmentation", results, method="significance", max_seconds=1e-12, **args)
+    whole = evaluator.compare("segmentation", results, method="significance", max_seconds=1e6, **args)
+    assert cut["stability"]["n_resamples"] == evaluator.comparison.MIN_SIGNIFICANCE_RESAMPLES == 20
+    assert sum(cut["stability"]["rank_counts"][0]) == 20 and whole["stability"]["n_resamples"] == 60
+    assert (cut["ranks"], cut["pairwise"]) == (whole["ranks"], whole["pairwise"])  # only the stability differs
+    mean = evaluator.compare("segmentation", results, method="mean", max_seconds=1e-12, **args)
+    assert mean["stability"]["n_resamples"] == 60
+
+
 def test_auc_from_stored_labels_and_scores_with_delong(write, rng):
     n = 120
     y = rng.integers(0, 2, n)

@@ -182,6 +182,28 @@ def test_significance_ranking_gives_tied_teams_one_rank(phase, three_teams):
     assert ranks["Weak"] == 3 and ranks["Strong"] == ranks["Close"] == 1  # each beats Weak only
 
 
+def test_a_significance_rankings_stability_keeps_to_its_time_and_the_page_says_so(client, phase, organizer,
+                                                                                    three_teams, settings):
+    # A budget every sample fits leaves the samples whole; one no sample fits leaves the floor.
+    phase.ranking_method = phase.RankingMethod.SIGNIFICANCE
+    phase.save()
+    settings.MICA_SIGNIFICANCE_STABILITY_SECONDS = 3600
+    refresh_leaderboards(phase.pk)
+    statistics = LeaderboardSnapshot.statistics_for(phase, Split.PUBLIC)
+    assert statistics["comparison"]["stability"]["n_resamples"] == settings.MICA_RANKING_RESAMPLES
+    assert not any("bootstrap samples" in note for note in statistics["notes"])
+    settings.MICA_SIGNIFICANCE_STABILITY_SECONDS = 1e-12  # as if each sample took hours
+    leaderboards_changed(phase)
+    refresh_leaderboards(phase.pk)
+    statistics = LeaderboardSnapshot.statistics_for(phase, Split.PUBLIC)
+    assert statistics["comparison"]["stability"]["n_resamples"] == 20
+    note = (f"Rank stability from 20 bootstrap samples, not {settings.MICA_RANKING_RESAMPLES}: "
+            "the significance ranking of 3 teams")
+    assert any(n.startswith(note) for n in statistics["notes"])
+    client.force_login(organizer)
+    assert note in client.get(reverse("leaderboards:significance", args=[phase.pk])).content.decode()
+
+
 def test_statistics_and_plots_are_never_computed_on_a_page_view(client, phase, three_teams):
     LeaderboardSnapshot.objects.filter(phase=phase).update(statistics=None, plots=None, plots_drawn_at=None)
     client.get(reverse("leaderboards:phase", args=[phase.pk]))

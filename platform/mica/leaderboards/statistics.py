@@ -68,6 +68,7 @@ def compare(phase, results, groups):
         phase.challenge.task_type, results, metric=phase.primary_metric, higher_is_better=phase.higher_is_better,
         method=phase.ranking_method, ties=phase.ranking_ties, alpha=phase.ranking_alpha,
         n_resamples=settings.MICA_RANKING_RESAMPLES, seed=0, groups=groups,
+        max_seconds=settings.MICA_SIGNIFICANCE_STABILITY_SECONDS,
     ))
 
 
@@ -125,6 +126,12 @@ def board_statistics(phase, split, rows):
         comparison = compare(phase, results, patient_groups(phase, split))
     except ValueError as error:  # e.g. a median of the AUC, which has no per-case values
         notes.append(f"No ranking statistics with the method {phase.get_ranking_method_display()!r}: {error}")
+    drawn = comparison and comparison["stability"]["n_resamples"]
+    if drawn and drawn < settings.MICA_RANKING_RESAMPLES:
+        notes.append(f"Rank stability from {drawn} bootstrap samples, not {settings.MICA_RANKING_RESAMPLES}: the "
+                     f"significance ranking of {len(comparison['names'])} teams tests every pair again in each "
+                     "sample, and the site gives it about "
+                     f"{settings.MICA_SIGNIFICANCE_STABILITY_SECONDS} s (MICA_SIGNIFICANCE_STABILITY_SECONDS).")
     return ranked_rows(phase, rows, comparison), {"comparison": comparison, "notes": notes}
 
 
