@@ -285,7 +285,7 @@ MICA_CONTAINER_OUTPUT_FILES = env_int("MICA_CONTAINER_OUTPUT_FILES", 50_000, min
 MICA_INTERVAL_RESAMPLES = env_int("MICA_INTERVAL_RESAMPLES", 2000, minimum=100)
 MICA_RANKING_RESAMPLES = env_int("MICA_RANKING_RESAMPLES", 1000, minimum=100)
 # A significance ranking tests every pair of teams again in each bootstrap sample of its rank
-# stability (a 1,400-team AUC board: seconds a sample): its samples stop at about this many
+# stability (a 1,400-team AUC board: about a second a sample): its samples stop at about this many
 # seconds of the worker's time, and at no fewer than 20 (the statistics page says how many).
 MICA_SIGNIFICANCE_STABILITY_SECONDS = env_int("MICA_SIGNIFICANCE_STABILITY_SECONDS", 120, minimum=1)
 
